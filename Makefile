@@ -1,0 +1,40 @@
+# Two entry points for a fresh machine: `make book` (the main job) and `make test`.
+# Everything runs inside .venv, created on first use.
+
+PYTHON_SYSTEM ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# torch and torchvision are installed first and pinned, so that no other package pulls another build.
+TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
+EXTRAS ?= diffusion,faces,book,dev
+STAMP := $(VENV)/.installed
+
+.PHONY: book test lint clean clean-cache env
+
+book: $(STAMP) ## execute every notebook on the toy profile and render _build/html
+	$(PY) tools/refresh_book_cache.py _build
+	$(VENV)/bin/jupyter-book build . --keep-going
+	@echo "open _build/html/index.html"
+
+test: $(STAMP) ## library tests, notebook execution and the strict book build
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON_SYSTEM) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install $(TORCH_PINS)
+	$(PY) -m pip install -e ".[$(EXTRAS)]" $(TORCH_PINS)
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (idbooth)"
+	touch $@
+
+env: $(STAMP)
+	$(VENV)/bin/idbooth env
+
+clean-cache: ## forget executed notebook outputs (they are re-executed on the next build)
+	rm -rf _build/.jupyter_cache
+
+clean:
+	rm -rf _build

@@ -1,0 +1,412 @@
+"""Profiles: every setting of the pipeline, and every model id, in one place.
+
+Why dataclasses and not a YAML file: a typo in an override (``trian.max_steps``) must fail loudly
+with the list of valid names, and an IDE must be able to complete field names in a notebook. Why
+profiles: the toy world on a CPU and Stable Diffusion 2.1 on a GPU run the *same* code; a profile only
+changes these values, never the code path.
+
+Three layers, applied in this order:
+
+1. the profile's defaults (:func:`toy_profile`, :func:`sd21_profile`);
+2. environment variables for the places models come from (:data:`ENVIRONMENT_OVERRIDES`), so that a
+   cluster or an offline mirror can be used without editing code;
+3. explicit overrides — a notebook's ``parameters`` cell or the CLI's ``--set section.field=value``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+#: Prefix of model sources that are shipped inside this package (the toy models).
+PACKAGED_PREFIX = "idbooth:"
+
+#: Environment variables that redirect where models come from, mapped to the settings they set.
+ENVIRONMENT_OVERRIDES: dict[str, str] = {
+    "IDBOOTH_BASE_MODEL": "models.base_model",
+    "IDBOOTH_FACE_MODEL_ROOT": "models.face_model_root",
+    "IDBOOTH_HOME": "paths.root",
+}
+
+PAPER_NEGATIVE_PROMPT = (
+    "cartoon, cgi, render, illustration, painting, drawing, black and white, "
+    "bad body proportions, landscape"
+)
+
+
+@dataclass
+class ModelSources:
+    """Where each pretrained component comes from: a hub id, a local folder, or ``idbooth:NAME``.
+
+    A local folder always works in place of a hub id (``IDBOOTH_BASE_MODEL=/data/sd21``); for a
+    mirror of the whole hub, set Hugging Face's own ``HF_ENDPOINT``, and ``HF_HUB_OFFLINE=1`` to use
+    only what is already cached.
+    """
+
+    base_model: str
+    base_model_revision: str | None
+    face_analysis: str
+    face_model_root: str
+    identity_encoder: str
+    evaluation_encoder: str
+
+
+@dataclass
+class DataConfig:
+    """Training images: how large they are and, on the toy profile, how many are generated."""
+
+    resolution: int
+    aligned_size: int
+    toy_identities: int
+    toy_images_per_identity: int
+    toy_mode: str
+
+
+@dataclass
+class TrainConfig:
+    """Fine-tuning settings; the sd21 defaults are those of PAPER.md."""
+
+    method: str
+    instance_prompt: str
+    class_prompt: str
+    num_class_images: int
+    prior_loss_weight: float
+    lora_rank: int
+    lora_alpha: int
+    lora_target_modules: tuple[str, ...]
+    learning_rate: float
+    adam_betas: tuple[float, float]
+    adam_weight_decay: float
+    adam_epsilon: float
+    max_grad_norm: float
+    lr_scheduler: str
+    max_steps: int
+    batch_size: int
+    triplet_margin: float
+    timestep_weighting: bool
+    mixed_precision: str
+    gradient_checkpointing: bool
+    use_8bit_adam: bool
+    checkpointing_steps: int
+    checkpoints_total_limit: int
+
+
+@dataclass
+class GenerateConfig:
+    """Sampling settings; the sd21 defaults are those of PAPER.md."""
+
+    scheduler: str
+    num_inference_steps: int
+    guidance_scale: float
+    negative_prompt: str
+    images_per_identity: int
+    batch_size: int
+    dtype: str
+
+
+@dataclass
+class PathsConfig:
+    """Where the pipeline writes: one root, everything else below it."""
+
+    root: str
+
+    @property
+    def data(self) -> Path:
+        """Folder of prepared face datasets, one sub-folder each."""
+        return Path(self.root).expanduser() / "data"
+
+    @property
+    def runs(self) -> Path:
+        """Folder of fine-tuning runs (LoRA weights, checkpoints, loss logs)."""
+        return Path(self.root).expanduser() / "runs"
+
+    @property
+    def samples(self) -> Path:
+        """Folder of generated images."""
+        return Path(self.root).expanduser() / "samples"
+
+
+@dataclass
+class ProfileConfig:
+    """A complete, named configuration of the pipeline."""
+
+    name: str
+    device: str
+    seed: int
+    models: ModelSources
+    data: DataConfig
+    train: TrainConfig
+    generate: GenerateConfig
+    paths: PathsConfig
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable copy (for logs, run folders and the CLI)."""
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        """Indented JSON of :meth:`to_dict`."""
+        return json.dumps(self.to_dict(), indent=2)
+
+
+def default_root() -> str:
+    """The default output root: ``~/idbooth`` (on Colab, mount Drive and point ``IDBOOTH_HOME`` there)."""
+    return str(Path("~/idbooth").expanduser())
+
+
+def sd21_profile() -> ProfileConfig:
+    """Stable Diffusion 2.1-base with insightface on a GPU, with the settings of the paper."""
+    return ProfileConfig(
+        name="sd21",
+        device="cuda",
+        seed=0,
+        models=ModelSources(
+            base_model="stabilityai/stable-diffusion-2-1-base",
+            base_model_revision=None,
+            face_analysis="buffalo_l",
+            face_model_root="~/.insightface",
+            # buffalo_l's recogniser (ResNet-50, WebFace600K) in the loss; antelopev2's
+            # (ResNet-100, Glint360K) as the independent evaluator PAPER.md asks for.
+            identity_encoder="buffalo_l",
+            evaluation_encoder="antelopev2",
+        ),
+        data=DataConfig(
+            resolution=512,
+            aligned_size=112,
+            toy_identities=0,
+            toy_images_per_identity=0,
+            toy_mode="constrained",
+        ),
+        train=TrainConfig(
+            method="idbooth",
+            instance_prompt="photo of sks person",
+            class_prompt="photo of a person",
+            num_class_images=200,
+            prior_loss_weight=1.0,
+            lora_rank=4,
+            lora_alpha=4,
+            lora_target_modules=("to_k", "to_q", "to_v", "to_out.0", "add_k_proj", "add_v_proj"),
+            learning_rate=1e-4,
+            adam_betas=(0.9, 0.999),
+            adam_weight_decay=1e-2,
+            adam_epsilon=1e-8,
+            max_grad_norm=1.0,
+            lr_scheduler="cosine",
+            max_steps=6400,
+            batch_size=1,
+            triplet_margin=1.0,
+            timestep_weighting=True,
+            mixed_precision="fp16",
+            gradient_checkpointing=False,
+            use_8bit_adam=False,
+            checkpointing_steps=500,
+            checkpoints_total_limit=3,
+        ),
+        generate=GenerateConfig(
+            scheduler="ddpm",
+            num_inference_steps=30,
+            guidance_scale=5.0,
+            negative_prompt=PAPER_NEGATIVE_PROMPT,
+            images_per_identity=21,
+            batch_size=7,
+            dtype="float16",
+        ),
+        paths=PathsConfig(root=default_root()),
+    )
+
+
+def toy_profile() -> ProfileConfig:
+    """The embedded toy world: tiny models shipped in the package, 64 px, CPU, minutes."""
+    paper = sd21_profile()
+    return dataclasses.replace(
+        paper,
+        name="toy",
+        device="cpu",
+        models=ModelSources(
+            base_model=PACKAGED_PREFIX + "toy/foundation",
+            base_model_revision=None,
+            face_analysis=PACKAGED_PREFIX + "toy/detector",
+            face_model_root="",
+            identity_encoder=PACKAGED_PREFIX + "toy/recogniser",
+            evaluation_encoder=PACKAGED_PREFIX + "toy/recogniser_b",
+        ),
+        data=DataConfig(
+            resolution=64,
+            aligned_size=112,
+            toy_identities=8,
+            toy_images_per_identity=5,
+            toy_mode="constrained",
+        ),
+        train=dataclasses.replace(
+            paper.train,
+            num_class_images=50,
+            lora_rank=8,
+            lora_alpha=8,
+            learning_rate=1e-3,
+            max_steps=300,
+            batch_size=4,
+            mixed_precision="no",
+            checkpointing_steps=100,
+        ),
+        generate=dataclasses.replace(
+            paper.generate,
+            num_inference_steps=30,
+            images_per_identity=21,
+            batch_size=21,
+            dtype="float32",
+        ),
+    )
+
+
+PROFILES: dict[str, Callable[[], ProfileConfig]] = {"toy": toy_profile, "sd21": sd21_profile}
+
+
+def load_profile(
+    name: str = "toy",
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> ProfileConfig:
+    """Build profile ``name``, then apply environment variables, then ``overrides``.
+
+    ``overrides`` maps dotted field names to values, e.g. ``{"train.max_steps": 10}``. String values
+    are converted to the field's type, so CLI strings (``"10"``, ``"true"``, ``"to_k,to_q"``) work.
+    """
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; choose one of: {', '.join(PROFILES)}")
+    config = PROFILES[name]()
+    environ = os.environ if environ is None else environ
+    for variable, dotted in ENVIRONMENT_OVERRIDES.items():
+        if environ.get(variable):
+            set_field(config, dotted, environ[variable])
+    for dotted, value in (overrides or {}).items():
+        set_field(config, dotted, value)
+    return config
+
+
+def parse_assignments(assignments: list[str]) -> dict[str, str]:
+    """Turn CLI ``section.field=value`` strings into an overrides mapping."""
+    overrides = {}
+    for assignment in assignments:
+        dotted, separator, value = assignment.partition("=")
+        if not separator or not dotted.strip():
+            raise ValueError(f"expected section.field=value, got {assignment!r}")
+        overrides[dotted.strip()] = value
+    return overrides
+
+
+def field_names(config: Any, prefix: str = "") -> list[str]:
+    """Every dotted field name below ``config`` (used in error messages and the docs)."""
+    names = []
+    for item in dataclasses.fields(config):
+        value = getattr(config, item.name)
+        if dataclasses.is_dataclass(value):
+            names += field_names(value, f"{prefix}{item.name}.")
+        else:
+            names.append(f"{prefix}{item.name}")
+    return names
+
+
+def set_field(config: ProfileConfig, dotted: str, value: Any) -> None:
+    """Set one dotted field in place, converting ``value`` to the field's declared type."""
+    *sections, leaf = dotted.split(".")
+    target: Any = config
+    for section in sections:
+        target = getattr(target, section, None)
+        if not dataclasses.is_dataclass(target):
+            break
+    known = {item.name: item for item in dataclasses.fields(target)} if target else {}
+    if not dataclasses.is_dataclass(target) or leaf not in known or _is_section(target, leaf):
+        valid = ", ".join(field_names(config))
+        raise KeyError(f"unknown setting {dotted!r}; valid settings are: {valid}")
+    hints = typing.get_type_hints(type(target))
+    setattr(target, leaf, _convert(value, hints[leaf], dotted))
+
+
+def _is_section(target: Any, leaf: str) -> bool:
+    return dataclasses.is_dataclass(getattr(target, leaf))
+
+
+def _convert(value: Any, annotation: Any, dotted: str) -> Any:
+    """Convert ``value`` to ``annotation`` (int, float, bool, str, optional, tuple)."""
+    origin = typing.get_origin(annotation)
+    arguments = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        is_none = value is None or (
+            isinstance(value, str) and value.lower() in ("none", "null", "")
+        )
+        if is_none and type(None) in arguments:
+            return None
+        inner = [argument for argument in arguments if argument is not type(None)]
+        return _convert(value, inner[0], dotted)
+    if origin is tuple:
+        items = value.split(",") if isinstance(value, str) else list(value)
+        element_types = arguments if arguments[-1] is not Ellipsis else [arguments[0]] * len(items)
+        if len(element_types) != len(items):
+            raise ValueError(f"{dotted} expects {len(element_types)} values, got {value!r}")
+        return tuple(
+            _convert(item.strip() if isinstance(item, str) else item, kind, dotted)
+            for item, kind in zip(items, element_types, strict=True)
+        )
+    if annotation is bool:
+        return _to_bool(value, dotted)
+    if annotation in (int, float, str):
+        try:
+            converted = annotation(value)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{dotted} expects {annotation.__name__}, got {value!r}") from error
+        if annotation is int and isinstance(value, float) and converted != value:
+            raise ValueError(f"{dotted} expects an integer, got {value!r}")
+        return converted
+    raise TypeError(f"{dotted}: unsupported field type {annotation!r}")
+
+
+def _to_bool(value: Any, dotted: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{dotted} expects true or false, got {value!r}")
+
+
+def describe_fields() -> list[tuple[str, str, str]]:
+    """``(dotted name, toy value, sd21 value)`` rows: the settings table of chapter 00."""
+    toy, paper = toy_profile().to_dict(), sd21_profile().to_dict()
+    rows = []
+    for dotted in field_names(toy_profile()):
+        rows.append((dotted, _lookup(toy, dotted), _lookup(paper, dotted)))
+    return rows
+
+
+def _lookup(tree: dict[str, Any], dotted: str) -> str:
+    value: Any = tree
+    for part in dotted.split("."):
+        value = value[part]
+    return str(value)
+
+
+__all__ = [
+    "ENVIRONMENT_OVERRIDES",
+    "PACKAGED_PREFIX",
+    "PROFILES",
+    "DataConfig",
+    "GenerateConfig",
+    "ModelSources",
+    "PathsConfig",
+    "ProfileConfig",
+    "TrainConfig",
+    "describe_fields",
+    "load_profile",
+    "parse_assignments",
+    "set_field",
+    "sd21_profile",
+    "toy_profile",
+]

@@ -1,0 +1,58 @@
+"""Small file-writing helpers shared by every stage.
+
+Why: users interrupt long runs (Ctrl-C, a Colab disconnect, a cluster time limit). A file that is
+written in place can be left half-written and then silently read by the next stage. Writing to a
+temporary file in the same folder and renaming it over the target is atomic on POSIX and Windows, so
+a reader sees either the old file or the complete new one, never a fragment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+
+@contextmanager
+def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path next to ``target``; rename it onto ``target`` only on success.
+
+    The temporary file keeps the target's suffix so that libraries which infer the format from the
+    file name (PIL, safetensors) behave the same as for the real path. On any exception the temporary
+    file is removed and ``target`` is left untouched.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(
+        prefix=f".{target.stem}.",
+        suffix=f"{target.suffix}.partial{target.suffix}",
+        dir=target.parent,
+    )
+    os.close(handle)
+    temporary_path = Path(temporary)
+    try:
+        yield temporary_path
+        os.replace(temporary_path, target)
+    finally:
+        temporary_path.unlink(missing_ok=True)
+
+
+def write_json(path: str | os.PathLike[str], data: Any) -> None:
+    """Write ``data`` as indented UTF-8 JSON, atomically."""
+    with atomic_path(path) as temporary:
+        temporary.write_text(
+            json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+
+
+def save_image(path: str | os.PathLike[str], image: Image.Image) -> None:
+    """Save a PIL image atomically; the format follows ``path``'s suffix."""
+    target = Path(path)
+    with atomic_path(target) as temporary:
+        image.save(temporary, format=Image.registered_extensions()[target.suffix.lower()])

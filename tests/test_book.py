@@ -1,0 +1,78 @@
+"""The book: table of contents, README commands, CI entry point, and the strict build.
+
+The strict build executes every notebook (cached on the notebooks' content and on a hash of
+``idbooth_lib``) and fails on any warning, broken reference or execution error.
+"""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import NOTEBOOKS, ROOT
+
+sys.path.insert(0, str(ROOT / "tools"))
+import refresh_book_cache  # noqa: E402
+
+
+def _toc_files():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc["parts"]:
+        files += [chapter["file"] for chapter in part["chapters"]]
+    return files
+
+
+def test_every_notebook_is_in_the_table_of_contents():
+    listed = set(_toc_files())
+    assert {f"notebooks/{path.stem}" for path in NOTEBOOKS} <= listed
+    for entry in listed:
+        assert any((ROOT / f"{entry}{suffix}").exists() for suffix in (".md", ".ipynb")), entry
+
+
+def test_readme_opens_with_the_two_commands():
+    text = (ROOT / "README.md").read_text()
+    commands = re.findall(r"```(?:bash|sh)?\n(.*?)```", text, flags=re.S)
+    assert [block.strip() for block in commands[:2]] == ["make book", "make test"]
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_cache_is_dropped_when_the_library_changes(tmp_path, monkeypatch):
+    package = tmp_path / "idbooth_lib"
+    package.mkdir()
+    (package / "a.py").write_text("x = 1\n")
+    monkeypatch.setattr(
+        refresh_book_cache, "library_hash", lambda: refresh_book_cache._hash_of(package)
+    )
+    build = tmp_path / "_build"
+    (build / ".jupyter_cache").mkdir(parents=True)
+    assert refresh_book_cache.refresh(build) is False  # first run: nothing to compare with
+    assert refresh_book_cache.refresh(build) is False  # unchanged library keeps the cache
+    assert (build / ".jupyter_cache").exists()
+    (package / "a.py").write_text("x = 2\n")
+    assert refresh_book_cache.refresh(build) is True
+    assert not (build / ".jupyter_cache").exists()
+
+
+@pytest.mark.book
+def test_strict_book_build_renders_every_chapter():
+    build = ROOT / "_build"
+    refresh_book_cache.refresh(build)
+    command = [
+        str(Path(sys.executable).with_name("jupyter-book")),
+        "build",
+        str(ROOT),
+        "-W",
+        "-n",
+        "--keep-going",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    html = build / "html"
+    for path in NOTEBOOKS:
+        page = (html / "notebooks" / f"{path.stem}.html").read_text()
+        assert "Traceback" not in page
+        assert page.count("<img") >= 3, f"{path.stem}: figures missing from the rendered page"
+    assert (html / "book" / "api.html").exists()

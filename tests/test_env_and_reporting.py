@@ -1,0 +1,49 @@
+"""The environment report of chapter 00, seeding, and Markdown tables."""
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from idbooth_lib import env
+from idbooth_lib.reporting import markdown_table
+
+
+def test_environment_report_describes_this_machine():
+    report = env.environment_report()
+    assert report.cpu_count >= 1
+    assert report.device in ("cpu", "cuda", "mps")
+    assert report.packages["torch"] == torch.__version__.split("+")[0] or report.packages["torch"]
+    rows = dict(report.rows())
+    assert rows["in_colab"] in ("True", "False")
+    assert "torch" in rows and "python" in rows
+
+
+def test_missing_package_is_reported_as_such():
+    assert env.package_version("surely-not-an-installed-distribution") is None
+
+
+def test_colab_detection(monkeypatch):
+    monkeypatch.delenv("COLAB_RELEASE_TAG", raising=False)
+    assert env.in_colab() is False
+    monkeypatch.setenv("COLAB_RELEASE_TAG", "release-colab_2026")
+    assert env.in_colab() is True
+
+
+def test_seed_everything_repeats_all_generators():
+    def draw():
+        return random.random(), np.random.rand(), torch.rand(1).item()
+
+    env.seed_everything(7)
+    first = draw()
+    env.seed_everything(7)
+    assert draw() == first
+
+
+def test_markdown_table():
+    table = markdown_table(["a", "b"], [(1, "x|y")])
+    assert str(table).splitlines() == ["| a | b |", "| --- | --- |", "| 1 | x\\|y |"]
+    assert table._repr_markdown_() == str(table)
+    with pytest.raises(ValueError):
+        markdown_table(["a", "b"], [(1,)])

@@ -1,0 +1,74 @@
+"""Every chapter executes top to bottom on the toy profile, and is committed as the book expects.
+
+papermill runs each notebook with small values injected after its ``parameters`` cell, the way a
+reader's edit of that cell would; the strict book build (tests/test_book.py) runs them with the
+defaults.
+"""
+
+import json
+
+import papermill
+import pytest
+import yaml
+from conftest import NOTEBOOKS, ROOT
+
+#: Per-chapter overrides that keep the test run short; chapters absent here use their defaults.
+FAST_PARAMETERS = {
+    "00_setup": {"IDENTITIES": 2, "IMAGES_PER_IDENTITY": 3},
+}
+
+
+def _cells(path):
+    return json.loads(path.read_text())["cells"]
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])
+def test_notebook_executes_on_toy_profile(path, tmp_path):
+    parameters = {"PROFILE": "toy", **FAST_PARAMETERS.get(path.stem, {})}
+    papermill.execute_notebook(
+        str(path),
+        str(tmp_path / path.name),
+        parameters=parameters,
+        cwd=str(tmp_path),
+        kernel_name="python3",
+        progress_bar=False,
+    )
+    executed = json.loads((tmp_path / path.name).read_text())
+    errors = [
+        output
+        for cell in executed["cells"]
+        for output in cell.get("outputs", [])
+        if output.get("output_type") == "error"
+    ]
+    assert not errors
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])
+def test_notebook_is_committed_clean_and_complete(path):
+    cells = _cells(path)
+    code_cells = [cell for cell in cells if cell["cell_type"] == "code"]
+    assert all(not cell["outputs"] and cell["execution_count"] is None for cell in code_cells)
+    assert sum("parameters" in cell["metadata"].get("tags", []) for cell in cells) == 1
+    text = "".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "markdown")
+    for heading in ("What you will learn", "Prerequisites", "Summary", "Where to go next"):
+        assert heading in text, f"{path.name} lacks '{heading}'"
+    assert "Exercise" in text
+    assert any("hide-cell" in cell["metadata"].get("tags", []) for cell in code_cells)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])
+def test_badges_point_at_the_configured_repository(path):
+    """The launch badge must open this very file on the branch named in _config.yml."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    repository = config["repository"]["url"].removeprefix("https://github.com/")
+    branch = config["repository"]["branch"]
+    relative = path.relative_to(ROOT).as_posix()
+    first = "".join(_cells(path)[0]["source"])
+    assert (
+        f"https://colab.research.google.com/github/{repository}/blob/{branch}/{relative}" in first
+    )
+    assert f"https://github.com/{repository}/blob/{branch}/{relative}" in first
+    setup = "".join("".join(cell["source"]) for cell in _cells(path))
+    assert f'REPOSITORY = "{config["repository"]["url"]}"' in setup
+    assert f"@{branch}" in setup
