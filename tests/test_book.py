@@ -4,6 +4,7 @@ The strict build executes every notebook (cached on the notebooks' content and o
 ``idbooth_lib``) and fails on any warning, broken reference or execution error.
 """
 
+import os
 import re
 import subprocess
 import sys
@@ -68,7 +69,9 @@ def test_strict_book_build_renders_every_chapter():
         "-n",
         "--keep-going",
     ]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    # A non-interactive MPLBACKEND (set by some CI images) would stop the kernels from showing figures.
+    environment = {key: value for key, value in os.environ.items() if key != "MPLBACKEND"}
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=environment)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     html = build / "html"
     for path in NOTEBOOKS:
