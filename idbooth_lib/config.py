@@ -155,6 +155,21 @@ class ProfileConfig:
         return json.dumps(self.to_dict(), indent=2)
 
 
+def resolve_source(source: str) -> str:
+    """Where to load a model from: a packaged ``idbooth:toy/NAME`` becomes its folder inside this
+    package; a hub id or a local folder is returned unchanged."""
+    if not source.startswith(PACKAGED_PREFIX):
+        return source
+    package, _, name = source.removeprefix(PACKAGED_PREFIX).partition("/")
+    folder = Path(__file__).resolve().parent / package / "weights" / name
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"the packaged model {source!r} is missing ({folder}): reinstall the package, or "
+            f"rebuild it with its recipe (`python -m idbooth_lib.toy.pretrain --help`)"
+        )
+    return str(folder)
+
+
 def default_root() -> str:
     """The default output root: ``~/idbooth`` (on Colab, mount Drive and point ``IDBOOTH_HOME`` there)."""
     return str(Path("~/idbooth").expanduser())
@@ -406,6 +421,7 @@ __all__ = [
     "describe_fields",
     "load_profile",
     "parse_assignments",
+    "resolve_source",
     "set_field",
     "sd21_profile",
     "toy_profile",

@@ -59,3 +59,9 @@ def draw_landmarks(
         colour = LANDMARK_COLOURS[index % len(LANDMARK_COLOURS)]
         label = labels[index] if labels is not None else None
         axis.scatter([x], [y], s=size, c=colour, edgecolors="white", linewidths=0.5, label=label)
+
+
+def tensor_to_images(images) -> list[Image.Image]:
+    """A batch ``(B, 3, H, W)`` with values in [0, 1] → a list of PIL images (for grids)."""
+    array = (images.detach().float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy() * 255).round()
+    return [Image.fromarray(item.astype(np.uint8)) for item in array]

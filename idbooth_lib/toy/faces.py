@@ -41,6 +41,7 @@ __all__ = [
     "ToyFace",
     "ToyFaceWorld",
     "caption",
+    "describe",
     "parse_caption",
 ]
 
@@ -132,12 +133,17 @@ def caption(gender: str, scene: SceneSpec, name: str | None = None) -> str:
     background``; with ``name`` (the ID-Booth instance token) the article is dropped:
     ``face portrait photo of male sks person, forest background``. Studio images get no background
     clause, because the paper's real training photos (Tufts) are plain studio shots."""
+    return describe(gender, scene.pose, scene.background, name)
+
+
+def describe(gender: str, pose: str, background: str | None, name: str | None = None) -> str:
+    """:func:`caption` from its parts, for code that holds no :class:`SceneSpec` (e.g. prompts)."""
     if gender not in GENDERS:
         raise ValueError(f"gender must be one of {GENDERS}, got {gender!r}.")
-    kind = "side-portrait" if scene.pose == "side" else "portrait"
+    kind = "side-portrait" if pose == "side" else "portrait"
     subject = f"a {gender}" if name is None else f"{gender} {name}"
     text = f"face {kind} photo of {subject} person"
-    return text if scene.background is None else f"{text}, {scene.background} background"
+    return text if background is None else f"{text}, {background} background"
 
 
 def parse_caption(text: str) -> dict[str, str | None]:

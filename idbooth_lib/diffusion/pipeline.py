@@ -1,0 +1,30 @@
+"""Load a profile's base Stable Diffusion pipeline, wherever its weights live.
+
+The toy foundation model and SD 2.1-base are the same kind of folder (``model_index.json`` and one
+sub-folder per component), so one call loads either: only the source in the profile differs.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from idbooth_lib.config import ProfileConfig, resolve_source
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def load_base_pipeline(config: ProfileConfig, device: str | None = None, dtype: str | None = None):
+    """``StableDiffusionPipeline.from_pretrained`` on the profile's base model, with no safety
+    checker (the toy model has none, and research on faces needs the raw outputs)."""
+    from diffusers import StableDiffusionPipeline
+
+    torch_dtype = DTYPES[dtype or config.generate.dtype]
+    pipeline = StableDiffusionPipeline.from_pretrained(
+        resolve_source(config.models.base_model),
+        revision=config.models.base_model_revision,
+        torch_dtype=torch_dtype,
+        safety_checker=None,
+        requires_safety_checker=False,
+    )
+    pipeline.set_progress_bar_config(disable=True)
+    return pipeline.to(device or config.device)

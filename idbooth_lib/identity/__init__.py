@@ -1,0 +1,1 @@
+"""Face identity: alignment to the ArcFace template and the recognisers that embed aligned faces."""

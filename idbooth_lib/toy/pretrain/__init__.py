@@ -1,0 +1,73 @@
+"""Recipes that train the toy models shipped in ``idbooth_lib/toy/weights``.
+
+Each recipe is one seeded command that writes exactly the folder that is shipped::
+
+    python -m idbooth_lib.toy.pretrain recogniser   --output idbooth_lib/toy/weights/recogniser
+    python -m idbooth_lib.toy.pretrain recogniser_b --output idbooth_lib/toy/weights/recogniser_b
+    python -m idbooth_lib.toy.pretrain vae          --output ~/.cache/idbooth/toy-vae
+    python -m idbooth_lib.toy.pretrain diffusion    --output idbooth_lib/toy/weights/foundation \
+                                                    --vae ~/.cache/idbooth/toy-vae
+
+The VAE is trained first with the recogniser's help and is shipped inside the foundation pipeline
+folder, not on its own. Long runs checkpoint into ``OUTPUT.checkpoint/`` every ``--checkpoint-every`` steps and resume from
+there when started again, so an interrupted recipe loses minutes, not hours. The pretraining world
+(``PRETRAIN_WORLD_SEED``) is disjoint from the book's world (seed 0) and from the benchmark's
+unseen identities (``UNSEEN_WORLD_SEED``): the book fine-tunes on people the models never saw.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from idbooth_lib.toy.pretrain.diffusion import DIFFUSION_RECIPE, train_diffusion
+from idbooth_lib.toy.pretrain.recogniser import RECOGNISER_RECIPES, train_recogniser
+from idbooth_lib.toy.pretrain.vae import VAE_RECIPE, train_vae
+
+PACKAGED_WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m idbooth_lib.toy.pretrain",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("recipe", choices=[*RECOGNISER_RECIPES, "vae", "diffusion"])
+    parser.add_argument("--output", type=Path, required=True, help="folder to write")
+    parser.add_argument("--steps", type=int, default=None, help="override the recipe's step count")
+    parser.add_argument("--checkpoint-every", type=int, default=250)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument(
+        "--recogniser",
+        type=Path,
+        default=PACKAGED_WEIGHTS / "recogniser",
+        help="vae: the recogniser whose features guide the VAE",
+    )
+    parser.add_argument(
+        "--vae",
+        type=Path,
+        default=Path("~/.cache/idbooth/toy-vae").expanduser(),
+        help="diffusion: the trained VAE folder",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run one recipe from the command line."""
+    arguments = build_parser().parse_args(argv)
+    if arguments.threads:
+        torch.set_num_threads(arguments.threads)
+    output, steps, every = (
+        arguments.output.expanduser(),
+        arguments.steps,
+        arguments.checkpoint_every,
+    )
+    if arguments.recipe in RECOGNISER_RECIPES:
+        train_recogniser(RECOGNISER_RECIPES[arguments.recipe], output, steps, every)
+    elif arguments.recipe == "vae":
+        train_vae(VAE_RECIPE, output, arguments.recogniser, steps, every)
+    else:
+        train_diffusion(DIFFUSION_RECIPE, output, arguments.vae.expanduser(), steps, every)

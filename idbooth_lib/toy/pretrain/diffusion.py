@@ -1,0 +1,322 @@
+"""Recipe: the toy foundation model — text encoder and UNet trained together on toy-face latents.
+
+The result is a standard diffusers ``StableDiffusionPipeline`` folder built from Stable Diffusion's
+own classes (``CLIPTokenizer``, ``CLIPTextModel``, ``UNet2DConditionModel``, ``AutoencoderKL``,
+``DDPMScheduler`` with SD's ``scaled_linear`` betas), so ``StableDiffusionPipeline.from_pretrained``
+loads it exactly as it loads SD 2.1.
+
+What the captions teach it:
+
+- the background and the pose, in the paper's prompt words, so prompts steer the scene;
+- people *by name*: most identities' captions name them with a made-up token
+  (``face portrait photo of male dokavi person, forest background``), the way Stable Diffusion
+  learned famous faces — DreamBooth relies on that ability to bind a new face to ``sks``;
+- the two prompts of prior preservation (``photo of a person``, ``photo of NAME person``);
+- nothing at all for one caption in ten, so classifier-free guidance has an unconditional model.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from idbooth_lib.toy.faces import describe
+from idbooth_lib.toy.pretrain.common import (
+    PRETRAIN_WORLD_SEED,
+    Checkpointer,
+    cosine_learning_rate,
+    to_unit_range,
+    write_recipe_record,
+)
+from idbooth_lib.toy.render import RenderedFaces, concatenate, render_faces
+from idbooth_lib.toy.tokenizer import build_tokenizer, identity_names
+
+
+@dataclass(frozen=True)
+class DiffusionRecipe:
+    """Architecture, data and optimisation of the toy text encoder and UNet."""
+
+    unet_channels: tuple[int, ...] = (32, 64, 128)
+    layers_per_block: int = 1
+    attention_head_dim: int = 32
+    text_width: int = 96
+    text_layers: int = 3
+    text_heads: int = 4
+    seed: int = 0
+    identities: int = 1500
+    wild_per_identity: int = 16
+    constrained_per_identity: int = 4
+    steps: int = 8000
+    batch_size: int = 64
+    learning_rate: float = 5e-4
+    ema_decay: float = 0.995
+    snr_gamma: float = 5.0
+    unconditional_share: float = 0.1
+    short_prompt_share: float = 0.1
+    named_share: float = 0.5
+
+
+DIFFUSION_RECIPE = DiffusionRecipe()
+
+
+def build_scheduler():
+    """SD 2.1-base's noise schedule (``scaled_linear`` betas, 1000 steps, epsilon prediction)."""
+    from diffusers import DDPMScheduler
+
+    return DDPMScheduler(
+        num_train_timesteps=1000,
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        prediction_type="epsilon",
+        clip_sample=False,
+        steps_offset=1,
+    )
+
+
+def build_text_encoder(recipe: DiffusionRecipe, tokenizer):
+    """A small ``CLIPTextModel`` whose special-token ids match the toy tokenizer."""
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    config = CLIPTextConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=recipe.text_width,
+        intermediate_size=4 * recipe.text_width,
+        num_hidden_layers=recipe.text_layers,
+        num_attention_heads=recipe.text_heads,
+        max_position_embeddings=tokenizer.model_max_length,
+        projection_dim=recipe.text_width,
+        hidden_act="gelu",
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    return CLIPTextModel(config)
+
+
+def build_unet(recipe: DiffusionRecipe, latent_size: int = 16, latent_channels: int = 4):
+    """A small ``UNet2DConditionModel`` built like SD 2.1's (transformer blocks with linear
+    projections, cross-attention to the text). Unlike SD, the full-resolution level has no
+    attention: on a CPU, attention over all 16×16 positions cost a third of each step, and the
+    8×8 and 4×4 levels already see the whole face and background."""
+    from diffusers import UNet2DConditionModel
+
+    levels = len(recipe.unet_channels)
+    return UNet2DConditionModel(
+        sample_size=latent_size,
+        in_channels=latent_channels,
+        out_channels=latent_channels,
+        layers_per_block=recipe.layers_per_block,
+        block_out_channels=recipe.unet_channels,
+        down_block_types=("DownBlock2D",) + ("CrossAttnDownBlock2D",) * (levels - 1),
+        up_block_types=("CrossAttnUpBlock2D",) * (levels - 1) + ("UpBlock2D",),
+        cross_attention_dim=recipe.text_width,
+        attention_head_dim=recipe.attention_head_dim,
+        use_linear_projection=True,
+        norm_num_groups=32,
+    )
+
+
+@torch.no_grad()
+def encode_latents(vae, faces: RenderedFaces, batch_size: int = 256) -> tuple[torch.Tensor, ...]:
+    """Mean and standard deviation of every face's latent distribution (scaled), in float16.
+
+    Encoding once and sampling ``mean + std * noise`` at each step is what SD's own training does
+    with pre-computed latents, and it spares the VAE encoder at every step.
+    """
+    means, stds = [], []
+    for start in range(0, len(faces), batch_size):
+        posterior = vae.encode(to_unit_range(faces.images[start : start + batch_size])).latent_dist
+        means.append(posterior.mean.half())
+        stds.append(posterior.std.half())
+    scaling = vae.config.scaling_factor
+    return torch.cat(means) * scaling, torch.cat(stds) * scaling
+
+
+def sample_captions(
+    faces: RenderedFaces, indices: np.ndarray, names: list[str], recipe: DiffusionRecipe, rng
+) -> list[str]:
+    """One caption per face, drawn from the mixture described in the module docstring."""
+    captions = []
+    for index in indices:
+        draw = rng.random()
+        named = rng.random() < recipe.named_share
+        name = names[faces.identities[index]] if named else None
+        if draw < recipe.unconditional_share:
+            captions.append("")
+        elif draw < recipe.unconditional_share + recipe.short_prompt_share:
+            captions.append(f"photo of {name} person" if name else "photo of a person")
+        else:
+            background = None if faces.backgrounds[index] == "studio" else faces.backgrounds[index]
+            captions.append(describe(faces.genders[index], faces.poses[index], background, name))
+    return captions
+
+
+def tokenize(tokenizer, captions: list[str]) -> torch.Tensor:
+    """Token ids padded to the tokenizer's 77 positions, as SD's training scripts do."""
+    return tokenizer(
+        captions,
+        padding="max_length",
+        max_length=tokenizer.model_max_length,
+        truncation=True,
+        return_tensors="pt",
+    ).input_ids
+
+
+def min_snr_weights(scheduler, timesteps: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Min-SNR-γ loss weights for epsilon prediction (Hang et al., 2023): min(SNR, γ) / SNR.
+
+    Without it, the many nearly-clean timesteps dominate and a small model converges slowly.
+    """
+    from diffusers.training_utils import compute_snr
+
+    snr = compute_snr(scheduler, timesteps)
+    return torch.minimum(snr, torch.full_like(snr, gamma)) / snr
+
+
+def train_diffusion(
+    recipe: DiffusionRecipe,
+    output: Path,
+    vae_folder: Path,
+    steps: int | None = None,
+    checkpoint_every: int = 250,
+    log: Callable[[str], None] = print,
+):
+    """Train text encoder + UNet on VAE latents; write the whole pipeline folder to ``output``."""
+    from diffusers import AutoencoderKL
+
+    steps = recipe.steps if steps is None else steps
+    torch.manual_seed(recipe.seed)
+    rng = np.random.default_rng(recipe.seed)
+    identities = range(recipe.identities)
+    faces = concatenate(
+        [
+            render_faces(PRETRAIN_WORLD_SEED, identities, recipe.wild_per_identity, "wild"),
+            render_faces(
+                PRETRAIN_WORLD_SEED, identities, recipe.constrained_per_identity, "constrained"
+            ),
+        ]
+    )
+    names = identity_names(recipe.identities)
+    tokenizer_folder = output.with_name(output.name + ".tokenizer")
+    build_tokenizer(tokenizer_folder, names)
+    from transformers import CLIPTokenizer
+
+    tokenizer = CLIPTokenizer.from_pretrained(tokenizer_folder)
+    vae = AutoencoderKL.from_pretrained(vae_folder).eval().requires_grad_(False)
+    log("encoding latents")
+    latent_mean, latent_std = encode_latents(vae, faces)
+    scheduler = build_scheduler()
+    text_encoder, unet = build_text_encoder(recipe, tokenizer), build_unet(recipe)
+    models = torch.nn.ModuleDict({"text_encoder": text_encoder, "unet": unet})
+    average = copy.deepcopy(models).requires_grad_(False)
+    optimiser = torch.optim.AdamW(models.parameters(), lr=recipe.learning_rate, weight_decay=1e-2)
+    checkpointer, start = Checkpointer(output), 0
+    if (state := checkpointer.load()) is not None:
+        models.load_state_dict(state["models"])
+        average.load_state_dict(state["average"])
+        optimiser.load_state_dict(state["optimiser"])
+        rng = np.random.default_rng(state["step"] + recipe.seed * 1_000_003)
+        torch.manual_seed(state["step"])
+        start = state["step"]
+        log(f"resumed from step {start}")
+    models.train()
+    began, running = time.time(), 0.0
+    for step in range(start, steps):
+        for group in optimiser.param_groups:
+            group["lr"] = cosine_learning_rate(step, steps, recipe.learning_rate, warmup=500)
+        indices = rng.integers(0, len(faces), size=recipe.batch_size)
+        loss = denoising_loss(
+            models,
+            scheduler,
+            tokenizer,
+            faces,
+            names,
+            indices,
+            latent_mean,
+            latent_std,
+            recipe,
+            rng,
+        )
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(models.parameters(), 1.0)
+        optimiser.step()
+        update_average(average, models, recipe.ema_decay if step >= 500 else 0.0)
+        running += loss.item() / 100
+        if (step + 1) % 100 == 0:
+            rate = (time.time() - began) / (step + 1 - start)
+            log(f"step {step + 1}/{steps}  loss {running:.4f}  {rate:.2f} s/step")
+            running = 0.0
+        if (step + 1) % checkpoint_every == 0 or step + 1 == steps:
+            checkpointer.save(
+                {
+                    "models": models.state_dict(),
+                    "average": average.state_dict(),
+                    "optimiser": optimiser.state_dict(),
+                    "step": step + 1,
+                }
+            )
+    save_pipeline(output, vae, average["text_encoder"], tokenizer, average["unet"], scheduler)
+    write_recipe_record(output, recipe, steps, (time.time() - began) / 60)
+    shutil.copy(vae_folder / "recipe.json", output / "vae" / "recipe.json")
+    log(f"saved {output} ({(time.time() - began) / 60:.1f} min this run)")
+
+
+def denoising_loss(
+    models, scheduler, tokenizer, faces, names, indices, latent_mean, latent_std, recipe, rng
+) -> torch.Tensor:
+    """The epsilon-prediction loss of latent diffusion on one batch, min-SNR weighted."""
+    index = torch.as_tensor(indices)
+    latents = latent_mean[index].float() + latent_std[index].float() * torch.randn(
+        len(indices), *latent_mean.shape[1:]
+    )
+    noise = torch.randn_like(latents)
+    timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (len(indices),))
+    noisy = scheduler.add_noise(latents, noise, timesteps)
+    ids = tokenize(tokenizer, sample_captions(faces, indices, names, recipe, rng))
+    hidden = models["text_encoder"](ids)[0]
+    prediction = models["unet"](noisy, timesteps, hidden).sample
+    per_sample = F.mse_loss(prediction, noise, reduction="none").mean(dim=(1, 2, 3))
+    return (per_sample * min_snr_weights(scheduler, timesteps, recipe.snr_gamma)).mean()
+
+
+@torch.no_grad()
+def update_average(average: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """Exponential moving average of the weights: sampling from it gives cleaner images."""
+    for averaged, current in zip(average.parameters(), model.parameters(), strict=True):
+        averaged.lerp_(current, 1.0 - decay)
+    for averaged, current in zip(average.buffers(), model.buffers(), strict=True):
+        averaged.copy_(current)
+
+
+def assemble_pipeline(vae, text_encoder, tokenizer, unet, scheduler):
+    """A ``StableDiffusionPipeline`` from its parts, without SD's safety checker (the toy world has
+    none, and face research needs the raw outputs)."""
+    from diffusers import StableDiffusionPipeline
+
+    return StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+
+
+def save_pipeline(output: Path, vae, text_encoder, tokenizer, unet, scheduler) -> None:
+    """Save the pipeline folder with fp16 weights (half the size; loading upcasts if asked)."""
+    parts = [copy.deepcopy(module).half() for module in (vae, text_encoder)]
+    pipeline = assemble_pipeline(parts[0], parts[1], tokenizer, copy.deepcopy(unet).half(), scheduler)
+    pipeline.save_pretrained(output)

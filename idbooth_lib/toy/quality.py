@@ -1,0 +1,111 @@
+"""How good the shipped toy models are: the report written by ``benchmarks/toy_models.py``.
+
+The measurements live next to the weights (``weights/quality.json``), so that the book — on any
+machine, Colab included — shows the numbers of exactly the models it loads.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from idbooth_lib.reporting import MarkdownTable, markdown_table
+
+QUALITY_FILE = Path(__file__).resolve().parent / "weights" / "quality.json"
+
+#: (key path in the report, what it measures, the bar it must meet)
+ROWS = (
+    (
+        ("recognisers", "loss", "accuracy_mean"),
+        "recogniser (loss): 10-fold verification, unseen identities",
+        "≥ 0.97",
+    ),
+    (
+        ("recognisers", "evaluation", "accuracy_mean"),
+        "recogniser (evaluation): 10-fold verification",
+        "≥ 0.97",
+    ),
+    (("vae", "psnr_db"), "VAE reconstruction PSNR (dB)", "reported"),
+    (("vae", "accuracy_originals"), "loss recogniser on originals", "-"),
+    (("vae", "accuracy_reconstructions"), "loss recogniser on VAE reconstructions", "within 0.02"),
+    (
+        ("foundation", "background_accuracy"),
+        "generated images: background as prompted (probe)",
+        "≥ 0.90",
+    ),
+    (("foundation", "pose_accuracy"), "generated images: pose as prompted (probe)", "≥ 0.90"),
+    (("foundation", "probe_accuracy_real"), "the probe on held-out real faces", "-"),
+    (
+        ("foundation", "frechet_distance"),
+        "Fréchet distance, generated vs real (recogniser features)",
+        "reported",
+    ),
+    (
+        ("dreambooth", "mean_cosine_to_real"),
+        "DreamBooth LoRA: mean cosine of `sks` samples to the real photos",
+        "≥ 0.5",
+    ),
+    (
+        ("dreambooth", "rank1_share"),
+        "DreamBooth LoRA: share of samples whose nearest of 100 identities is right",
+        "≥ 0.5",
+    ),
+)
+
+
+def load_quality(path: Path = QUALITY_FILE) -> dict:
+    """The stored report (an empty dict if the benchmark has not been run)."""
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _lookup(report: dict, keys: tuple[str, ...]):
+    for key in keys:
+        if not isinstance(report, dict) or key not in report:
+            return None
+        report = report[key]
+    return report
+
+
+def shipped_model_report(path: Path = QUALITY_FILE) -> MarkdownTable:
+    """A table of every measurement with its bar; ``not measured`` where the report has no value."""
+    report = load_quality(path)
+    rows = []
+    for keys, label, bar in ROWS:
+        value = _lookup(report, keys)
+        shown = (
+            "not measured"
+            if value is None
+            else f"{value:.3f}"
+            if isinstance(value, float)
+            else str(value)
+        )
+        rows.append((label, shown, bar))
+    return markdown_table(["measurement", "value", "bar"], rows)
+
+
+def recipe_report(weights: Path = QUALITY_FILE.parent) -> MarkdownTable:
+    """How each shipped model was trained: the recipe command, its steps and its minutes."""
+    commands = {
+        "recogniser": "recogniser",
+        "recogniser_b": "recogniser_b",
+        "foundation/vae": "vae",
+        "foundation": "diffusion",
+    }
+    rows = []
+    for folder, recipe in commands.items():
+        record_file = weights / folder / "recipe.json"
+        if record_file.is_file():
+            record = json.loads(record_file.read_text())
+            rows.append(
+                (
+                    f"`python -m idbooth_lib.toy.pretrain {recipe}`",
+                    str(record["steps"]),
+                    f"{record['minutes']:.0f}",
+                    record["machine"],
+                )
+            )
+        else:
+            rows.append(
+                (f"`python -m idbooth_lib.toy.pretrain {recipe}`", "-", "not recorded", "-")
+            )
+    return markdown_table(["recipe", "steps", "minutes", "machine"], rows)

@@ -1,0 +1,67 @@
+"""The three objectives of the paper, term by term.
+
+- DreamBooth: ``MSE_inst + λ · MSE_prior`` on the noise prediction;
+- PortraitBooth (identity term only, as the ID-Booth authors re-implemented it):
+  ``+ w(t) · (1 − cos(E(x̂0), e_pos))``;
+- ID-Booth: ``+ w(t) · max(0, d(E(x̂0), e_pos) − d(E(x̂0), e_neg) + m)`` with ``d = 1 − cos``.
+
+``w(t) = (1 − t/T)²`` makes the identity terms count most when the image is barely noised, where
+the clean-image estimate x̂0 — and so its recogniser embedding — is reliable.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+METHODS = ("dreambooth", "portraitbooth", "idbooth")
+
+
+def timestep_weight(timesteps: torch.Tensor, num_train_timesteps: int = 1000) -> torch.Tensor:
+    """``w(t) = (1 − t/T)²`` for each timestep."""
+    return (1 - timesteps.float() / num_train_timesteps) ** 2
+
+
+def cosine_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``d(a, b) = 1 − cos(a, b)`` row by row."""
+    return 1 - F.cosine_similarity(a, b, dim=-1)
+
+
+def identity_loss(anchor: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
+    """PortraitBooth-style identity term per sample: only pulls toward the real embedding."""
+    return cosine_distance(anchor, positive)
+
+
+def triplet_loss(
+    anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor, margin: float = 1.0
+) -> torch.Tensor:
+    """ID-Booth's term per sample: pull toward the identity, push from the prior image's embedding.
+
+    With the cosine distance (range [0, 2]) and the default margin of 1.0 — PyTorch's
+    ``TripletMarginWithDistanceLoss`` default, which the authors used — the hinge is almost never
+    zero: the term keeps pushing until the positive is a whole unit of distance nearer than the
+    negative.
+    """
+    return F.relu(cosine_distance(anchor, positive) - cosine_distance(anchor, negative) + margin)
+
+
+def identity_term(
+    method: str,
+    embeddings: torch.Tensor,
+    positives: torch.Tensor,
+    negatives: torch.Tensor | None,
+    weights: torch.Tensor,
+    margin: float,
+) -> torch.Tensor:
+    """The weighted identity term of ``method`` averaged over the batch (zero for DreamBooth)."""
+    if method == "dreambooth":
+        return embeddings.new_zeros(())
+    if method == "portraitbooth":
+        per_sample = identity_loss(embeddings, positives)
+    elif method == "idbooth":
+        if negatives is None:
+            raise ValueError("ID-Booth needs the embeddings of the class (prior) images")
+        per_sample = triplet_loss(embeddings, positives, negatives, margin)
+    else:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    return (weights * per_sample).mean()

@@ -1,0 +1,42 @@
+"""The toy vocabulary: every caption word, name and rare token is a single CLIP token."""
+
+import pytest
+from transformers import CLIPTokenizer
+
+from idbooth_lib.toy.tokenizer import (
+    CAPTION_WORDS,
+    RARE_TOKENS,
+    build_tokenizer,
+    identity_name,
+    identity_names,
+)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tokenizer")
+    build_tokenizer(folder, identity_names(50))
+    return CLIPTokenizer.from_pretrained(folder)
+
+
+def test_sks_is_one_token(tokenizer):
+    assert tokenizer.tokenize("photo of sks person") == ["photo</w>", "of</w>", "sks</w>", "person</w>"]
+    assert tokenizer.model_max_length == 77
+
+
+def test_caption_words_and_names_are_single_tokens(tokenizer):
+    for word in [*CAPTION_WORDS, *RARE_TOKENS, *identity_names(50)]:
+        assert len(tokenizer.tokenize(word)) == 1, word
+    prompt = "face side-portrait photo of female sks person, night club background"
+    assert len(tokenizer.tokenize(prompt)) == 13
+
+
+def test_names_are_unique_and_stable():
+    names = identity_names(500)
+    assert len(set(names)) == 500
+    assert identity_name(7) == names[7]
+    assert not set(names) & (set(CAPTION_WORDS) | set(RARE_TOKENS))
+
+
+def test_unknown_words_still_tokenize(tokenizer):
+    assert len(tokenizer("an unheard-of word").input_ids) > 2
