@@ -52,6 +52,19 @@ def run_toy_data(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def run_prepare(arguments: argparse.Namespace) -> int:
+    """Prepare raw photos (one folder per identity) into the layout every later stage reads."""
+    from idbooth_lib.data.prepare import prepare_dataset
+
+    config = profile_from_arguments(arguments)
+    report = prepare_dataset(
+        arguments.source, arguments.destination, config, progress=not arguments.quiet
+    )
+    if arguments.quiet:
+        print(report.summary())
+    return 0 if report.identities else 1
+
+
 def run_config(arguments: argparse.Namespace) -> int:
     """Print the resolved profile as JSON (after environment variables and ``--set``)."""
     print(profile_from_arguments(arguments).to_json())
@@ -82,6 +95,15 @@ def build_parser() -> argparse.ArgumentParser:
     toy.add_argument("--size", type=int, default=64, help="image side in pixels")
     toy.add_argument("--quiet", action="store_true", help="no progress bar")
     toy.set_defaults(handler=run_toy_data)
+
+    prepare = commands.add_parser(
+        "prepare", help="crop, align and embed raw photos (one folder per identity)"
+    )
+    prepare.add_argument("source", type=Path, metavar="SRC", help="one sub-folder per identity")
+    prepare.add_argument("destination", type=Path, metavar="DST", help="prepared dataset folder")
+    add_profile_arguments(prepare)
+    prepare.add_argument("--quiet", action="store_true", help="no progress bar")
+    prepare.set_defaults(handler=run_prepare)
 
     config = commands.add_parser("config", help="print the resolved profile as JSON")
     add_profile_arguments(config)

@@ -4,6 +4,7 @@ Each recipe is one seeded command that writes exactly the folder that is shipped
 
     python -m idbooth_lib.toy.pretrain recogniser   --output idbooth_lib/toy/weights/recogniser
     python -m idbooth_lib.toy.pretrain recogniser_b --output idbooth_lib/toy/weights/recogniser_b
+    python -m idbooth_lib.toy.pretrain detector     --output idbooth_lib/toy/weights/detector
     python -m idbooth_lib.toy.pretrain vae          --output ~/.cache/idbooth/toy-vae
     python -m idbooth_lib.toy.pretrain diffusion    --output idbooth_lib/toy/weights/foundation \
                                                     --vae ~/.cache/idbooth/toy-vae
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from idbooth_lib.toy.pretrain.detector import DETECTOR_RECIPE, train_detector
 from idbooth_lib.toy.pretrain.diffusion import DIFFUSION_RECIPE, train_diffusion
 from idbooth_lib.toy.pretrain.recogniser import RECOGNISER_RECIPES, train_recogniser
 from idbooth_lib.toy.pretrain.vae import VAE_RECIPE, train_vae
@@ -35,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("recipe", choices=[*RECOGNISER_RECIPES, "vae", "diffusion"])
+    parser.add_argument("recipe", choices=[*RECOGNISER_RECIPES, "vae", "diffusion", "detector"])
     parser.add_argument("--output", type=Path, required=True, help="folder to write")
     parser.add_argument("--steps", type=int, default=None, help="override the recipe's step count")
     parser.add_argument("--checkpoint-every", type=int, default=250)
@@ -67,6 +69,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     if arguments.recipe in RECOGNISER_RECIPES:
         train_recogniser(RECOGNISER_RECIPES[arguments.recipe], output, steps, every)
+    elif arguments.recipe == "detector":
+        train_detector(DETECTOR_RECIPE, output, steps, every)
     elif arguments.recipe == "vae":
         train_vae(VAE_RECIPE, output, arguments.recogniser, steps, every)
     else:
