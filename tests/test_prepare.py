@@ -2,9 +2,7 @@
 touched, interrupted runs finish on the next call, and insightface's ArcFace ONNX can embed."""
 
 import hashlib
-import io
 import os
-import shutil
 import warnings
 from pathlib import Path
 
@@ -34,6 +32,7 @@ from idbooth_lib.data.prepare import (
     unique_names,
 )
 from idbooth_lib.toy.faces import ARCFACE_TEMPLATE_64, ToyFaceWorld
+from idbooth_lib.toy.messy import write_messy_folder
 
 
 class TemplateDetector:
@@ -89,50 +88,10 @@ def snapshot(folder: Path) -> dict:
     }
 
 
-def jpeg_bytes(image: Image.Image, **options) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=95, **options)
-    return buffer.getvalue()
-
-
 @pytest.fixture()
-def messy_source(tmp_path, world):
+def messy_source(tmp_path):
     """A folder with every kind of trouble a real photo folder has."""
-    source = tmp_path / "raw"
-    alice, zoe, empty = source / "alice", source / "Zoë", source / "empty"
-    for folder in (alice, zoe, empty):
-        folder.mkdir(parents=True)
-    face = face_image(world, 0)
-    face.save(alice / "plain.png")
-    face_image(world, 0, 1).convert("L").save(alice / "gray.png")
-    rgba = face_image(world, 0, 2).convert("RGBA")
-    rgba.putalpha(200)
-    rgba.save(alice / "rgba.png")
-    face_image(world, 0, 3).convert("CMYK").save(alice / "cmyk.jpg", quality=95)
-    deep = np.asarray(face_image(world, 0, 4).convert("L"), dtype=np.uint16) * 257
-    Image.fromarray(deep).save(alice / "deep.png")
-    exif = Image.Exif()
-    exif[0x0112] = 6  # "rotate 90° clockwise to display": stored lying on its side
-    sideways = face_image(world, 0, 5).transpose(Image.Transpose.ROTATE_90)
-    (alice / "sideways.jpg").write_bytes(jpeg_bytes(sideways, exif=exif.tobytes()))
-    whole = jpeg_bytes(face_image(world, 0, 6))
-    (alice / "truncated.jpg").write_bytes(whole[: len(whole) // 2])
-    (alice / "notes.txt").write_text("not a photo")
-    face_image(world, 0, 7).save(alice / "copy_a.png")
-    shutil.copyfile(alice / "copy_a.png", alice / "copy_b.png")
-    face_image(world, 0, 8).save(alice / "Zoë_李.png")
-    face_image(world, 0, 9).save(alice / "Zoe_李.png")
-    face.resize((8, 8)).save(alice / "tiny.png")
-    strip = Image.new("RGB", (128, 64))
-    strip.paste(face_image(world, 1), (0, 0))
-    strip.paste(face_image(world, 2), (64, 0))
-    strip.save(alice / "group.png")
-    Image.new("RGB", (64, 64), (120, 140, 160)).save(alice / "blank.png")
-    face_image(world, 3).save(zoe / "portrait.png")
-    (source / "README.md").write_text("one folder per person")
-    (source / ".ipynb_checkpoints").mkdir()  # Jupyter leaves these everywhere
-    (alice / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
-    return source
+    return write_messy_folder(tmp_path / "raw")
 
 
 def test_every_bad_input_is_reported_and_the_source_is_untouched(
