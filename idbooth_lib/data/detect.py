@@ -153,7 +153,7 @@ class InsightFaceDetector:
 
 
 class ToyDetectorBackend:
-    """Slides a :class:`ToyFaceDetector` over an image in square windows.
+    """Slides a :class:`~idbooth_lib.identity.toy_detector.ToyFaceDetector` over an image in square windows.
 
     A window's side is the image's short side, so a 64×64 toy photo is one window and a 128×64
     strip of two faces is three (left, middle, right, at half-window steps). Each window is resized
@@ -233,7 +233,7 @@ def _suppress_overlaps(faces: list[Face], overlap: float) -> list[Face]:
 def load_face_detector(config: ProfileConfig, allow_download: bool = True) -> FaceDetector:
     """The detector ``config.models.face_analysis`` names.
 
-    ``idbooth:toy/NAME`` loads a packaged :class:`ToyFaceDetector`; anything else is an
+    ``idbooth:toy/NAME`` loads a packaged :class:`~idbooth_lib.identity.toy_detector.ToyFaceDetector`; anything else is an
     insightface model pack name (``buffalo_l``) looked up under ``config.models.face_model_root``,
     or a folder of insightface ``.onnx`` files.
     """

@@ -214,7 +214,7 @@ class SourceIdentity:
 
     @property
     def source_name(self) -> str:
-        """The source folder's name, printable (see :func:`_relative`)."""
+        """The source folder's name, printable (see ``_relative``)."""
         return _relative(self.folder, self.folder.parent)
 
     def fingerprint(self) -> str:
@@ -463,7 +463,7 @@ def load_encoder(config: ProfileConfig) -> torch.nn.Module:
     return load_insightface_recogniser(source, config.models.face_model_root)
 
 
-class _Models:
+class LazyModels:
     """The detector and encoder, each loaded on first use (a resumed, finished run loads none)."""
 
     def __init__(self, config: ProfileConfig, detector: Any, encoder: Any) -> None:
@@ -524,7 +524,7 @@ def _prepare_file(
     identity: SourceIdentity,
     folder: Path,
     settings: CropSettings,
-    models: _Models,
+    models: LazyModels,
 ) -> tuple[FileRecord, np.ndarray | None]:
     """Process one candidate photo, or reuse an earlier run's result."""
     if file.problem is not None:
@@ -615,7 +615,7 @@ def _remove_unlisted_images(folder: Path, stems: set[str]) -> None:
 
 
 def prepare_identity(
-    identity: SourceIdentity, destination: Path, settings: CropSettings, models: _Models, bar: Any
+    identity: SourceIdentity, destination: Path, settings: CropSettings, models: LazyModels, bar: Any
 ) -> tuple[list[FileRecord], bool]:
     """Prepare one identity; returns its records and whether it has at least one image."""
     folder = destination / identity.name
@@ -722,7 +722,7 @@ def prepare_dataset(
     crop = CropSettings(config.data.resolution, config.data.aligned_size, zoom)
     identities, records = scan_source(source)
     _start_destination(destination, settings)
-    models = _Models(config, detector, encoder)
+    models = LazyModels(config, detector, encoder)
     prepared = []
     total = sum(len(identity.files) for identity in identities)
     with tqdm(total=total, desc="preparing faces", unit="photo", disable=not progress) as bar:

@@ -54,7 +54,7 @@ class DiffusionRecipe:
     identities: int = 1500
     wild_per_identity: int = 16
     constrained_per_identity: int = 4
-    steps: int = 8000
+    steps: int = 1500
     batch_size: int = 64
     learning_rate: float = 5e-4
     ema_decay: float = 0.995
@@ -206,7 +206,7 @@ def train_diffusion(
         ]
     )
     names = identity_names(recipe.identities)
-    tokenizer_folder = output.with_name(output.name + ".tokenizer")
+    tokenizer_folder = output.with_name(output.name + ".checkpoint") / "tokenizer"
     build_tokenizer(tokenizer_folder, names)
     from transformers import CLIPTokenizer
 
@@ -232,7 +232,7 @@ def train_diffusion(
     began, running = time.time(), 0.0
     for step in range(start, steps):
         for group in optimiser.param_groups:
-            group["lr"] = cosine_learning_rate(step, steps, recipe.learning_rate, warmup=500)
+            group["lr"] = cosine_learning_rate(step, steps, recipe.learning_rate, warmup=200)
         indices = rng.integers(0, len(faces), size=recipe.batch_size)
         loss = denoising_loss(
             models,
@@ -250,7 +250,7 @@ def train_diffusion(
         loss.backward()
         torch.nn.utils.clip_grad_norm_(models.parameters(), 1.0)
         optimiser.step()
-        update_average(average, models, recipe.ema_decay if step >= 500 else 0.0)
+        update_average(average, models, recipe.ema_decay if step >= steps // 3 else 0.0)
         running += loss.item() / 100
         if (step + 1) % 100 == 0:
             rate = (time.time() - began) / (step + 1 - start)
