@@ -47,8 +47,9 @@ def tiny_pipeline(tiny_tokenizer_folder):
         DIFFUSION_RECIPE, unet_channels=(32, 32), text_width=32, text_layers=1, text_heads=2
     )
     vae = build_vae(dataclasses.replace(VAE_RECIPE, block_out_channels=(8, 16, 16), norm_num_groups=8))
+    unet = build_unet(recipe, latent_channels=vae.config.latent_channels)
     pipeline = assemble_pipeline(
-        vae, build_text_encoder(recipe, tokenizer), tokenizer, build_unet(recipe), build_scheduler()
+        vae, build_text_encoder(recipe, tokenizer), tokenizer, unet, build_scheduler()
     )
     pipeline.set_progress_bar_config(disable=True)
     return pipeline

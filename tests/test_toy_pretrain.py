@@ -34,7 +34,7 @@ def test_vae_recipe_writes_a_diffusers_folder(tiny_vae):
 
     vae = AutoencoderKL.from_pretrained(tiny_vae)
     latents = vae.encode(torch.zeros(1, 3, 64, 64)).latent_dist.mean
-    assert latents.shape == (1, 4, 16, 16)
+    assert latents.shape == (1, VAE_RECIPE.latent_channels, 16, 16)
 
 
 def test_diffusion_recipe_writes_a_pipeline_that_diffusers_loads(tiny_vae, tmp_path):

@@ -1,0 +1,302 @@
+"""Quality of the shipped toy models, measured against the bars of the toy-model issue.
+
+    .venv/bin/python benchmarks/toy_models.py [--only recognisers,vae,foundation,dreambooth]
+
+Writes ``idbooth_lib/toy/weights/quality.json`` (chapter 02 shows it, see
+``idbooth_lib.toy.quality``) and prints each result. Every measurement uses identities of
+``UNSEEN_WORLD_SEED``: people no toy model was trained on.
+
+- recognisers: 10-fold verification accuracy on pairs of unseen wild toy faces (bar: ≥ 97 %);
+- vae: reconstruction PSNR, and the loss recogniser's verification accuracy on reconstructions
+  against originals (bar: within 2 points);
+- foundation: a probe trained on real toy faces classifies generated images by background and pose
+  (bar: ≥ 90 % each); Fréchet distance between generated and real faces in recogniser features;
+- dreambooth: a UNet LoRA trained on five studio photos of an unseen identity makes ``sks`` that
+  identity (mean cosine ≥ 0.5 to its photos; nearest of 100 identities for half the samples).
+
+Generated images have no ground-truth landmarks; until the toy detector exists they are aligned
+with the mean landmarks of toy faces (a fixed crop), and the real faces they are compared with are
+aligned the same way, so both sides see the same crop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import linalg
+
+from idbooth_lib.config import load_profile
+from idbooth_lib.diffusion.basics import decode_latents, encode_images, sample
+from idbooth_lib.diffusion.pipeline import load_base_pipeline
+from idbooth_lib.evaluation.verification import pair_scores, sample_pairs, ten_fold_accuracy
+from idbooth_lib.identity.align import warp_to_template
+from idbooth_lib.identity.encoders import load_identity_encoder
+from idbooth_lib.toy.faces import BACKGROUNDS, POSES, describe
+from idbooth_lib.toy.pretrain.common import UNSEEN_WORLD_SEED, embed_faces, to_unit_range
+from idbooth_lib.toy.quality import QUALITY_FILE, load_quality
+from idbooth_lib.toy.render import RenderedFaces, render_faces
+
+PAIRS_PER_KIND = 3000
+
+
+def unseen_faces(
+    identities: int = 200, per_identity: int = 10, mode: str = "wild"
+) -> RenderedFaces:
+    """Faces of identities that no shipped model saw in training."""
+    return render_faces(UNSEEN_WORLD_SEED, range(identities), per_identity, mode, progress=False)
+
+
+def verification(encoder, faces: RenderedFaces) -> float:
+    """10-fold verification accuracy of ``encoder`` on a fixed set of pairs of ``faces``."""
+    pairs, same = sample_pairs(faces.identities, PAIRS_PER_KIND, seed=0)
+    scores = pair_scores(embed_faces(encoder, faces), pairs)
+    return ten_fold_accuracy(scores, same).accuracy_mean
+
+
+def measure_recognisers(config) -> dict:
+    faces = unseen_faces()
+    return {
+        role: {
+            "source": source,
+            "accuracy_mean": verification(load_identity_encoder(source), faces),
+        }
+        for role, source in (
+            ("loss", config.models.identity_encoder),
+            ("evaluation", config.models.evaluation_encoder),
+        )
+    }
+
+
+@torch.no_grad()
+def measure_vae(config) -> dict:
+    pipeline = load_base_pipeline(config, dtype="float32")
+    faces = unseen_faces()
+    reconstructed = []
+    for start in range(0, len(faces), 200):
+        images = to_unit_range(faces.images[start : start + 200])
+        decoded = decode_latents(pipeline.vae, encode_images(pipeline.vae, images))
+        reconstructed.append(
+            ((decoded.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1)
+        )
+    reconstructed = torch.cat(reconstructed).numpy()
+    error = (reconstructed.astype(np.float64) - faces.images.astype(np.float64)) ** 2
+    psnr = float(np.mean(10 * np.log10(255.0**2 / error.reshape(len(faces), -1).mean(1))))
+    encoder = load_identity_encoder(config.models.identity_encoder)
+    return {
+        "psnr_db": psnr,
+        "accuracy_originals": verification(encoder, faces),
+        "accuracy_reconstructions": verification(
+            encoder, dataclasses.replace(faces, images=reconstructed)
+        ),
+    }
+
+
+def mean_landmarks(count: int = 200) -> torch.Tensor:
+    """Average landmarks of toy faces at scale 1: the fixed crop for images without landmarks."""
+    faces = render_faces(UNSEEN_WORLD_SEED, range(count), 1, "constrained", progress=False)
+    return torch.as_tensor(faces.landmarks.mean(0))
+
+
+@torch.no_grad()
+def embed_fixed_crop(encoder, images: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
+    """Embeddings of images in [0, 1] aligned with one fixed set of landmarks."""
+    images = images * 2 - 1
+    return encoder(warp_to_template(images, landmarks.expand(len(images), 5, 2)))
+
+
+class Probe(torch.nn.Module):
+    """A small CNN with two heads (background, pose), trained on real wild toy faces."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = torch.nn.Sequential(
+            torch.nn.Conv2d(3, 32, 3, stride=2, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.Conv2d(32, 64, 3, stride=2, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.Conv2d(64, 96, 3, stride=2, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.AdaptiveAvgPool2d(2),
+            torch.nn.Flatten(),
+        )
+        self.background = torch.nn.Linear(384, len(BACKGROUNDS))
+        self.pose = torch.nn.Linear(384, len(POSES))
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.body(images)
+        return self.background(features), self.pose(features)
+
+
+def train_probe(steps: int = 600) -> tuple[Probe, float]:
+    """Train the probe on real wild faces of unseen identities; return it and its held-out accuracy."""
+    faces = render_faces(UNSEEN_WORLD_SEED, range(300, 800), 8, "wild", progress=False)
+    backgrounds = torch.tensor([BACKGROUNDS.index(b) for b in faces.backgrounds])
+    poses = torch.tensor([POSES.index(p) for p in faces.poses])
+    images = to_unit_range(faces.images)
+    train, held_out = slice(0, 3600), slice(3600, None)
+    probe, generator = Probe(), torch.Generator().manual_seed(0)
+    optimiser = torch.optim.AdamW(probe.parameters(), lr=2e-3)
+    for _ in range(steps):
+        index = torch.randint(0, 3600, (64,), generator=generator)
+        logits_b, logits_p = probe(images[train][index])
+        loss = F.cross_entropy(logits_b, backgrounds[train][index]) + F.cross_entropy(
+            logits_p, poses[train][index]
+        )
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    probe.eval()
+    with torch.no_grad():
+        logits_b, logits_p = probe(images[held_out])
+    accuracy = (
+        (logits_b.argmax(1) == backgrounds[held_out]).float().mean()
+        + (logits_p.argmax(1) == poses[held_out]).float().mean()
+    ) / 2
+    return probe, float(accuracy)
+
+
+def frechet_distance(first: np.ndarray, second: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets (the FID formula)."""
+    mean_a, mean_b = first.mean(0), second.mean(0)
+    cov_a, cov_b = np.cov(first, rowvar=False), np.cov(second, rowvar=False)
+    root = linalg.sqrtm(cov_a @ cov_b).real
+    return float(((mean_a - mean_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * root))
+
+
+def measure_foundation(config, per_cell: int = 20) -> dict:
+    pipeline = load_base_pipeline(config, dtype="float32")
+    probe, probe_accuracy = train_probe()
+    rng = np.random.default_rng(0)
+    generated, wanted_background, wanted_pose = [], [], []
+    for background in BACKGROUNDS:
+        for pose in POSES:
+            prompts = [
+                describe(rng.choice(["male", "female"]), pose, background) for _ in range(per_cell)
+            ]
+            generated.append(
+                sample(
+                    pipeline,
+                    prompts,
+                    guidance_scale=config.generate.guidance_scale,
+                    steps=config.generate.num_inference_steps,
+                    seed=len(generated),
+                )
+            )
+            wanted_background += [BACKGROUNDS.index(background)] * per_cell
+            wanted_pose += [POSES.index(pose)] * per_cell
+    images = torch.cat(generated)
+    with torch.no_grad():
+        logits_b, logits_p = probe(images * 2 - 1)
+    encoder = load_identity_encoder(config.models.identity_encoder)
+    landmarks = mean_landmarks()
+    real = unseen_faces(identities=len(images) // 2, per_identity=2)
+    real_images = torch.as_tensor(real.images).permute(0, 3, 1, 2).float() / 255
+    return {
+        "background_accuracy": float(
+            (logits_b.argmax(1) == torch.tensor(wanted_background)).float().mean()
+        ),
+        "pose_accuracy": float((logits_p.argmax(1) == torch.tensor(wanted_pose)).float().mean()),
+        "probe_accuracy_real": probe_accuracy,
+        "frechet_distance": frechet_distance(
+            embed_fixed_crop(encoder, images, landmarks).numpy(),
+            embed_fixed_crop(encoder, real_images, landmarks).numpy(),
+        ),
+        "images": len(images),
+    }
+
+
+def measure_dreambooth(config, identity: int = 7, samples: int = 20) -> dict:
+    """DreamBooth (UNet LoRA, prior preservation) on five studio photos of an unseen identity."""
+    import tempfile
+
+    from idbooth_lib.training.finetune import IdentityData, finetune
+
+    pipeline = load_base_pipeline(config, dtype="float32")
+    train = config.train
+    class_images = torch.cat(
+        [
+            sample(
+                pipeline,
+                [train.class_prompt] * 25,
+                steps=config.generate.num_inference_steps,
+                guidance_scale=config.generate.guidance_scale,
+                seed=seed,
+            )
+            for seed in (100, 101)
+        ]
+    )
+    before = sample(pipeline, [train.class_prompt] * samples, seed=7)
+    gallery_faces = unseen_faces(identities=100, per_identity=5, mode="constrained")
+    mine = gallery_faces.identities == identity
+    data = IdentityData(
+        instance_images=to_unit_range(gallery_faces.images[mine]),
+        instance_landmarks=torch.as_tensor(gallery_faces.landmarks[mine]),
+        class_images=class_images * 2 - 1,
+    )
+    dreambooth = dataclasses.replace(train, method="dreambooth")
+    with tempfile.TemporaryDirectory() as folder:
+        history = finetune(pipeline, None, data, dreambooth, output=folder, log=print)
+    instance = sample(pipeline, [train.instance_prompt] * samples, seed=8)
+    after = sample(pipeline, [train.class_prompt] * samples, seed=7)
+    encoder = load_identity_encoder(config.models.identity_encoder)
+    landmarks = mean_landmarks()
+    generated = embed_fixed_crop(encoder, instance, landmarks)
+    gallery = embed_faces(encoder, gallery_faces)
+    centroids = F.normalize(
+        torch.stack(
+            [torch.as_tensor(gallery[gallery_faces.identities == i]).mean(0) for i in range(100)]
+        ),
+        dim=-1,
+    )
+    similarity = generated @ centroids.T
+    return {
+        "identity": identity,
+        "steps": train.max_steps,
+        "mean_cosine_to_real": float(similarity[:, identity].mean()),
+        "rank1_share": float((similarity.argmax(1) == identity).float().mean()),
+        "class_prompt_diversity_before": diversity(embed_fixed_crop(encoder, before, landmarks)),
+        "class_prompt_diversity_after": diversity(embed_fixed_crop(encoder, after, landmarks)),
+        "final_losses": {name: values[-1] for name, values in history.terms.items()},
+    }
+
+
+def diversity(embeddings: torch.Tensor) -> float:
+    """1 − mean pairwise cosine: 0 when every sample is the same person."""
+    similarity = embeddings @ embeddings.T
+    count = len(embeddings)
+    return float(1 - (similarity.sum() - count) / (count * (count - 1)))
+
+
+MEASURES = {
+    "recognisers": measure_recognisers,
+    "vae": measure_vae,
+    "foundation": measure_foundation,
+    "dreambooth": measure_dreambooth,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default=",".join(MEASURES))
+    arguments = parser.parse_args(argv)
+    config = load_profile("toy")
+    torch.manual_seed(0)
+    results = load_quality()
+    for name in arguments.only.split(","):
+        began = time.time()
+        results[name] = MEASURES[name](config)
+        results[name]["seconds"] = round(time.time() - began, 1)
+        print(name, json.dumps(results[name], indent=1), flush=True)
+        QUALITY_FILE.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

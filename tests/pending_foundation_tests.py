@@ -1,0 +1,56 @@
+"""Tests of the shipped toy foundation model, waiting for its weights.
+
+Rename to ``test_shipped_foundation.py`` in the commit that adds
+``idbooth_lib/toy/weights/foundation`` (pytest does not collect this file under its current name).
+"""
+
+from pathlib import Path
+
+import torch
+
+from idbooth_lib.config import load_profile, resolve_source
+
+CONFIG = load_profile("toy", environ={})
+
+
+def test_foundation_loads_offline_with_plain_diffusers(monkeypatch):
+    """Exactly as a user loads SD 2.1: StableDiffusionPipeline.from_pretrained(folder), no network."""
+    from diffusers import (
+        AutoencoderKL,
+        DDPMScheduler,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    folder = resolve_source(CONFIG.models.base_model)
+    pipeline = StableDiffusionPipeline.from_pretrained(folder, torch_dtype=torch.float32)
+    assert isinstance(pipeline.unet, UNet2DConditionModel)
+    assert isinstance(pipeline.vae, AutoencoderKL)
+    assert isinstance(pipeline.text_encoder, CLIPTextModel)
+    assert isinstance(pipeline.tokenizer, CLIPTokenizer)
+    assert isinstance(pipeline.scheduler, DDPMScheduler)
+    assert pipeline.scheduler.config.beta_schedule == "scaled_linear"
+    assert pipeline.unet.dtype == torch.float32
+    assert pipeline.tokenizer.tokenize("photo of sks person")[2] == "sks</w>"
+    assert pipeline.tokenizer.model_max_length == 77
+    latents = torch.zeros(1, 4, 16, 16)
+    hidden = pipeline.text_encoder(
+        pipeline.tokenizer(
+            ["photo of a person"], padding="max_length", return_tensors="pt"
+        ).input_ids
+    )[0]
+    assert hidden.shape == (1, 77, pipeline.unet.config.cross_attention_dim)
+    assert pipeline.unet(latents, 10, hidden).sample.shape == latents.shape
+    image = pipeline("photo of a person", num_inference_steps=2, output_type="np").images[0]
+    assert image.shape == (64, 64, 3)
+
+
+def test_foundation_weights_are_stored_in_half_precision():
+    from safetensors import safe_open
+
+    folder = Path(resolve_source(CONFIG.models.base_model))
+    for path in folder.rglob("*.safetensors"):
+        with safe_open(str(path), framework="pt") as handle:
+            assert handle.get_tensor(next(iter(handle.keys()))).dtype == torch.float16, path

@@ -1,0 +1,41 @@
+"""The toy models shipped in the package load offline, have the expected shapes, and work."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from idbooth_lib.config import load_profile, resolve_source
+from idbooth_lib.identity.align import warp_to_template
+from idbooth_lib.identity.encoders import load_identity_encoder
+from idbooth_lib.toy.faces import ToyFaceWorld
+from idbooth_lib.toy.pretrain.common import to_unit_range
+
+CONFIG = load_profile("toy", environ={})
+WEIGHTS = Path(resolve_source(CONFIG.models.identity_encoder)).parent
+
+
+def test_weights_fit_the_size_budget():
+    total = sum(path.stat().st_size for path in WEIGHTS.rglob("*") if path.is_file())
+    assert total <= 30 * 2**20, f"shipped weights take {total / 2**20:.1f} MiB"
+
+
+@pytest.mark.parametrize(
+    "source", [CONFIG.models.identity_encoder, CONFIG.models.evaluation_encoder]
+)
+def test_recogniser_separates_two_different_identities(source):
+    encoder = load_identity_encoder(source)
+    world = ToyFaceWorld(seed=0)
+    faces = [world.face(identity, image, "wild") for identity in (0, 1) for image in range(4)]
+    images = to_unit_range(torch.stack([torch.from_numpy(np.asarray(f.image)) for f in faces]))
+    landmarks = torch.stack([torch.from_numpy(face.landmarks) for face in faces])
+    with torch.no_grad():
+        embeddings = encoder(warp_to_template(images, landmarks))
+    assert embeddings.shape[0] == 8 and torch.allclose(
+        embeddings.norm(dim=-1), torch.ones(8), atol=1e-4
+    )
+    similarity = embeddings @ embeddings.T
+    same = torch.block_diag(torch.ones(4, 4), torch.ones(4, 4)).bool() & ~torch.eye(8, dtype=bool)
+    different = ~torch.block_diag(torch.ones(4, 4), torch.ones(4, 4)).bool()
+    assert similarity[same].min() > similarity[different].max()
