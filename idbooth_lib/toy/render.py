@@ -36,9 +36,14 @@ class RenderedFaces:
         return len(self.images)
 
 
+def cache_root() -> Path:
+    """``$IDBOOTH_CACHE`` or ``~/.cache/idbooth``: files that can be rebuilt at any time."""
+    return Path(os.environ.get("IDBOOTH_CACHE", "~/.cache/idbooth")).expanduser()
+
+
 def cache_folder() -> Path:
-    """``$IDBOOTH_CACHE`` or ``~/.cache/idbooth``: rendered arrays that can be rebuilt at any time."""
-    return Path(os.environ.get("IDBOOTH_CACHE", "~/.cache/idbooth")).expanduser() / "toy-renders"
+    """Where rendered arrays are cached."""
+    return cache_root() / "toy-renders"
 
 
 def render_faces(

@@ -27,9 +27,32 @@ RARE_TOKENS: tuple[str, ...] = ("sks", "zwx", "qpv", "vtk", "xjq")
 CAPTION_WORDS: tuple[str, ...] = tuple(
     sorted(
         {
-            *["face", "portrait", "side", "photo", "of", "a", "male", "female", "person", "background"],
+            *[
+                "face",
+                "portrait",
+                "side",
+                "photo",
+                "of",
+                "a",
+                "male",
+                "female",
+                "person",
+                "background",
+            ],
             *(word for background in BACKGROUNDS for word in background.split()),
-            *["cartoon", "cgi", "render", "illustration", "painting", "drawing", "black", "and", "white", "bad", "body"],
+            *[
+                "cartoon",
+                "cgi",
+                "render",
+                "illustration",
+                "painting",
+                "drawing",
+                "black",
+                "and",
+                "white",
+                "bad",
+                "body",
+            ],
             *["proportions", "landscape"],
         }
     )

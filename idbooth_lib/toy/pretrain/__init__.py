@@ -10,7 +10,7 @@ Each recipe is one seeded command that writes exactly the folder that is shipped
                                                     --vae ~/.cache/idbooth/toy-vae
 
 The VAE is trained first with the recogniser's help and is shipped inside the foundation pipeline
-folder, not on its own. Long runs checkpoint into ``OUTPUT.checkpoint/`` every ``--checkpoint-every`` steps and resume from
+folder, not on its own. Long runs checkpoint into ``~/.cache/idbooth/checkpoints/`` every ``--checkpoint-every`` steps and resume from
 there when started again, so an interrupted recipe loses minutes, not hours. The pretraining world
 (``PRETRAIN_WORLD_SEED``) is disjoint from the book's world (seed 0) and from the benchmark's
 unseen identities (``UNSEEN_WORLD_SEED``): the book fine-tunes on people the models never saw.

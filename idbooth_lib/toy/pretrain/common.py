@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import torch
 
 from idbooth_lib.identity.align import warp_to_template
 from idbooth_lib.io import atomic_path
-from idbooth_lib.toy.render import RenderedFaces
+from idbooth_lib.toy.render import RenderedFaces, cache_root
 
 #: The world the toy models are pretrained on; the book uses world 0, benchmarks world 2.
 PRETRAIN_WORLD_SEED = 1
@@ -48,10 +49,16 @@ def cosine_learning_rate(step: int, total: int, peak: float, warmup: int = 200) 
 
 
 class Checkpointer:
-    """Save and restore a training state (tensors and numbers only) next to the output folder."""
+    """Save and restore a training state (tensors and numbers only) for one output folder.
+
+    Checkpoints live in the cache (``$IDBOOTH_CACHE/checkpoints``), not beside the output: the
+    output of a recipe is often a folder inside this package, which must hold only shipped files.
+    """
 
     def __init__(self, output: Path) -> None:
-        self.path = output.with_name(output.name + ".checkpoint") / "state.pt"
+        digest = hashlib.sha256(str(Path(output).expanduser().resolve()).encode()).hexdigest()[:10]
+        self.folder = cache_root() / "checkpoints" / f"{Path(output).name}-{digest}"
+        self.path = self.folder / "state.pt"
 
     def load(self) -> dict | None:
         if not self.path.is_file():

@@ -206,12 +206,14 @@ def train_diffusion(
         ]
     )
     names = identity_names(recipe.identities)
-    tokenizer_folder = output.with_name(output.name + ".checkpoint") / "tokenizer"
+    checkpointer, start = Checkpointer(output), 0
+    tokenizer_folder = checkpointer.folder / "tokenizer"
     build_tokenizer(tokenizer_folder, names)
     from transformers import CLIPTokenizer
 
     tokenizer = CLIPTokenizer.from_pretrained(tokenizer_folder)
-    vae = AutoencoderKL.from_pretrained(vae_folder).eval().requires_grad_(False)
+    vae = AutoencoderKL.from_pretrained(vae_folder, torch_dtype=torch.float32)
+    vae = vae.eval().requires_grad_(False)
     log("encoding latents")
     latent_mean, latent_std = encode_latents(vae, faces)
     scheduler = build_scheduler()
@@ -220,7 +222,6 @@ def train_diffusion(
     models = torch.nn.ModuleDict({"text_encoder": text_encoder, "unet": unet})
     average = copy.deepcopy(models).requires_grad_(False)
     optimiser = torch.optim.AdamW(models.parameters(), lr=recipe.learning_rate, weight_decay=1e-2)
-    checkpointer, start = Checkpointer(output), 0
     if (state := checkpointer.load()) is not None:
         models.load_state_dict(state["models"])
         average.load_state_dict(state["average"])
@@ -268,7 +269,8 @@ def train_diffusion(
             )
     save_pipeline(output, vae, average["text_encoder"], tokenizer, average["unet"], scheduler)
     write_recipe_record(output, recipe, steps, (time.time() - began) / 60)
-    shutil.copy(vae_folder / "recipe.json", output / "vae" / "recipe.json")
+    if (vae_folder / "recipe.json").resolve() != (output / "vae" / "recipe.json").resolve():
+        shutil.copy(vae_folder / "recipe.json", output / "vae" / "recipe.json")
     log(f"saved {output} ({(time.time() - began) / 60:.1f} min this run)")
 
 
@@ -319,5 +321,7 @@ def assemble_pipeline(vae, text_encoder, tokenizer, unet, scheduler):
 def save_pipeline(output: Path, vae, text_encoder, tokenizer, unet, scheduler) -> None:
     """Save the pipeline folder with fp16 weights (half the size; loading upcasts if asked)."""
     parts = [copy.deepcopy(module).half() for module in (vae, text_encoder)]
-    pipeline = assemble_pipeline(parts[0], parts[1], tokenizer, copy.deepcopy(unet).half(), scheduler)
+    pipeline = assemble_pipeline(
+        parts[0], parts[1], tokenizer, copy.deepcopy(unet).half(), scheduler
+    )
     pipeline.save_pretrained(output)

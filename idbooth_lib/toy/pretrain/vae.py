@@ -49,7 +49,7 @@ class VaeRecipe:
     identities: int = 1500
     wild_per_identity: int = 16
     constrained_per_identity: int = 4
-    steps: int = 2500
+    steps: int = 1500
     batch_size: int = 24
     learning_rate: float = 1e-3
     kl_weight: float = 1e-6
