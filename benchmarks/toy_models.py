@@ -7,6 +7,7 @@ Writes ``idbooth_lib/toy/weights/quality.json`` (chapter 02 shows it, see
 ``UNSEEN_WORLD_SEED``: people no toy model was trained on.
 
 - recognisers: 10-fold verification accuracy on pairs of unseen wild toy faces (bar: ≥ 97 %);
+- detector: mean landmark error at 64×64 (bar: ≤ 1.5 px), rejection of noise and scenery;
 - vae: reconstruction PSNR, and the loss recogniser's verification accuracy on reconstructions
   against originals (bar: within 2 points);
 - foundation: a probe trained on real toy faces classifies generated images by background and pose
@@ -32,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from scipy import linalg
 
-from idbooth_lib.config import load_profile
+from idbooth_lib.config import load_profile, resolve_source
 from idbooth_lib.diffusion.basics import decode_latents, encode_images, sample
 from idbooth_lib.diffusion.pipeline import load_base_pipeline
 from idbooth_lib.evaluation.verification import pair_scores, sample_pairs, ten_fold_accuracy
@@ -274,8 +275,17 @@ def diversity(embeddings: torch.Tensor) -> float:
     return float(1 - (similarity.sum() - count) / (count * (count - 1)))
 
 
+def measure_detector(config) -> dict:
+    """Landmark error and rejection rates of the toy face detector on unseen people."""
+    from idbooth_lib.identity.toy_detector import ToyFaceDetector
+    from idbooth_lib.toy.pretrain.detector import benchmark_detector
+
+    return benchmark_detector(ToyFaceDetector.load(resolve_source(config.models.face_analysis)))
+
+
 MEASURES = {
     "recognisers": measure_recognisers,
+    "detector": measure_detector,
     "vae": measure_vae,
     "foundation": measure_foundation,
     "dreambooth": measure_dreambooth,

@@ -15,6 +15,7 @@ from conftest import NOTEBOOKS, ROOT
 #: Per-chapter overrides that keep the test run short; chapters absent here use their defaults.
 FAST_PARAMETERS = {
     "00_setup": {"IDENTITIES": 2, "IMAGES_PER_IDENTITY": 3},
+    "01_data_preparation": {"IDENTITIES": 3, "IMAGES_PER_IDENTITY": 3},
     "02_latent_diffusion": {"STEPS": 3, "GUIDANCE_SCALES": [1.0, 5.0], "SAMPLES_PER_CELL": 1},
 }
 
