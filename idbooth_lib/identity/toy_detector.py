@@ -12,13 +12,13 @@ Weights are saved like the toy recogniser's: ``config.json`` plus ``model.safete
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
+
+from idbooth_lib.identity.storage import read_network, save_network
 
 
 @dataclass(frozen=True)
@@ -81,34 +81,18 @@ class ToyFaceDetector(nn.Module):
         return self.score(hidden).squeeze(-1), normalised_to_pixels(normalised, size)
 
     def save(self, folder: str | Path) -> None:
-        """Write ``config.json`` and ``model.safetensors`` (fp16 halves the shipped size)."""
-        from idbooth_lib.io import atomic_path, write_json
-
-        folder = Path(folder)
-        write_json(folder / "config.json", asdict(self.config))
-        state = {
-            name: tensor.detach().half().contiguous() if tensor.is_floating_point() else tensor
-            for name, tensor in self.state_dict().items()
-        }
-        with atomic_path(folder / "model.safetensors") as temporary:
-            save_file(state, str(temporary))
+        """Write the architecture and fp16 weights (see :mod:`idbooth_lib.identity.storage`)."""
+        save_network(self, asdict(self.config), folder)
 
     @classmethod
     def load(cls, folder: str | Path) -> ToyFaceDetector:
-        """Load a saved detector in eval mode, in float32 (safetensors: no pickle involved)."""
-        folder = Path(folder)
-        for name in ("config.json", "model.safetensors"):
-            if not (folder / name).is_file():
-                raise FileNotFoundError(
-                    f"{folder / name} is missing: this is not a toy detector folder; train one with "
-                    f"`python -m idbooth_lib.toy.pretrain detector --output {folder}`"
-                )
-        config = DetectorConfig.from_dict(json.loads((folder / "config.json").read_text()))
-        model = cls(config)
-        state = {
-            name: tensor.float() if tensor.is_floating_point() else tensor
-            for name, tensor in load_file(str(folder / "model.safetensors")).items()
-        }
+        """Load a saved detector in eval mode, in float32."""
+        hint = (
+            "this is not a toy detector folder; train one with "
+            f"`python -m idbooth_lib.toy.pretrain detector --output {folder}`"
+        )
+        config, state = read_network(folder, hint)
+        model = cls(DetectorConfig.from_dict(config))
         model.load_state_dict(state)
         return model.eval()
 

@@ -9,14 +9,14 @@ flattened 7×7 map and a linear layer with BatchNorm as the embedding ("BN-Dropo
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch import nn
+
+from idbooth_lib.identity.storage import read_network, save_network
 
 
 @dataclass(frozen=True)
@@ -105,33 +105,14 @@ class ToyRecogniser(nn.Module):
         return F.normalize(self.features(images), dim=-1)
 
     def save(self, folder: str | Path) -> None:
-        """Write ``config.json`` and ``model.safetensors`` (fp16 halves the shipped size)."""
-        from idbooth_lib.io import atomic_path, write_json
-
-        folder = Path(folder)
-        write_json(folder / "config.json", asdict(self.config))
-        state = {
-            name: tensor.detach().half().contiguous() if tensor.is_floating_point() else tensor
-            for name, tensor in self.state_dict().items()
-        }
-        with atomic_path(folder / "model.safetensors") as temporary:
-            save_file(state, str(temporary))
+        """Write the architecture and fp16 weights (see :mod:`idbooth_lib.identity.storage`)."""
+        save_network(self, asdict(self.config), folder)
 
     @classmethod
     def load(cls, folder: str | Path) -> ToyRecogniser:
-        """Load a saved recogniser in eval mode, in float32 (safetensors: no pickle involved)."""
-        folder = Path(folder)
-        for name in ("config.json", "model.safetensors"):
-            if not (folder / name).is_file():
-                raise FileNotFoundError(
-                    f"{folder / name} is missing: this is not a toy recogniser folder"
-                )
-        config = RecogniserConfig.from_dict(json.loads((folder / "config.json").read_text()))
-        model = cls(config)
-        state = {
-            name: tensor.float() if tensor.is_floating_point() else tensor
-            for name, tensor in load_file(str(folder / "model.safetensors")).items()
-        }
+        """Load a saved recogniser in eval mode, in float32."""
+        config, state = read_network(folder, "this is not a toy recogniser folder")
+        model = cls(RecogniserConfig.from_dict(config))
         model.load_state_dict(state)
         return model.eval()
 

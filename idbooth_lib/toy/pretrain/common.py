@@ -11,11 +11,34 @@ import torch
 
 from idbooth_lib.identity.align import warp_to_template
 from idbooth_lib.io import atomic_path
-from idbooth_lib.toy.render import RenderedFaces, cache_root
+from idbooth_lib.toy.render import RenderedFaces, cache_root, concatenate, render_faces
 
 #: The world the toy models are pretrained on; the book uses world 0, benchmarks world 2.
 PRETRAIN_WORLD_SEED = 1
 UNSEEN_WORLD_SEED = 2
+
+
+def pretraining_faces(recipe, progress: bool = True) -> RenderedFaces:
+    """Wild and studio photos of the pretraining world's identities, as every recipe trains on.
+
+    ``recipe`` is any recipe with ``identities``, ``wild_per_identity`` and
+    ``constrained_per_identity``; the same numbers give the same (cached) render.
+    """
+    people = range(recipe.identities)
+    return concatenate(
+        [
+            render_faces(
+                PRETRAIN_WORLD_SEED, people, recipe.wild_per_identity, "wild", progress=progress
+            ),
+            render_faces(
+                PRETRAIN_WORLD_SEED,
+                people,
+                recipe.constrained_per_identity,
+                "constrained",
+                progress=progress,
+            ),
+        ]
+    )
 
 
 def to_unit_range(images: np.ndarray | torch.Tensor) -> torch.Tensor:

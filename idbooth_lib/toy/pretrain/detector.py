@@ -26,14 +26,14 @@ import torch.nn.functional as F
 from idbooth_lib.identity.toy_detector import DetectorConfig, ToyFaceDetector, pixels_to_normalised
 from idbooth_lib.toy.faces import BACKGROUNDS
 from idbooth_lib.toy.pretrain.common import (
-    PRETRAIN_WORLD_SEED,
     UNSEEN_WORLD_SEED,
     Checkpointer,
     cosine_learning_rate,
+    pretraining_faces,
     to_unit_range,
     write_recipe_record,
 )
-from idbooth_lib.toy.render import RenderedFaces, concatenate, render_faces
+from idbooth_lib.toy.render import RenderedFaces, render_faces
 from idbooth_lib.toy.scenes import paint_background
 
 #: Landmark order after a horizontal flip: the left eye becomes the right one, and so on.
@@ -201,24 +201,6 @@ def detector_loss(
 # ----------------------------------------------------------------------------------------------
 # Training
 # ----------------------------------------------------------------------------------------------
-
-
-def pretraining_faces(recipe: DetectorRecipe, progress: bool = True) -> RenderedFaces:
-    identities = range(recipe.identities)
-    return concatenate(
-        [
-            render_faces(
-                PRETRAIN_WORLD_SEED, identities, recipe.wild_per_identity, "wild", progress=progress
-            ),
-            render_faces(
-                PRETRAIN_WORLD_SEED,
-                identities,
-                recipe.constrained_per_identity,
-                "constrained",
-                progress=progress,
-            ),
-        ]
-    )
 
 
 def train_detector(

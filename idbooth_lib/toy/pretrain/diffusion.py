@@ -30,13 +30,13 @@ import torch.nn.functional as F
 
 from idbooth_lib.toy.faces import describe
 from idbooth_lib.toy.pretrain.common import (
-    PRETRAIN_WORLD_SEED,
     Checkpointer,
     cosine_learning_rate,
+    pretraining_faces,
     to_unit_range,
     write_recipe_record,
 )
-from idbooth_lib.toy.render import RenderedFaces, concatenate, render_faces
+from idbooth_lib.toy.render import RenderedFaces
 from idbooth_lib.toy.tokenizer import build_tokenizer, identity_names
 
 
@@ -196,15 +196,7 @@ def train_diffusion(
     steps = recipe.steps if steps is None else steps
     torch.manual_seed(recipe.seed)
     rng = np.random.default_rng(recipe.seed)
-    identities = range(recipe.identities)
-    faces = concatenate(
-        [
-            render_faces(PRETRAIN_WORLD_SEED, identities, recipe.wild_per_identity, "wild"),
-            render_faces(
-                PRETRAIN_WORLD_SEED, identities, recipe.constrained_per_identity, "constrained"
-            ),
-        ]
-    )
+    faces = pretraining_faces(recipe)
     names = identity_names(recipe.identities)
     checkpointer, start = Checkpointer(output), 0
     tokenizer_folder = checkpointer.folder / "tokenizer"

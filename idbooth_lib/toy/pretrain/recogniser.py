@@ -15,13 +15,12 @@ from idbooth_lib.identity.toy_recogniser import (
     ToyRecogniser,
 )
 from idbooth_lib.toy.pretrain.common import (
-    PRETRAIN_WORLD_SEED,
     Checkpointer,
     aligned_batch,
     cosine_learning_rate,
+    pretraining_faces,
     write_recipe_record,
 )
-from idbooth_lib.toy.render import concatenate, render_faces
 
 
 @dataclass(frozen=True)
@@ -59,15 +58,7 @@ def train_recogniser(
     steps = recipe.steps if steps is None else steps
     torch.manual_seed(recipe.seed)
     generator = torch.Generator().manual_seed(recipe.seed)
-    identities = range(recipe.identities)
-    faces = concatenate(
-        [
-            render_faces(PRETRAIN_WORLD_SEED, identities, recipe.wild_per_identity, "wild"),
-            render_faces(
-                PRETRAIN_WORLD_SEED, identities, recipe.constrained_per_identity, "constrained"
-            ),
-        ]
-    )
+    faces = pretraining_faces(recipe)
     model = ToyRecogniser(recipe.architecture)
     head = AdditiveAngularMargin(recipe.architecture.embedding_dim, recipe.identities)
     parameters = [*model.parameters(), *head.parameters()]

@@ -21,13 +21,12 @@ import torch.nn.functional as F
 from idbooth_lib.identity.align import warp_to_template
 from idbooth_lib.identity.toy_recogniser import ToyRecogniser
 from idbooth_lib.toy.pretrain.common import (
-    PRETRAIN_WORLD_SEED,
     Checkpointer,
     cosine_learning_rate,
+    pretraining_faces,
     to_unit_range,
     write_recipe_record,
 )
-from idbooth_lib.toy.render import concatenate, render_faces
 
 
 @dataclass(frozen=True)
@@ -124,15 +123,7 @@ def train_vae(
     steps = recipe.steps if steps is None else steps
     torch.manual_seed(recipe.seed)
     generator = torch.Generator().manual_seed(recipe.seed)
-    identities = range(recipe.identities)
-    faces = concatenate(
-        [
-            render_faces(PRETRAIN_WORLD_SEED, identities, recipe.wild_per_identity, "wild"),
-            render_faces(
-                PRETRAIN_WORLD_SEED, identities, recipe.constrained_per_identity, "constrained"
-            ),
-        ]
-    )
+    faces = pretraining_faces(recipe)
     recogniser = ToyRecogniser.load(recogniser_folder).requires_grad_(False)
     vae = build_vae(recipe)
     optimiser = torch.optim.AdamW(vae.parameters(), lr=recipe.learning_rate, weight_decay=0.0)
