@@ -4,6 +4,7 @@ The strict build executes every notebook (cached on the notebooks' content and o
 ``idbooth_lib``) and fails on any warning, broken reference or execution error.
 """
 
+import json
 import os
 import re
 import subprocess
@@ -77,5 +78,9 @@ def test_strict_book_build_renders_every_chapter():
     for path in NOTEBOOKS:
         page = (html / "notebooks" / f"{path.stem}.html").read_text()
         assert "Traceback" not in page
+        first_cell = "".join(json.loads(path.read_text())["cells"][0]["source"])
+        title = first_cell.splitlines()[0].removeprefix("# ").strip()
+        assert re.search(r"<h1>([^<]*)", page).group(1).strip() == title, "the title must render"
+        assert "<p>| " not in page, f"{path.stem}: a Markdown table output was not rendered"
         assert page.count("<img") >= 3, f"{path.stem}: figures missing from the rendered page"
     assert (html / "book" / "api.html").exists()

@@ -56,6 +56,10 @@ def test_notebook_is_committed_clean_and_complete(path):
     for heading in ("What you will learn", "Prerequisites", "Summary", "Where to go next"):
         assert heading in text, f"{path.name} lacks '{heading}'"
     assert "Exercise" in text
+    title = "".join(cells[0]["source"])
+    assert cells[0]["cell_type"] == "markdown" and title.startswith("# "), (
+        "title must open the notebook"
+    )
     assert any("hide-cell" in cell["metadata"].get("tags", []) for cell in code_cells)
 
 
