@@ -77,12 +77,15 @@ def measure_recognisers(config) -> dict:
 
 @torch.no_grad()
 def measure_vae(config) -> dict:
-    pipeline = load_base_pipeline(config, dtype="float32")
+    from diffusers import AutoencoderKL
+
+    folder = resolve_source(config.models.base_model)
+    vae = AutoencoderKL.from_pretrained(folder, subfolder="vae", torch_dtype=torch.float32).eval()
     faces = unseen_faces()
     reconstructed = []
     for start in range(0, len(faces), 200):
         images = to_unit_range(faces.images[start : start + 200])
-        decoded = decode_latents(pipeline.vae, encode_images(pipeline.vae, images))
+        decoded = decode_latents(vae, encode_images(vae, images))
         reconstructed.append(
             ((decoded.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1)
         )

@@ -6,6 +6,8 @@ sub-folder per component), so one call loads either: only the source in the prof
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from idbooth_lib.config import ProfileConfig, resolve_source
@@ -19,8 +21,15 @@ def load_base_pipeline(config: ProfileConfig, device: str | None = None, dtype: 
     from diffusers import StableDiffusionPipeline
 
     torch_dtype = DTYPES[dtype or config.generate.dtype]
+    source = resolve_source(config.models.base_model)
+    if Path(source).is_dir() and not (Path(source) / "model_index.json").is_file():
+        raise FileNotFoundError(
+            f"{Path(source) / 'model_index.json'} is missing: {source} is not a diffusers pipeline "
+            "folder. Point IDBOOTH_BASE_MODEL at one (or at a hub id); for the toy profile, train "
+            "the foundation model with `python -m idbooth_lib.toy.pretrain diffusion --help`"
+        )
     pipeline = StableDiffusionPipeline.from_pretrained(
-        resolve_source(config.models.base_model),
+        source,
         revision=config.models.base_model_revision,
         torch_dtype=torch_dtype,
         safety_checker=None,

@@ -5,12 +5,12 @@ Each recipe is one seeded command that writes exactly the folder that is shipped
     python -m idbooth_lib.toy.pretrain recogniser   --output idbooth_lib/toy/weights/recogniser
     python -m idbooth_lib.toy.pretrain recogniser_b --output idbooth_lib/toy/weights/recogniser_b
     python -m idbooth_lib.toy.pretrain detector     --output idbooth_lib/toy/weights/detector
-    python -m idbooth_lib.toy.pretrain vae          --output ~/.cache/idbooth/toy-vae
-    python -m idbooth_lib.toy.pretrain diffusion    --output idbooth_lib/toy/weights/foundation \
-                                                    --vae ~/.cache/idbooth/toy-vae
+    python -m idbooth_lib.toy.pretrain vae          --output idbooth_lib/toy/weights/foundation/vae
+    python -m idbooth_lib.toy.pretrain diffusion    --output idbooth_lib/toy/weights/foundation
 
-The VAE is trained first with the recogniser's help and is shipped inside the foundation pipeline
-folder, not on its own. Long runs checkpoint into ``~/.cache/idbooth/checkpoints/`` every ``--checkpoint-every`` steps and resume from
+The VAE is trained first, with the recogniser's help, into the foundation pipeline's ``vae``
+folder; the diffusion recipe then trains the text encoder and UNet on its latents and writes the
+rest of the pipeline around it. Long runs checkpoint into ``~/.cache/idbooth/checkpoints/`` every ``--checkpoint-every`` steps and resume from
 there when started again, so an interrupted recipe loses minutes, not hours. The pretraining world
 (``PRETRAIN_WORLD_SEED``) is disjoint from the book's world (seed 0) and from the benchmark's
 unseen identities (``UNSEEN_WORLD_SEED``): the book fine-tunes on people the models never saw.
@@ -51,8 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--vae",
         type=Path,
-        default=Path("~/.cache/idbooth/toy-vae").expanduser(),
-        help="diffusion: the trained VAE folder",
+        default=PACKAGED_WEIGHTS / "foundation" / "vae",
+        help="diffusion: the trained VAE folder (default: the shipped one)",
     )
     return parser
 

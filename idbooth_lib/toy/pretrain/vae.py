@@ -9,6 +9,7 @@ moles) — measured: the recogniser lost a tenth of its rank-1 accuracy on such 
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -173,7 +174,8 @@ def train_vae(
     vae.eval()
     scaling = latent_scaling_factor(vae, faces)
     vae.register_to_config(scaling_factor=scaling)
-    vae.save_pretrained(output)
+    # Shipped in half precision, as the foundation pipeline stores all its parts.
+    copy.deepcopy(vae).half().save_pretrained(output)
     write_recipe_record(output, recipe, steps, (time.time() - began) / 60)
     log(f"saved {output}: scaling factor {scaling:.4f}, {(time.time() - began) / 60:.1f} min")
     return vae
