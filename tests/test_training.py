@@ -23,7 +23,9 @@ def test_losses_match_their_definitions():
     assert torch.allclose(identity_loss(anchor, positive), torch.tensor([0.0, 1.0]))
     # d(a,p) - d(a,n) + 1: first row 0 - 1 + 1 = 0, second row 1 - 0 + 1 = 2.
     assert torch.allclose(triplet_loss(anchor, positive, negative), torch.tensor([0.0, 2.0]))
-    assert torch.allclose(triplet_loss(anchor, positive, negative, margin=0.5), torch.tensor([0.0, 1.5]))
+    assert torch.allclose(
+        triplet_loss(anchor, positive, negative, margin=0.5), torch.tensor([0.0, 1.5])
+    )
     reference = torch.nn.TripletMarginWithDistanceLoss(
         distance_function=lambda a, b: 1 - F.cosine_similarity(a, b), margin=1.0, reduction="none"
     )
@@ -32,12 +34,16 @@ def test_losses_match_their_definitions():
 
 
 def test_timestep_weight_and_identity_term():
-    assert torch.allclose(timestep_weight(torch.tensor([0, 500, 1000])), torch.tensor([1.0, 0.25, 0.0]))
+    assert torch.allclose(
+        timestep_weight(torch.tensor([0, 500, 1000])), torch.tensor([1.0, 0.25, 0.0])
+    )
     embeddings, weights = torch.randn(4, 8), torch.rand(4)
     positives, negatives = torch.randn(4, 8), torch.randn(4, 8)
     assert identity_term("dreambooth", embeddings, positives, negatives, weights, 1.0) == 0
     expected = (weights * triplet_loss(embeddings, positives, negatives)).mean()
-    assert torch.allclose(identity_term("idbooth", embeddings, positives, negatives, weights, 1.0), expected)
+    assert torch.allclose(
+        identity_term("idbooth", embeddings, positives, negatives, weights, 1.0), expected
+    )
     with pytest.raises(ValueError):
         identity_term("idbooth", embeddings, positives, None, weights, 1.0)
     with pytest.raises(ValueError):
@@ -47,7 +53,9 @@ def test_timestep_weight_and_identity_term():
 def _data(recogniser, count=3):
     torch.manual_seed(1)
     images = torch.rand(count, 3, 64, 64) * 2 - 1
-    landmarks = torch.tensor([[22.0, 29], [42, 29], [32, 40], [24, 50], [40, 50]]).expand(count, 5, 2)
+    landmarks = torch.tensor([[22.0, 29], [42, 29], [32, 40], [24, 50], [40, 50]]).expand(
+        count, 5, 2
+    )
     from idbooth_lib.identity.align import warp_to_template
 
     with torch.no_grad():
@@ -69,10 +77,17 @@ def test_identity_gradient_reaches_the_lora_weights(tiny_pipeline, tiny_recognis
 
     config = _config("idbooth", prior_loss_weight=0.0)
     parameters = add_lora(tiny_pipeline.unet, config)
-    tiny_pipeline.noise_scheduler = DDPMScheduler.from_config(tiny_pipeline.scheduler.config)
+    scheduler = DDPMScheduler.from_config(tiny_pipeline.scheduler.config)
     prompts = encode_prompts(tiny_pipeline, [config.instance_prompt, config.class_prompt]).detach()
-    terms = training_step(tiny_pipeline, tiny_recogniser, _data(tiny_recogniser), config, prompts,
-                          torch.Generator().manual_seed(0))
+    terms = training_step(
+        tiny_pipeline,
+        scheduler,
+        tiny_recogniser,
+        _data(tiny_recogniser),
+        config,
+        prompts,
+        torch.Generator().manual_seed(0),
+    )
     terms["identity"].backward()
     lora = [p for name, p in tiny_pipeline.unet.named_parameters() if "lora" in name]
     assert lora and len(lora) == len(parameters)
@@ -80,9 +95,17 @@ def test_identity_gradient_reaches_the_lora_weights(tiny_pipeline, tiny_recognis
 
 
 @pytest.mark.parametrize("method", ["dreambooth", "portraitbooth", "idbooth"])
-def test_each_method_trains_and_saves_a_loadable_lora(method, tiny_pipeline, tiny_recogniser, tmp_path):
-    history = finetune(tiny_pipeline, tiny_recogniser, _data(tiny_recogniser), _config(method),
-                       tmp_path, log=lambda line: None)
+def test_each_method_trains_and_saves_a_loadable_lora(
+    method, tiny_pipeline, tiny_recogniser, tmp_path
+):
+    history = finetune(
+        tiny_pipeline,
+        tiny_recogniser,
+        _data(tiny_recogniser),
+        _config(method),
+        tmp_path,
+        log=lambda line: None,
+    )
     assert (tmp_path / "pytorch_lora_weights.safetensors").is_file()
     assert history.steps == [1, 2]
     assert ("identity" in history.terms) == (method != "dreambooth")

@@ -93,9 +93,15 @@ def cosine_schedule(step: int, total: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * step / max(1, total)))
 
 
-def training_step(pipeline, encoder, data: IdentityData, config: TrainConfig, prompts, generator):
-    """Loss terms for one batch of ``config.batch_size`` instance/class pairs."""
-    unet, scheduler = pipeline.unet, pipeline.noise_scheduler
+def training_step(
+    pipeline, scheduler, encoder, data: IdentityData, config: TrainConfig, prompts, generator
+):
+    """Loss terms for one batch of ``config.batch_size`` instance/class pairs.
+
+    ``scheduler`` is the *training* noise scheduler (DDPM), kept apart from the pipeline's own
+    sampling scheduler, which a user may have swapped for a faster one.
+    """
+    unet = pipeline.unet
     pairs = config.batch_size
     instance = torch.randint(0, len(data.instance_images), (pairs,), generator=generator)
     prior = torch.randint(0, len(data.class_images), (pairs,), generator=generator)
@@ -158,7 +164,7 @@ def finetune(
 
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    pipeline.noise_scheduler = DDPMScheduler.from_config(pipeline.scheduler.config)
+    noise_scheduler = DDPMScheduler.from_config(pipeline.scheduler.config)
     pipeline.vae.requires_grad_(False)
     pipeline.text_encoder.requires_grad_(False)
     parameters = add_lora(pipeline.unet, config)
@@ -179,7 +185,7 @@ def finetune(
     history, began = LossHistory(), time.time()
     pipeline.unet.train()
     for step in range(config.max_steps):
-        terms = training_step(pipeline, encoder, data, config, prompts, generator)
+        terms = training_step(pipeline, noise_scheduler, encoder, data, config, prompts, generator)
         loss = (
             terms["instance"]
             + config.prior_loss_weight * terms["prior"]
