@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -92,6 +93,27 @@ class Checkpointer:
     def save(self, state: dict) -> None:
         with atomic_path(self.path) as temporary:
             torch.save(state, temporary)
+
+    def store(self, step: int, **parts) -> None:
+        """Save ``step`` and the state of each part (modules, optimisers, torch generators)."""
+        self.save({"step": step, **{name: _state_of(part) for name, part in parts.items()}})
+
+    def restore(self, log: Callable[[str], None] = print, **parts) -> int:
+        """Load the saved state into each part; return the step to continue from (0: none)."""
+        state = self.load()
+        if state is None:
+            return 0
+        for name, part in parts.items():
+            if isinstance(part, torch.Generator):
+                part.set_state(state[name])
+            else:
+                part.load_state_dict(state[name])
+        log(f"resumed from step {state['step']}")
+        return state["step"]
+
+
+def _state_of(part) -> object:
+    return part.get_state() if isinstance(part, torch.Generator) else part.state_dict()
 
 
 @torch.no_grad()

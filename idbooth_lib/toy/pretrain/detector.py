@@ -221,13 +221,8 @@ def train_detector(
     optimiser = torch.optim.AdamW(
         model.parameters(), lr=recipe.learning_rate, weight_decay=recipe.weight_decay
     )
-    checkpointer, start = Checkpointer(output), 0
-    if (state := checkpointer.load()) is not None:
-        model.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimiser"])
-        generator.set_state(state["generator"])
-        start = state["step"]
-        log(f"resumed from step {start}")
+    checkpointer = Checkpointer(output)
+    start = checkpointer.restore(log, model=model, optimiser=optimiser, generator=generator)
     model.train()
     began, running = time.time(), np.zeros(3)
     for step in range(start, steps):
@@ -248,14 +243,7 @@ def train_detector(
             )
             running[:] = 0
         if (step + 1) % checkpoint_every == 0 or step + 1 == steps:
-            checkpointer.save(
-                {
-                    "model": model.state_dict(),
-                    "optimiser": optimiser.state_dict(),
-                    "generator": generator.get_state(),
-                    "step": step + 1,
-                }
-            )
+            checkpointer.store(step + 1, model=model, optimiser=optimiser, generator=generator)
     model.eval()
     model.save(output)
     write_recipe_record(output, recipe, steps, (time.time() - began) / 60)

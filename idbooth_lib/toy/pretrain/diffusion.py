@@ -198,7 +198,7 @@ def train_diffusion(
     rng = np.random.default_rng(recipe.seed)
     faces = pretraining_faces(recipe)
     names = identity_names(recipe.identities)
-    checkpointer, start = Checkpointer(output), 0
+    checkpointer = Checkpointer(output)
     tokenizer_folder = checkpointer.folder / "tokenizer"
     build_tokenizer(tokenizer_folder, names)
     from transformers import CLIPTokenizer
@@ -214,14 +214,10 @@ def train_diffusion(
     models = torch.nn.ModuleDict({"text_encoder": text_encoder, "unet": unet})
     average = copy.deepcopy(models).requires_grad_(False)
     optimiser = torch.optim.AdamW(models.parameters(), lr=recipe.learning_rate, weight_decay=1e-2)
-    if (state := checkpointer.load()) is not None:
-        models.load_state_dict(state["models"])
-        average.load_state_dict(state["average"])
-        optimiser.load_state_dict(state["optimiser"])
-        rng = np.random.default_rng(state["step"] + recipe.seed * 1_000_003)
-        torch.manual_seed(state["step"])
-        start = state["step"]
-        log(f"resumed from step {start}")
+    start = checkpointer.restore(log, models=models, average=average, optimiser=optimiser)
+    if start:  # fresh random streams after a resume, derived from the step
+        rng = np.random.default_rng(start + recipe.seed * 1_000_003)
+        torch.manual_seed(start)
     models.train()
     began, running = time.time(), 0.0
     for step in range(start, steps):
@@ -251,14 +247,7 @@ def train_diffusion(
             log(f"step {step + 1}/{steps}  loss {running:.4f}  {rate:.2f} s/step")
             running = 0.0
         if (step + 1) % checkpoint_every == 0 or step + 1 == steps:
-            checkpointer.save(
-                {
-                    "models": models.state_dict(),
-                    "average": average.state_dict(),
-                    "optimiser": optimiser.state_dict(),
-                    "step": step + 1,
-                }
-            )
+            checkpointer.store(step + 1, models=models, average=average, optimiser=optimiser)
     save_pipeline(output, vae, average["text_encoder"], tokenizer, average["unet"], scheduler)
     write_recipe_record(output, recipe, steps, (time.time() - began) / 60)
     if (vae_folder / "recipe.json").resolve() != (output / "vae" / "recipe.json").resolve():

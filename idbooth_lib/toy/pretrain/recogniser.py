@@ -65,14 +65,10 @@ def train_recogniser(
     optimiser = torch.optim.AdamW(
         parameters, lr=recipe.learning_rate, weight_decay=recipe.weight_decay
     )
-    checkpointer, start = Checkpointer(output), 0
-    if (state := checkpointer.load()) is not None:
-        model.load_state_dict(state["model"])
-        head.load_state_dict(state["head"])
-        optimiser.load_state_dict(state["optimiser"])
-        generator.set_state(state["generator"])
-        start = state["step"]
-        log(f"resumed from step {start}")
+    checkpointer = Checkpointer(output)
+    start = checkpointer.restore(
+        log, model=model, head=head, optimiser=optimiser, generator=generator
+    )
     model.train()
     began, running = time.time(), 0.0
     for step in range(start, steps):
@@ -91,14 +87,8 @@ def train_recogniser(
             log(f"step {step + 1}/{steps}  loss {running / 100:.3f}  {rate:.2f} s/step")
             running = 0.0
         if (step + 1) % checkpoint_every == 0 or step + 1 == steps:
-            checkpointer.save(
-                {
-                    "model": model.state_dict(),
-                    "head": head.state_dict(),
-                    "optimiser": optimiser.state_dict(),
-                    "generator": generator.get_state(),
-                    "step": step + 1,
-                }
+            checkpointer.store(
+                step + 1, model=model, head=head, optimiser=optimiser, generator=generator
             )
     model.eval()
     model.save(output)

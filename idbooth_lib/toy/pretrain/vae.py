@@ -128,13 +128,8 @@ def train_vae(
     recogniser = ToyRecogniser.load(recogniser_folder).requires_grad_(False)
     vae = build_vae(recipe)
     optimiser = torch.optim.AdamW(vae.parameters(), lr=recipe.learning_rate, weight_decay=0.0)
-    checkpointer, start = Checkpointer(output), 0
-    if (state := checkpointer.load()) is not None:
-        vae.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimiser"])
-        generator.set_state(state["generator"])
-        start = state["step"]
-        log(f"resumed from step {start}")
+    checkpointer = Checkpointer(output)
+    start = checkpointer.restore(log, model=vae, optimiser=optimiser, generator=generator)
     weights = {
         "pixel": 1.0,
         "perceptual": recipe.perceptual_weight,
@@ -163,14 +158,7 @@ def train_vae(
             log(f"step {step + 1}/{steps}  {text}  {rate:.2f} s/step")
             running = dict.fromkeys(weights, 0.0)
         if (step + 1) % checkpoint_every == 0 or step + 1 == steps:
-            checkpointer.save(
-                {
-                    "model": vae.state_dict(),
-                    "optimiser": optimiser.state_dict(),
-                    "generator": generator.get_state(),
-                    "step": step + 1,
-                }
-            )
+            checkpointer.store(step + 1, model=vae, optimiser=optimiser, generator=generator)
     vae.eval()
     scaling = latent_scaling_factor(vae, faces)
     vae.register_to_config(scaling_factor=scaling)
