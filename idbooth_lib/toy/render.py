@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -55,8 +59,12 @@ def render_faces(
     first_image: int = 0,
     progress: bool = True,
     use_cache: bool = True,
+    workers: int = 1,
 ) -> RenderedFaces:
-    """Render ``images_per_identity`` faces for each identity index in ``identities``."""
+    """Render ``images_per_identity`` faces for each identity index in ``identities``.
+
+    With ``workers > 1``, large renders are split across that many processes.
+    """
     key = json.dumps(
         [
             GENERATOR_VERSION,
@@ -73,33 +81,83 @@ def render_faces(
     path = cache_folder() / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.npz"
     if use_cache and path.is_file():
         return _load(path)
-    world = ToyFaceWorld(seed=world_seed, size=size)
-    images, landmarks, labels, captions, backgrounds, poses, genders = [], [], [], [], [], [], []
     total = len(identities) * images_per_identity
-    with tqdm(total=total, desc=f"rendering {mode} toy faces", disable=not progress) as bar:
-        for identity in identities:
-            for image in range(first_image, first_image + images_per_identity):
-                face = world.face(identity, image, mode)
-                images.append(np.asarray(face.image))
-                landmarks.append(face.landmarks)
-                labels.append(identity)
-                captions.append(face.caption)
-                backgrounds.append(face.scene.background or "studio")
-                poses.append(face.scene.pose)
-                genders.append(face.traits.gender)
-                bar.update()
-    rendered = RenderedFaces(
-        np.stack(images),
-        np.stack(landmarks).astype(np.float32),
-        np.array(labels),
-        captions,
-        backgrounds,
-        poses,
-        genders,
+    chunks = _chunks(identities, workers, total)
+    task = partial(
+        _render_range,
+        world_seed=world_seed,
+        images_per_identity=images_per_identity,
+        mode=mode,
+        size=size,
+        first_image=first_image,
     )
+    parts = []
+    with (
+        tqdm(total=total, desc=f"rendering {mode} toy faces", disable=not progress) as bar,
+        _mapper(workers, len(chunks)) as mapper,
+    ):
+        for part in mapper(task, chunks):
+            parts.append(part)
+            bar.update(len(part))
+    rendered = concatenate(parts)
     if use_cache:
         _save(path, rendered)
     return rendered
+
+
+#: Below this many faces, starting worker processes costs more than it saves.
+MIN_FACES_FOR_WORKERS = 2000
+
+
+def _chunks(identities: range, workers: int, total: int) -> list[range]:
+    """Split ``identities`` into sub-ranges of work; one range when a pool would not pay off."""
+    if workers <= 1 or total < MIN_FACES_FOR_WORKERS:
+        return [identities]
+    count = min(len(identities), 4 * workers)
+    bounds = np.linspace(0, len(identities), count + 1).round().astype(int)
+    return [identities[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+
+
+@contextmanager
+def _mapper(workers: int, chunks: int):
+    """``map`` in this process for one chunk, else a process pool's ``map``.
+
+    Every face is a pure function of its seeds, so both give the same arrays. The workers are
+    forked: they only run NumPy and Pillow, and unlike "spawn" a fork also works when the caller's
+    ``__main__`` is not a file (a notebook cell, ``python -``).
+    """
+    if chunks == 1:
+        yield map
+        return
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(min(workers, chunks), mp_context=context) as pool:
+        yield pool.map
+
+
+def _render_range(
+    identities: range,
+    world_seed: int,
+    images_per_identity: int,
+    mode: str,
+    size: int,
+    first_image: int,
+) -> RenderedFaces:
+    """Render every photo of ``identities`` in this process."""
+    world = ToyFaceWorld(seed=world_seed, size=size)
+    faces = [
+        world.face(identity, image, mode)
+        for identity in identities
+        for image in range(first_image, first_image + images_per_identity)
+    ]
+    return RenderedFaces(
+        np.stack([np.asarray(face.image) for face in faces]),
+        np.stack([face.landmarks for face in faces]).astype(np.float32),
+        np.array([face.identity for face in faces]),
+        [face.caption for face in faces],
+        [face.scene.background or "studio" for face in faces],
+        [face.scene.pose for face in faces],
+        [face.traits.gender for face in faces],
+    )
 
 
 def _save(path: Path, rendered: RenderedFaces) -> None:

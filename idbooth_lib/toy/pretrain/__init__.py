@@ -43,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint-every", type=int, default=250)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument(
+        "--device",
+        default="cuda" if torch.cuda.is_available() else "cpu",
+        help="diffusion: where to train (default: cuda when available)",
+    )
+    parser.add_argument(
         "--recogniser",
         type=Path,
         default=PACKAGED_WEIGHTS / "recogniser",
@@ -74,4 +79,11 @@ def main(argv: list[str] | None = None) -> None:
     elif arguments.recipe == "vae":
         train_vae(VAE_RECIPE, output, arguments.recogniser, steps, every)
     else:
-        train_diffusion(DIFFUSION_RECIPE, output, arguments.vae.expanduser(), steps, every)
+        train_diffusion(
+            DIFFUSION_RECIPE,
+            output,
+            arguments.vae.expanduser(),
+            steps,
+            every,
+            device=arguments.device,
+        )

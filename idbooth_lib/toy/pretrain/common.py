@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,13 +24,19 @@ def pretraining_faces(recipe, progress: bool = True) -> RenderedFaces:
     """Wild and studio photos of the pretraining world's identities, as every recipe trains on.
 
     ``recipe`` is any recipe with ``identities``, ``wild_per_identity`` and
-    ``constrained_per_identity``; the same numbers give the same (cached) render.
+    ``constrained_per_identity``; the same numbers give the same (cached) render, drawn on every
+    CPU core.
     """
-    people = range(recipe.identities)
+    people, workers = range(recipe.identities), os.cpu_count() or 1
     return concatenate(
         [
             render_faces(
-                PRETRAIN_WORLD_SEED, people, recipe.wild_per_identity, "wild", progress=progress
+                PRETRAIN_WORLD_SEED,
+                people,
+                recipe.wild_per_identity,
+                "wild",
+                progress=progress,
+                workers=workers,
             ),
             render_faces(
                 PRETRAIN_WORLD_SEED,
@@ -37,6 +44,7 @@ def pretraining_faces(recipe, progress: bool = True) -> RenderedFaces:
                 recipe.constrained_per_identity,
                 "constrained",
                 progress=progress,
+                workers=workers,
             ),
         ]
     )
