@@ -65,6 +65,30 @@ def run_prepare(arguments: argparse.Namespace) -> int:
     return 0 if report.identities else 1
 
 
+def run_train(arguments: argparse.Namespace) -> int:
+    """Fine-tune one LoRA per identity; under ``accelerate launch`` identities split across GPUs."""
+    from idbooth_lib.config import load_profile, parse_assignments
+    from idbooth_lib.training.run import train_identities
+
+    overrides = parse_assignments(arguments.assignments)
+    if arguments.method:
+        overrides["train.method"] = arguments.method
+    if arguments.max_steps is not None:
+        overrides["train.max_steps"] = str(arguments.max_steps)
+    config = load_profile(arguments.profile, overrides)
+    written = train_identities(
+        config,
+        arguments.data,
+        arguments.identity or None,
+        arguments.output,
+        resume=not arguments.no_resume,
+        progress=not arguments.quiet,
+    )
+    for identity, path in written.items():
+        print(f"{identity}: {path}")
+    return 0
+
+
 def run_config(arguments: argparse.Namespace) -> int:
     """Print the resolved profile as JSON (after environment variables and ``--set``)."""
     print(profile_from_arguments(arguments).to_json())
@@ -104,6 +128,31 @@ def build_parser() -> argparse.ArgumentParser:
     add_profile_arguments(prepare)
     prepare.add_argument("--quiet", action="store_true", help="no progress bar")
     prepare.set_defaults(handler=run_prepare)
+
+    train = commands.add_parser("train", help="fine-tune a LoRA per identity of a prepared dataset")
+    add_profile_arguments(train)
+    train.add_argument("--method", choices=["dreambooth", "portraitbooth", "idbooth"])
+    train.add_argument("--data", type=Path, required=True, metavar="DST", help="prepared dataset")
+    train.add_argument(
+        "--identity",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="identity to fine-tune (repeatable; default: every identity of the dataset)",
+    )
+    train.add_argument(
+        "--output",
+        type=Path,
+        required=True,
+        metavar="OUT",
+        help="one identity: OUT/pytorch_lora_weights.safetensors; several: OUT/<ID>/...",
+    )
+    train.add_argument("--max-steps", type=int, default=None, help="sets train.max_steps")
+    train.add_argument(
+        "--no-resume", action="store_true", help="ignore checkpoints in OUT and start over"
+    )
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(handler=run_train)
 
     config = commands.add_parser("config", help="print the resolved profile as JSON")
     add_profile_arguments(config)

@@ -91,6 +91,9 @@ class TrainConfig:
     batch_size: int
     triplet_margin: float
     timestep_weighting: bool
+    #: How x̂0's face reaches the recogniser: "landmarks" (the training image's, no detector in the
+    #: loop) or "detector" (the paper's: detect on the decoded image, skip when none is found).
+    identity_crop: str
     mixed_precision: str
     gradient_checkpointing: bool
     use_8bit_adam: bool
@@ -217,6 +220,7 @@ def sd21_profile() -> ProfileConfig:
             batch_size=1,
             triplet_margin=1.0,
             timestep_weighting=True,
+            identity_crop="landmarks",
             mixed_precision="fp16",
             gradient_checkpointing=False,
             use_8bit_adam=False,

@@ -65,3 +65,29 @@ def tensor_to_images(images) -> list[Image.Image]:
     """A batch ``(B, 3, H, W)`` with values in [0, 1] → a list of PIL images (for grids)."""
     array = (images.detach().float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy() * 255).round()
     return [Image.fromarray(item.astype(np.uint8)) for item in array]
+
+
+def plot_loss_terms(histories: dict[str, object], smooth: int = 25) -> Figure:
+    """One panel per loss term, one line per run (e.g. per method), smoothed over ``smooth`` steps.
+
+    ``histories`` maps a run's name to its :class:`~idbooth_lib.training.finetune.LossHistory`.
+    Raw per-step values are too noisy to compare: the timestep is random at every step.
+    """
+    names = sorted({term for history in histories.values() for term in history.terms})
+    figure, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3), squeeze=False)
+    for axis, name in zip(axes[0], names, strict=True):
+        for run, history in histories.items():
+            if name in history.terms:
+                axis.plot(history.steps, _moving_average(history.terms[name], smooth), label=run)
+        axis.set(title=name, xlabel="step")
+    axes[0][0].legend()
+    figure.tight_layout()
+    return figure
+
+
+def _moving_average(values: Sequence[float], window: int) -> np.ndarray:
+    """Trailing mean over up to ``window`` values, the same length as ``values``."""
+    cumulative = np.cumsum(np.insert(np.asarray(values, dtype=float), 0, 0.0))
+    ends = np.arange(1, len(values) + 1)
+    starts = np.maximum(ends - window, 0)
+    return (cumulative[ends] - cumulative[starts]) / (ends - starts)

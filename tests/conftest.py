@@ -1,10 +1,12 @@
 """Shared test fixtures: paths, and tiny Stable-Diffusion-shaped models built in seconds."""
 
 import dataclasses
+import warnings
 from pathlib import Path
 
 import matplotlib
 import pytest
+import torch
 
 matplotlib.use("Agg")
 
@@ -27,8 +29,9 @@ def tiny_tokenizer_folder(tmp_path_factory) -> Path:
 
 
 @pytest.fixture()
-def tiny_pipeline(tiny_tokenizer_folder):
-    """A randomly initialised StableDiffusionPipeline of the toy model's shape, 64 px, float32."""
+def make_tiny_pipeline(tiny_tokenizer_folder):
+    """Build a randomly initialised StableDiffusionPipeline of the toy model's shape (64 px, float32);
+    every call gives the same weights, as a fresh process loading the same model would."""
     import torch
     from transformers import CLIPTokenizer
 
@@ -41,18 +44,29 @@ def tiny_pipeline(tiny_tokenizer_folder):
     )
     from idbooth_lib.toy.pretrain.vae import VAE_RECIPE, build_vae
 
-    torch.manual_seed(0)
-    tokenizer = CLIPTokenizer.from_pretrained(tiny_tokenizer_folder)
-    recipe = dataclasses.replace(
-        DIFFUSION_RECIPE, unet_channels=(32, 32), text_width=32, text_layers=1, text_heads=2
-    )
-    vae = build_vae(dataclasses.replace(VAE_RECIPE, block_out_channels=(8, 16, 16), norm_num_groups=8))
-    unet = build_unet(recipe, latent_channels=vae.config.latent_channels)
-    pipeline = assemble_pipeline(
-        vae, build_text_encoder(recipe, tokenizer), tokenizer, unet, build_scheduler()
-    )
-    pipeline.set_progress_bar_config(disable=True)
-    return pipeline
+    def build():
+        torch.manual_seed(0)
+        tokenizer = CLIPTokenizer.from_pretrained(tiny_tokenizer_folder)
+        recipe = dataclasses.replace(
+            DIFFUSION_RECIPE, unet_channels=(32, 32), text_width=32, text_layers=1, text_heads=2
+        )
+        vae = build_vae(
+            dataclasses.replace(VAE_RECIPE, block_out_channels=(8, 16, 16), norm_num_groups=8)
+        )
+        unet = build_unet(recipe, latent_channels=vae.config.latent_channels)
+        pipeline = assemble_pipeline(
+            vae, build_text_encoder(recipe, tokenizer), tokenizer, unet, build_scheduler()
+        )
+        pipeline.set_progress_bar_config(disable=True)
+        return pipeline
+
+    return build
+
+
+@pytest.fixture()
+def tiny_pipeline(make_tiny_pipeline):
+    """A randomly initialised StableDiffusionPipeline of the toy model's shape, 64 px, float32."""
+    return make_tiny_pipeline()
 
 
 @pytest.fixture()
@@ -60,3 +74,41 @@ def tiny_recogniser():
     from idbooth_lib.identity.toy_recogniser import RecogniserConfig, ToyRecogniser
 
     return ToyRecogniser(RecogniserConfig((8, 16, 16), 1, 16)).eval().requires_grad_(False)
+
+
+class TinyArcFace(torch.nn.Module):
+    """3×112×112 → 512, shaped like an insightface ArcFace export (one input, one output)."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = torch.nn.Sequential(
+            torch.nn.Conv2d(3, 8, 3, stride=4, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.AdaptiveAvgPool2d(4),
+            torch.nn.Flatten(),
+            torch.nn.Linear(128, 512),
+        )
+
+    def forward(self, images):
+        return self.body(images)
+
+
+def export_arcface_onnx(model: torch.nn.Module, path: Path, opset: int | None = None) -> None:
+    """Export like insightface's ArcFace files: one input ``data``, one output, dynamic batch.
+
+    ``opset=None`` is torch's default (20 with torch 2.14), newer than onnx2torch's converters.
+    """
+    options = {} if opset is None else {"opset_version": opset}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter is legacy
+        torch.onnx.export(
+            model,
+            (torch.zeros(1, 3, 112, 112),),
+            str(path),
+            input_names=["data"],
+            output_names=["embedding"],
+            dynamic_axes={"data": {0: "batch"}, "embedding": {0: "batch"}},
+            dynamo=False,
+            **options,
+        )

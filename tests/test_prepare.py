@@ -3,12 +3,12 @@ touched, interrupted runs finish on the next call, and insightface's ArcFace ONN
 
 import hashlib
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import TinyArcFace, export_arcface_onnx
 from PIL import Image
 
 from idbooth_lib.cli import main
@@ -313,23 +313,6 @@ def test_a_changed_source_is_redone_and_other_settings_are_refused(
 # ----------------------------------------------------------------------------------------------
 
 
-class TinyArcFace(torch.nn.Module):
-    """3×112×112 → 512, shaped like an ArcFace export (one input, one output)."""
-
-    def __init__(self):
-        super().__init__()
-        self.body = torch.nn.Sequential(
-            torch.nn.Conv2d(3, 8, 3, stride=4, padding=1),
-            torch.nn.ReLU(),
-            torch.nn.AdaptiveAvgPool2d(4),
-            torch.nn.Flatten(),
-            torch.nn.Linear(128, 512),
-        )
-
-    def forward(self, images):
-        return self.body(images)
-
-
 @pytest.fixture(scope="module")
 def arcface_pack(tmp_path_factory):
     """An insightface root holding a tiny recognition model where buffalo_l's would be."""
@@ -338,17 +321,7 @@ def arcface_pack(tmp_path_factory):
     folder.mkdir(parents=True)
     torch.manual_seed(0)
     model = TinyArcFace().eval()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter is legacy
-        torch.onnx.export(
-            model,
-            (torch.zeros(1, 3, 112, 112),),
-            str(folder / "w600k_r50.onnx"),
-            input_names=["data"],
-            output_names=["embedding"],
-            dynamic_axes={"data": {0: "batch"}, "embedding": {0: "batch"}},
-            dynamo=False,
-        )
+    export_arcface_onnx(model, folder / "w600k_r50.onnx")
     return root, model
 
 

@@ -13,13 +13,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 
 
-def encode_images(vae, images: torch.Tensor, sample: bool = False) -> torch.Tensor:
-    """Images ``(B, 3, H, W)`` in [-1, 1] → scaled latents (the distribution's mean by default)."""
+def encode_images(
+    vae, images: torch.Tensor, sample: bool = False, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Images ``(B, 3, H, W)`` in [-1, 1] → scaled latents (the distribution's mean by default,
+    a draw from it with ``sample``, as training does)."""
     posterior = vae.encode(images.to(vae.dtype)).latent_dist
-    latents = posterior.sample() if sample else posterior.mean
+    latents = posterior.sample(generator) if sample else posterior.mean
     return latents * vae.config.scaling_factor
 
 
@@ -100,6 +104,12 @@ def sample(
             on_step(int(t), step.prev_sample, step.pred_original_sample)
         latents = step.prev_sample
     return to_unit_interval(decode_latents(pipeline.vae, latents))
+
+
+def to_unit_range(images: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 ``(N, H, W, 3)`` → float ``(N, 3, H, W)`` in [-1, 1], the range every model here expects."""
+    tensor = torch.as_tensor(images)
+    return tensor.permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
 
 
 def to_unit_interval(images: torch.Tensor) -> torch.Tensor:

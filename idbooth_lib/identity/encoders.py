@@ -1,24 +1,78 @@
 """One interface for every face recogniser: aligned 112×112 faces in [-1, 1] → unit embeddings.
 
 The identity loss, the evaluators and data preparation only ever call :func:`load_identity_encoder`
-and then the returned module, so the toy recogniser and insightface's ArcFace are interchangeable.
+and then the returned module, so the toy recogniser and ArcFace are interchangeable. Every source
+gives a torch module that gradients flow through (the identity loss needs them):
+
+* ``idbooth:toy/NAME`` — a packaged toy recogniser (toy profile);
+* ``/path/model.onnx`` — an insightface ArcFace ONNX file, converted by ``onnx2torch``;
+* ``/path/backbone.pth`` (``.pt``, ``.safetensors``) — an arcface_torch iResNet checkpoint, such as
+  the paper's R100 MS1MV3; its depth is read off the state dict;
+* any other name (``buffalo_l``, ``antelopev2``) or folder — an insightface model pack, found
+  under ``face_model_root`` (downloaded there if allowed), whose recognition model is converted.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import torch
 
 from idbooth_lib.config import PACKAGED_PREFIX, resolve_source
 from idbooth_lib.identity.toy_recogniser import ToyRecogniser
 
+CHECKPOINT_SUFFIXES = (".pth", ".pt", ".safetensors")
 
-def load_identity_encoder(source: str, device: str = "cpu") -> torch.nn.Module:
-    """A frozen recogniser in eval mode; gradients still flow *through* it to its input."""
-    if source.startswith(PACKAGED_PREFIX):
-        model = ToyRecogniser.load(resolve_source(source))
-    else:
-        raise ValueError(
-            f"unknown identity encoder source {source!r}: expected a packaged toy recogniser "
-            f"({PACKAGED_PREFIX}toy/NAME)"
-        )
+ACCEPTED_FORMS = (
+    f"{PACKAGED_PREFIX}toy/NAME (packaged toy recogniser), a path to an ArcFace .onnx file, a path "
+    f"to an arcface_torch checkpoint ({', '.join(CHECKPOINT_SUFFIXES)}), or an insightface pack "
+    "name or folder (buffalo_l, antelopev2)"
+)
+
+
+def load_identity_encoder(
+    source: str,
+    device: str = "cpu",
+    face_model_root: str | Path | None = None,
+    allow_download: bool = True,
+) -> torch.nn.Module:
+    """A frozen recogniser in eval mode; gradients still flow *through* it to its input.
+
+    ``face_model_root`` and ``allow_download`` only matter for insightface pack names (see
+    :func:`~idbooth_lib.identity.arcface_onnx.insightface_pack_folder`).
+    """
+    model = _build(source, face_model_root, allow_download)
     return model.to(device).eval().requires_grad_(False)
+
+
+def _build(
+    source: str, face_model_root: str | Path | None, allow_download: bool
+) -> torch.nn.Module:
+    """The unfrozen module for ``source``; the heavy imports happen only for the form used."""
+    if source.startswith(PACKAGED_PREFIX):
+        return ToyRecogniser.load(resolve_source(source))
+    suffix = Path(source).suffix.lower()
+    if suffix == ".onnx":
+        from idbooth_lib.identity.arcface_torch import load_onnx_as_torch
+
+        return load_onnx_as_torch(source)
+    if suffix in CHECKPOINT_SUFFIXES:
+        from idbooth_lib.identity.arcface_torch import load_iresnet
+
+        return load_iresnet(source, depth=None)
+    if not source.strip() or (suffix and not Path(source).expanduser().is_dir()):
+        # "model.bin" or "" is neither a pack name nor a folder: say what is accepted instead of
+        # letting insightface try (and fail) to download a pack of that name.
+        raise ValueError(f"unknown identity encoder source {source!r}: expected {ACCEPTED_FORMS}")
+    return _insightface_pack(source, face_model_root, allow_download)
+
+
+def _insightface_pack(
+    name: str, face_model_root: str | Path | None, allow_download: bool
+) -> torch.nn.Module:
+    """The recognition model of insightface pack ``name``, converted to torch."""
+    from idbooth_lib.identity.arcface_onnx import find_recognition_model, insightface_pack_folder
+    from idbooth_lib.identity.arcface_torch import load_onnx_as_torch
+
+    folder = insightface_pack_folder(name, face_model_root or "~/.insightface", allow_download)
+    return load_onnx_as_torch(find_recognition_model(folder))

@@ -1,19 +1,20 @@
-"""Pieces every toy pretraining recipe shares: seeds of the worlds, tensors, schedules, checkpoints."""
+"""Pieces every toy pretraining recipe shares: seeds of the worlds, tensors, schedules.
+
+``to_unit_range`` is re-exported from :mod:`idbooth_lib.diffusion.basics` for the recipes.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from idbooth_lib.diffusion.basics import to_unit_range
 from idbooth_lib.identity.align import warp_to_template
-from idbooth_lib.io import atomic_path
-from idbooth_lib.toy.render import RenderedFaces, cache_root, concatenate, render_faces
+from idbooth_lib.toy.render import RenderedFaces, concatenate, render_faces
 
 #: The world the toy models are pretrained on; the book uses world 0, benchmarks world 2.
 PRETRAIN_WORLD_SEED = 1
@@ -50,12 +51,6 @@ def pretraining_faces(recipe, progress: bool = True) -> RenderedFaces:
     )
 
 
-def to_unit_range(images: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """uint8 (N, H, W, 3) → float (N, 3, H, W) in [-1, 1], the range every model here expects."""
-    tensor = torch.as_tensor(images)
-    return tensor.permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
-
-
 def aligned_batch(
     faces: RenderedFaces, indices: np.ndarray, landmark_noise_px: float, generator: torch.Generator
 ) -> torch.Tensor:
@@ -78,50 +73,6 @@ def cosine_learning_rate(step: int, total: int, peak: float, warmup: int = 200) 
     if step < warmup:
         return peak * (step + 1) / warmup
     return 0.5 * peak * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
-
-
-class Checkpointer:
-    """Save and restore a training state (tensors and numbers only) for one output folder.
-
-    Checkpoints live in the cache (``$IDBOOTH_CACHE/checkpoints``), not beside the output: the
-    output of a recipe is often a folder inside this package, which must hold only shipped files.
-    """
-
-    def __init__(self, output: Path) -> None:
-        digest = hashlib.sha256(str(Path(output).expanduser().resolve()).encode()).hexdigest()[:10]
-        self.folder = cache_root() / "checkpoints" / f"{Path(output).name}-{digest}"
-        self.path = self.folder / "state.pt"
-
-    def load(self) -> dict | None:
-        if not self.path.is_file():
-            return None
-        # weights_only=True: a checkpoint can hold tensors and plain containers, never code.
-        return torch.load(self.path, map_location="cpu", weights_only=True)
-
-    def save(self, state: dict) -> None:
-        with atomic_path(self.path) as temporary:
-            torch.save(state, temporary)
-
-    def store(self, step: int, **parts) -> None:
-        """Save ``step`` and the state of each part (modules, optimisers, torch generators)."""
-        self.save({"step": step, **{name: _state_of(part) for name, part in parts.items()}})
-
-    def restore(self, log: Callable[[str], None] = print, **parts) -> int:
-        """Load the saved state into each part; return the step to continue from (0: none)."""
-        state = self.load()
-        if state is None:
-            return 0
-        for name, part in parts.items():
-            if isinstance(part, torch.Generator):
-                part.set_state(state[name])
-            else:
-                part.load_state_dict(state[name])
-        log(f"resumed from step {state['step']}")
-        return state["step"]
-
-
-def _state_of(part) -> object:
-    return part.get_state() if isinstance(part, torch.Generator) else part.state_dict()
 
 
 @torch.no_grad()

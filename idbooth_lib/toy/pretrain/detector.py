@@ -23,11 +23,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from idbooth_lib.checkpoints import Checkpointer
 from idbooth_lib.identity.toy_detector import DetectorConfig, ToyFaceDetector, pixels_to_normalised
 from idbooth_lib.toy.faces import BACKGROUNDS
 from idbooth_lib.toy.pretrain.common import (
     UNSEEN_WORLD_SEED,
-    Checkpointer,
     cosine_learning_rate,
     pretraining_faces,
     to_unit_range,
@@ -221,7 +221,7 @@ def train_detector(
     optimiser = torch.optim.AdamW(
         model.parameters(), lr=recipe.learning_rate, weight_decay=recipe.weight_decay
     )
-    checkpointer = Checkpointer(output)
+    checkpointer = Checkpointer.in_cache(output)
     start = checkpointer.restore(log, model=model, optimiser=optimiser, generator=generator)
     model.train()
     began, running = time.time(), np.zeros(3)

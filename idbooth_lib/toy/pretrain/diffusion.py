@@ -28,9 +28,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from idbooth_lib.checkpoints import Checkpointer
 from idbooth_lib.toy.faces import describe
 from idbooth_lib.toy.pretrain.common import (
-    Checkpointer,
     cosine_learning_rate,
     pretraining_faces,
     to_unit_range,
@@ -204,7 +204,7 @@ def train_diffusion(
     rng = np.random.default_rng(recipe.seed)
     faces = pretraining_faces(recipe)
     names = identity_names(recipe.identities)
-    checkpointer = Checkpointer(output)
+    checkpointer = Checkpointer.in_cache(output)
     tokenizer_folder = checkpointer.folder / "tokenizer"
     build_tokenizer(tokenizer_folder, names)
     from transformers import CLIPTokenizer

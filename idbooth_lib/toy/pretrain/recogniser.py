@@ -9,13 +9,13 @@ from pathlib import Path
 
 import torch
 
+from idbooth_lib.checkpoints import Checkpointer
 from idbooth_lib.identity.toy_recogniser import (
     AdditiveAngularMargin,
     RecogniserConfig,
     ToyRecogniser,
 )
 from idbooth_lib.toy.pretrain.common import (
-    Checkpointer,
     aligned_batch,
     cosine_learning_rate,
     pretraining_faces,
@@ -65,7 +65,7 @@ def train_recogniser(
     optimiser = torch.optim.AdamW(
         parameters, lr=recipe.learning_rate, weight_decay=recipe.weight_decay
     )
-    checkpointer = Checkpointer(output)
+    checkpointer = Checkpointer.in_cache(output)
     start = checkpointer.restore(
         log, model=model, head=head, optimiser=optimiser, generator=generator
     )

@@ -19,10 +19,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from idbooth_lib.checkpoints import Checkpointer
 from idbooth_lib.identity.align import warp_to_template
 from idbooth_lib.identity.toy_recogniser import ToyRecogniser
 from idbooth_lib.toy.pretrain.common import (
-    Checkpointer,
     cosine_learning_rate,
     pretraining_faces,
     to_unit_range,
@@ -128,7 +128,7 @@ def train_vae(
     recogniser = ToyRecogniser.load(recogniser_folder).requires_grad_(False)
     vae = build_vae(recipe)
     optimiser = torch.optim.AdamW(vae.parameters(), lr=recipe.learning_rate, weight_decay=0.0)
-    checkpointer = Checkpointer(output)
+    checkpointer = Checkpointer.in_cache(output)
     start = checkpointer.restore(log, model=vae, optimiser=optimiser, generator=generator)
     weights = {
         "pixel": 1.0,

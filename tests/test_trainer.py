@@ -1,0 +1,169 @@
+"""The fine-tuning engine around the loss: pairing, crops, checkpoints and resume, saved LoRA, CLI."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from idbooth_lib.checkpoints import Checkpointer
+from idbooth_lib.config import load_profile
+from idbooth_lib.data.detect import Face
+from idbooth_lib.training import finetune as finetune_module
+from idbooth_lib.training.crops import DetectorCrop, LandmarkCrop, make_face_crop
+from idbooth_lib.training.finetune import (
+    LORA_FILE,
+    IdentityData,
+    LossHistory,
+    build_optimiser,
+    finetune,
+    training_step,
+)
+
+LANDMARKS = torch.tensor([[22.0, 29], [42, 29], [32, 40], [24, 50], [40, 50]])
+
+
+def _config(method="idbooth", **changes):
+    train = load_profile("toy", environ={}).train
+    settings = dict(method=method, max_steps=4, batch_size=2, checkpointing_steps=2)
+    return dataclasses.replace(train, **{**settings, **changes})
+
+
+def _data(count=3, classes=5):
+    generator = torch.Generator().manual_seed(1)
+    return IdentityData(
+        instance_images=torch.rand(count, 3, 64, 64, generator=generator) * 2 - 1,
+        instance_landmarks=LANDMARKS.expand(count, 5, 2).clone(),
+        class_images=torch.rand(classes, 3, 64, 64, generator=generator) * 2 - 1,
+        instance_embeddings=torch.nn.functional.normalize(torch.randn(count, 16), dim=-1),
+        class_embeddings=torch.eye(classes, 16),
+    )
+
+
+def test_each_instance_is_paired_with_its_own_class_image(
+    tiny_pipeline, tiny_recogniser, monkeypatch
+):
+    """The negative of pair i is the embedding of the very class image in slot i of the batch."""
+    from diffusers import DDPMScheduler
+
+    from idbooth_lib.diffusion.basics import encode_prompts
+
+    data, seen = _data(), {}
+    encode = tiny_pipeline.vae.encode
+
+    def encode_spy(images):
+        seen["images"] = images
+        return encode(images)
+
+    monkeypatch.setattr(tiny_pipeline.vae, "encode", encode_spy)
+    original_term = finetune_module.identity_term
+
+    def spy(method, embeddings, positives, negatives, weights, margin):
+        seen["negatives"] = negatives
+        return original_term(method, embeddings, positives, negatives, weights, margin)
+
+    monkeypatch.setattr(finetune_module, "identity_term", spy)
+    config = _config(batch_size=4)
+    prompts = encode_prompts(tiny_pipeline, [config.instance_prompt, config.class_prompt])
+    scheduler = DDPMScheduler.from_config(tiny_pipeline.scheduler.config)
+    generator = torch.Generator().manual_seed(2)  # draws four different class images
+    training_step(tiny_pipeline, scheduler, tiny_recogniser, data, config, prompts, generator)
+    class_half, drawn = seen["images"][4:], []
+    for slot in range(4):
+        which = [j for j in range(5) if torch.equal(data.class_images[j], class_half[slot])]
+        assert len(which) == 1
+        drawn.append(which[0])
+        assert torch.equal(seen["negatives"][slot], data.class_embeddings[which[0]])
+    assert len(set(drawn)) == 4, "the check needs distinct class images in the batch"
+
+
+def test_detector_crop_skips_images_without_a_face_and_passes_gradients():
+    class HalfBlind:
+        def detect(self, image):
+            if image.mean() > 127:
+                return []
+            return [Face(np.array([8.0, 8.0, 56.0, 56.0]), LANDMARKS.numpy(), 0.9)]
+
+    decoded = torch.cat([-torch.ones(1, 3, 64, 64), torch.ones(1, 3, 64, 64)]).requires_grad_()
+    crops, found = DetectorCrop(HalfBlind())(decoded, LANDMARKS.expand(2, 5, 2))
+    assert crops.shape == (2, 3, 112, 112) and found.tolist() == [True, False]
+    crops[0].sum().backward()
+    assert decoded.grad[0].abs().sum() > 0
+    crops, found = LandmarkCrop()(decoded.detach(), LANDMARKS.expand(2, 5, 2))
+    assert crops.shape == (2, 3, 112, 112) and found.all()
+    with pytest.raises(ValueError, match="detector"):
+        make_face_crop("detector", None)
+    with pytest.raises(ValueError, match="landmarks, detector"):
+        make_face_crop("mtcnn")
+
+
+def test_a_run_killed_after_a_checkpoint_resumes_to_the_same_lora(
+    make_tiny_pipeline, tiny_recogniser, tmp_path, monkeypatch
+):
+    """Kill after the step-2 checkpoint, resume in a fresh pipeline: the LoRA of an unbroken run."""
+    config = _config()
+    whole = finetune(
+        make_tiny_pipeline(), tiny_recogniser, _data(), config, tmp_path / "whole", log=print
+    )
+    store = Checkpointer.store
+
+    def store_then_die(self, step, **parts):
+        store(self, step, **parts)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Checkpointer, "store", store_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        finetune(make_tiny_pipeline(), tiny_recogniser, _data(), config, tmp_path / "broken")
+    monkeypatch.setattr(Checkpointer, "store", store)
+    assert not (tmp_path / "broken" / LORA_FILE).exists()
+    resumed = finetune(make_tiny_pipeline(), tiny_recogniser, _data(), config, tmp_path / "broken")
+    expected, actual = (load_file(tmp_path / f / LORA_FILE) for f in ("whole", "broken"))
+    assert expected.keys() == actual.keys()
+    for key in expected:
+        assert torch.allclose(expected[key], actual[key], atol=1e-5), key
+    assert resumed.steps == whole.steps == [1, 2, 3, 4]
+    assert np.allclose(resumed.terms["identity"], whole.terms["identity"], atol=1e-5)
+    assert (tmp_path / "broken" / "loss_log.csv").read_text().splitlines()[0] == (
+        "step,instance,prior,identity"
+    )
+
+
+def test_checkpoints_keep_only_the_newest(make_tiny_pipeline, tiny_recogniser, tmp_path):
+    config = _config("dreambooth", max_steps=7, checkpointing_steps=2, checkpoints_total_limit=2)
+    finetune(make_tiny_pipeline(), None, _data(), config, tmp_path, log=lambda line: None)
+    names = [path.name for path in Checkpointer(tmp_path / "checkpoints").saved()]
+    assert names == ["checkpoint-4.pt", "checkpoint-6.pt"]
+
+
+def test_saved_lora_loads_into_a_plain_pipeline_and_changes_its_output(
+    make_tiny_pipeline, tiny_recogniser, tmp_path
+):
+    finetune(make_tiny_pipeline(), tiny_recogniser, _data(), _config(), tmp_path)
+    pipeline = make_tiny_pipeline()
+
+    def draw():
+        generator = torch.Generator().manual_seed(0)
+        return pipeline(
+            "photo of sks person", num_inference_steps=2, generator=generator, output_type="pt"
+        ).images
+
+    before = draw()
+    pipeline.load_lora_weights(tmp_path, weight_name=LORA_FILE)
+    assert (draw() - before).abs().max() > 1e-4
+
+
+def test_loss_history_round_trips_through_a_checkpoint_state():
+    history = LossHistory()
+    history.append(1, {"instance": 0.5, "prior": 0.25})
+    copy = LossHistory()
+    copy.load_state_dict(history.state_dict())
+    assert copy == history
+
+
+def test_8bit_adam_without_bitsandbytes_says_how_to_install_it(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "bitsandbytes", None)
+    with pytest.raises(ImportError, match="pip install bitsandbytes"):
+        build_optimiser([torch.nn.Parameter(torch.zeros(2))], _config(use_8bit_adam=True))
