@@ -167,3 +167,108 @@ def test_8bit_adam_without_bitsandbytes_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "bitsandbytes", None)
     with pytest.raises(ImportError, match="pip install bitsandbytes"):
         build_optimiser([torch.nn.Parameter(torch.zeros(2))], _config(use_8bit_adam=True))
+
+
+@pytest.fixture()
+def tiny_insightface_root(tmp_path):
+    """An insightface root whose buffalo_l pack holds a tiny ArcFace-shaped ONNX recogniser."""
+    from conftest import TinyArcFace, export_arcface_onnx
+
+    torch.manual_seed(0)
+    export_arcface_onnx(TinyArcFace().eval(), tmp_path / "models" / "buffalo_l" / "w600k_r50.onnx")
+    return tmp_path
+
+
+@pytest.mark.parametrize("profile", ["toy", "sd21"])
+def test_idbooth_train_fine_tunes_a_prepared_identity(
+    profile, make_tiny_pipeline, tiny_insightface_root, tmp_path, monkeypatch
+):
+    """prepare → train from the command line; sd21 runs its own settings on tiny models (the
+    ONNX ArcFace converted to torch in the loss), with the toy detector standing in for SCRFD."""
+    from idbooth_lib.cli import main
+    from idbooth_lib.data.layout import dataset_identities
+    from idbooth_lib.io import save_image
+    from idbooth_lib.toy.faces import ToyFaceWorld
+    from idbooth_lib.training.class_images import class_images_folder
+    from idbooth_lib.training.run import RUN_FILE
+
+    base = tmp_path / "base"
+    make_tiny_pipeline().save_pretrained(base)
+    monkeypatch.setenv("IDBOOTH_HOME", str(tmp_path / "home"))
+    settings = [
+        f"models.base_model={base}",
+        "train.num_class_images=4",
+        "train.checkpointing_steps=1",
+        "generate.num_inference_steps=2",
+    ]
+    if profile == "sd21":
+        settings += [
+            "device=cpu",
+            "data.resolution=64",
+            "train.mixed_precision=no",
+            "models.face_analysis=idbooth:toy/detector",
+            f"models.face_model_root={tiny_insightface_root}",
+        ]
+    options = ["--profile", profile, *(item for s in settings for item in ("--set", s))]
+    # Real toy faces stand in for the class images a trained base model would draw (a random
+    # tiny model draws noise, in which the detector rightly finds no face).
+    config = load_profile(profile, dict(s.split("=", 1) for s in settings))
+    world = ToyFaceWorld(seed=5)
+    for index in range(4):
+        save_image(
+            class_images_folder(config) / f"class-{index:04d}.png", world.face(index, 0).image
+        )
+    assert main(["toy-data", str(tmp_path / "raw"), "--identities", "2",
+                 "--images-per-identity", "3", "--quiet"]) == 0  # fmt: skip
+    assert (
+        main(["prepare", str(tmp_path / "raw"), str(tmp_path / "data"), *options, "--quiet"]) == 0
+    )
+    identity = dataset_identities(tmp_path / "data")[0]
+    output = tmp_path / "lora"
+    code = main(["train", "--data", str(tmp_path / "data"), "--identity", identity, "--output",
+                 str(output), "--max-steps", "2", "--method", "idbooth", *options, "--quiet"])  # fmt: skip
+    assert code == 0
+    assert load_file(output / LORA_FILE)
+    assert (output / "loss_log.csv").read_text().count("\n") == 3
+    run = __import__("json").loads((output / RUN_FILE).read_text())
+    assert run["identity"] == identity and run["config"]["name"] == profile
+    assert [path.name for path in Checkpointer(output / "checkpoints").saved()] == [
+        "checkpoint-1.pt"
+    ]
+
+
+def test_class_images_are_drawn_once_per_seed_and_embedded_where_a_face_is_found(
+    tiny_pipeline, tiny_recogniser, tmp_path
+):
+    from PIL import Image
+
+    from idbooth_lib.training.class_images import MANIFEST_FILE, ensure_class_images
+
+    overrides = {"train.num_class_images": "3", "generate.num_inference_steps": "2"}
+    config = load_profile("toy", {**overrides, "generate.batch_size": "2"}, environ={})
+
+    class EveryOtherImage:  # finds a face in images 0 and 2 only
+        def detect(self, image):
+            found = self.calls % 2 == 0
+            self.calls += 1
+            return [Face(np.array([8.0, 8.0, 56.0, 56.0]), LANDMARKS.numpy(), 0.9)] if found else []
+
+        calls = 0
+
+    lines = []
+    images = ensure_class_images(
+        tiny_pipeline, config, EveryOtherImage(), tiny_recogniser, tmp_path, lines.append
+    )
+    assert images.stems == ["class-0000", "class-0002"] and images.embeddings.shape == (2, 16)
+    assert images.images.shape == (2, 3, 64, 64)
+    manifest = __import__("json").loads((tmp_path / MANIFEST_FILE).read_text())
+    assert manifest["no_face"] == ["class-0001"]
+    first = np.asarray(Image.open(tmp_path / "class-0001.png"), dtype=int)
+    (tmp_path / "class-0001.png").unlink()
+    lines.clear()
+    ensure_class_images(
+        tiny_pipeline, config, EveryOtherImage(), tiny_recogniser, tmp_path, lines.append
+    )
+    assert lines[0].startswith("generating 1 class images")
+    # One seed per image: drawn alone or in a batch of two, it is the same picture.
+    assert np.abs(np.asarray(Image.open(tmp_path / "class-0001.png"), dtype=int) - first).max() <= 1

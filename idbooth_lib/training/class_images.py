@@ -151,4 +151,4 @@ def ensure_class_images(
 
 def _read_rgb(path: Path) -> np.ndarray:
     with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"))
+        return np.array(image.convert("RGB"))  # a writable copy, as torch expects
