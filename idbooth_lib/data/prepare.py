@@ -615,7 +615,11 @@ def _remove_unlisted_images(folder: Path, stems: set[str]) -> None:
 
 
 def prepare_identity(
-    identity: SourceIdentity, destination: Path, settings: CropSettings, models: LazyModels, bar: Any
+    identity: SourceIdentity,
+    destination: Path,
+    settings: CropSettings,
+    models: LazyModels,
+    bar: Any,
 ) -> tuple[list[FileRecord], bool]:
     """Prepare one identity; returns its records and whether it has at least one image."""
     folder = destination / identity.name

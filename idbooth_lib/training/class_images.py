@@ -29,7 +29,7 @@ from idbooth_lib.config import ProfileConfig
 from idbooth_lib.data.detect import FaceDetector
 from idbooth_lib.data.layout import read_embeddings, write_embeddings
 from idbooth_lib.diffusion.basics import to_unit_range
-from idbooth_lib.identity.align import warp_to_template
+from idbooth_lib.evaluation.faces import embed_detected_faces
 from idbooth_lib.io import save_image, write_json
 
 MANIFEST_FILE = "class_images.json"
@@ -94,23 +94,17 @@ def generate_missing(
     return paths
 
 
-@torch.no_grad()
 def embed_class_images(
     paths: list[Path], detector: FaceDetector, encoder: torch.nn.Module
 ) -> dict[str, torch.Tensor]:
     """Detect, align and embed each image; images without a face get no entry."""
-    device = next(encoder.parameters()).device
-    embeddings = {}
-    for path in paths:
-        pixels = _read_rgb(path)
-        faces = detector.detect(pixels)
-        if not faces:
-            continue
-        image = to_unit_range(pixels[None])
-        landmarks = torch.as_tensor(faces[0].landmarks, dtype=torch.float32)[None]
-        aligned = warp_to_template(image, landmarks).to(device)
-        embeddings[path.stem] = encoder(aligned)[0].float().cpu()
-    return embeddings
+    embedded = {}
+    for start in range(0, len(paths), 32):  # 32 at a time: 200 images of 512 px would take GBs
+        chunk = paths[start : start + 32]
+        images = to_unit_range(np.stack([_read_rgb(path) for path in chunk]))
+        embeddings, found = embed_detected_faces(images, detector, encoder)
+        embedded |= {path.stem: embeddings[row] for row, path in enumerate(chunk) if found[row]}
+    return embedded
 
 
 def ensure_class_images(
