@@ -1,0 +1,268 @@
+"""Seconds per fine-tuning step of each method, and of the two x̂0 crops, as ratios from one run.
+
+    .venv/bin/python benchmarks/train_step.py                    # toy profile, CPU
+    python benchmarks/train_step.py --sd21-shaped                # random SD 2.1-base shape, GPU
+
+Variants: DreamBooth; PortraitBooth; ID-Booth with the landmark crop (the default here); ID-Booth
+with the paper's detector-in-the-loop crop. Every variant runs the same engine step
+(:func:`idbooth_lib.training.finetune.training_step`, backward, clipping, AdamW) on the same data.
+Steps are timed in interleaved rounds (A B C D, A B C D, ...) so that a machine that slows down
+part-way hurts every variant alike; the median of the rounds is reported, and each ratio divides
+two medians of this very run. Targets (issue #5): ID-Booth step ≤ 1.3× the DreamBooth step; on a
+GPU, peak memory ≤ 14 GiB (a free Colab T4).
+
+``--sd21-shaped`` builds Stable Diffusion 2.1-base's UNet, VAE and text encoder shapes with random
+weights (no download) and an iResNet-100 recogniser, at 512 px in fp16 mixed precision, and also
+reports each variant's peak GPU memory. ``--shape-divisor`` shrinks every width (for a smoke test
+of this very code on a CPU). Results are printed and written to ``benchmarks/results/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from idbooth_lib.config import load_profile
+from idbooth_lib.data.detect import load_face_detector
+from idbooth_lib.diffusion.basics import encode_prompts, to_unit_range
+from idbooth_lib.identity.encoders import load_identity_encoder
+from idbooth_lib.toy.pretrain.common import embed_faces
+from idbooth_lib.toy.render import render_faces
+from idbooth_lib.training.crops import make_face_crop
+from idbooth_lib.training.finetune import (
+    IdentityData,
+    add_lora,
+    build_optimiser,
+    make_accelerator,
+    training_step,
+)
+
+VARIANTS = {
+    "dreambooth": ("dreambooth", "landmarks"),
+    "portraitbooth": ("portraitbooth", "landmarks"),
+    "idbooth": ("idbooth", "landmarks"),
+    "idbooth_detector_crop": ("idbooth", "detector"),
+}
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def toy_setup(config):
+    """The shipped toy models and five studio photos of an unseen toy person."""
+    from idbooth_lib.diffusion.pipeline import load_base_pipeline
+
+    pipeline = load_base_pipeline(config, dtype="float32")
+    encoder = load_identity_encoder(config.models.identity_encoder)
+    detector = load_face_detector(config)
+    person = render_faces(2, range(1), 5, "constrained", progress=False)
+    others = render_faces(2, range(1, 9), 2, "wild", progress=False)
+    data = IdentityData(
+        to_unit_range(person.images),
+        torch.as_tensor(person.landmarks),
+        to_unit_range(others.images),
+        embed_faces(encoder, person),
+        embed_faces(encoder, others),
+    )
+    return pipeline, encoder, detector, data
+
+
+def sd21_shaped_setup(config, divisor: int, resolution: int, device: str):
+    """SD 2.1-base's architecture with random weights, an iResNet-100, and random data.
+
+    The crops use landmarks at the ArcFace template's place in a 512 px face crop; the detector
+    variant uses a detector that always finds that box (the cost measured is the round trip of
+    the decoded image to the CPU, which every real detector pays, plus its own run time).
+    """
+    from diffusers import (
+        AutoencoderKL,
+        DDPMScheduler,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    from idbooth_lib.data.detect import Face
+    from idbooth_lib.identity.align import arcface_template
+    from idbooth_lib.identity.arcface_torch import iresnet
+    from idbooth_lib.toy.tokenizer import build_tokenizer, identity_names
+
+    width = lambda channels: max(32, channels // divisor // 32 * 32)  # noqa: E731  (GroupNorm: 32)
+    unet = UNet2DConditionModel(
+        sample_size=resolution // 8,
+        block_out_channels=tuple(width(c) for c in (320, 640, 1280, 1280)),
+        attention_head_dim=(5, 10, 20, 20) if divisor == 1 else 8,
+        cross_attention_dim=width(1024),
+        use_linear_projection=True,
+        layers_per_block=2,
+    )
+    vae = AutoencoderKL(
+        block_out_channels=tuple(width(c) for c in (128, 256, 512, 512)),
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        latent_channels=4,
+        layers_per_block=2,
+        sample_size=resolution,
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        build_tokenizer(folder, identity_names(10))  # SD's vocabulary size is not what is timed
+        tokenizer = CLIPTokenizer.from_pretrained(folder)
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=width(1024),
+            intermediate_size=4 * width(1024),
+            num_hidden_layers=23 if divisor == 1 else 2,
+            num_attention_heads=16 if divisor == 1 else 2,
+            max_position_embeddings=77,
+        )
+    )
+    scheduler = DDPMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012)
+    dtype = torch.float16 if device.startswith("cuda") else torch.float32
+    pipeline = StableDiffusionPipeline(
+        vae, text_encoder, tokenizer, unet, scheduler, None, None, requires_safety_checker=False
+    ).to(device, dtype)
+    encoder = iresnet(
+        "r100" if divisor == 1 else "r18", widths=tuple(width(c) for c in (64, 128, 256, 512))
+    )
+    encoder = encoder.to(device).eval().requires_grad_(False)
+    generator = torch.Generator().manual_seed(0)
+    landmarks = arcface_template(resolution).expand(5, 5, 2).clone()
+
+    class TemplateBox:
+        def detect(self, image):
+            box = np.array([0, 0, image.shape[1] - 1, image.shape[0] - 1], dtype=np.float32)
+            return [Face(box, landmarks[0].numpy(), 1.0)]
+
+    embeddings = torch.nn.functional.normalize(torch.randn(10, encoder.fc.out_features), dim=-1)
+    data = IdentityData(
+        torch.rand(5, 3, resolution, resolution, generator=generator) * 2 - 1,
+        landmarks,
+        torch.rand(5, 3, resolution, resolution, generator=generator) * 2 - 1,
+        embeddings[:5],
+        embeddings[5:],
+    )
+    return pipeline, encoder, TemplateBox(), data
+
+
+def time_variants(pipeline, encoder, detector, data, train, rounds: int, steps: int, peak: bool):
+    """Median seconds per step (and peak GPU memory) of each variant, timed in interleaved rounds."""
+    from diffusers import DDPMScheduler
+
+    scheduler = DDPMScheduler.from_config(pipeline.scheduler.config)
+    parameters = add_lora(pipeline.unet, train)
+    if train.gradient_checkpointing:
+        pipeline.unet.enable_gradient_checkpointing()
+        pipeline.vae.enable_gradient_checkpointing()
+    accelerator = make_accelerator(train, pipeline.device)
+    optimiser = accelerator.prepare(build_optimiser(parameters, train))
+    with torch.no_grad():
+        prompts = encode_prompts(pipeline, [train.instance_prompt, train.class_prompt])
+    generator = torch.Generator().manual_seed(0)
+    seconds = {name: [] for name in VARIANTS}
+    memory = dict.fromkeys(VARIANTS, 0.0)
+    cuda = pipeline.device.type == "cuda"
+
+    def one_step(name):
+        method, crop_name = VARIANTS[name]
+        config = dataclasses.replace(train, method=method)
+        crop = make_face_crop(crop_name, detector)
+        with accelerator.autocast():
+            terms = training_step(
+                pipeline, scheduler, encoder, data, config, prompts, generator, crop
+            )
+            loss = terms["instance"] + terms["prior"] + terms.get("identity", 0.0)
+        optimiser.zero_grad(set_to_none=True)
+        accelerator.backward(loss)
+        accelerator.clip_grad_norm_(parameters, train.max_grad_norm)
+        optimiser.step()
+
+    for name in VARIANTS:  # warm-up: first calls allocate and pick kernels
+        one_step(name)
+    for _ in range(rounds):
+        for name in VARIANTS:
+            if cuda:
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats()
+            began = time.perf_counter()
+            for _ in range(steps):
+                one_step(name)
+            if cuda:
+                torch.cuda.synchronize()
+                memory[name] = max(memory[name], torch.cuda.max_memory_allocated() / 2**30)
+            seconds[name].append((time.perf_counter() - began) / steps)
+    result = {
+        name: {"seconds_per_step": statistics.median(values)} for name, values in seconds.items()
+    }
+    if peak and cuda:
+        for name in VARIANTS:
+            result[name]["peak_memory_gib"] = round(memory[name], 2)
+    return result
+
+
+def with_ratios(result: dict) -> dict:
+    base = result["dreambooth"]["seconds_per_step"]
+    for values in result.values():
+        values["ratio_to_dreambooth"] = round(values["seconds_per_step"] / base, 3)
+    result["ratio_idbooth_detector_to_landmark_crop"] = round(
+        result["idbooth_detector_crop"]["seconds_per_step"] / result["idbooth"]["seconds_per_step"],
+        3,
+    )
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sd21-shaped", action="store_true", help="random SD 2.1-base shapes")
+    parser.add_argument("--shape-divisor", type=int, default=1, help="shrink every width by this")
+    parser.add_argument("--resolution", type=int, default=512)
+    parser.add_argument("--gradient-checkpointing", action="store_true")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=4, help="steps per variant per round")
+    parser.add_argument("--output", type=Path, default=None, help="JSON file to write")
+    arguments = parser.parse_args(argv)
+    torch.manual_seed(0)
+    if arguments.sd21_shaped:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        config = load_profile("sd21", {"device": device})
+        train = dataclasses.replace(
+            config.train,
+            batch_size=1,
+            mixed_precision="fp16" if device == "cuda" else "no",
+            gradient_checkpointing=arguments.gradient_checkpointing,
+        )
+        setup = sd21_shaped_setup(config, arguments.shape_divisor, arguments.resolution, device)
+        name = f"train_step_sd21_shaped_{device}"
+    else:
+        config = load_profile("toy")
+        train = config.train
+        setup = toy_setup(config)
+        name = "train_step_toy_cpu"
+    result = time_variants(*setup, train, arguments.rounds, arguments.steps, peak=True)
+    report = {
+        "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
+        "torch_threads": torch.get_num_threads(),
+        "batch_pairs": train.batch_size,
+        "gradient_checkpointing": train.gradient_checkpointing,
+        "mixed_precision": train.mixed_precision,
+        "rounds": arguments.rounds,
+        "steps_per_round": arguments.steps,
+        "variants": with_ratios(result),
+    }
+    text = json.dumps(report, indent=2)
+    print(text)
+    output = arguments.output or RESULTS / f"{name}.json"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
