@@ -128,6 +128,7 @@ def add_lora(unet, config: TrainConfig) -> list[torch.nn.Parameter]:
     Target modules missing from this UNet (SD 2.1 has no ``add_k_proj``) are left out, so one
     config fits UNets with and without added key/value projections.
     """
+    from diffusers.training_utils import cast_training_params
     from peft import LoraConfig
 
     unet.requires_grad_(False)
@@ -142,10 +143,10 @@ def add_lora(unet, config: TrainConfig) -> list[torch.nn.Parameter]:
         ),
         adapter_name=ADAPTER_NAME,
     )
-    trainable = [parameter for parameter in unet.parameters() if parameter.requires_grad]
-    for parameter in trainable:  # fp32 LoRA weights, even when the rest runs in fp16
-        parameter.data = parameter.data.float()
-    return trainable
+    # fp32 LoRA weights even when the frozen UNet is fp16: the gradient scaler refuses to unscale
+    # fp16 gradients ("Attempting to unscale FP16 gradients", see the troubleshooting page).
+    cast_training_params(unet, dtype=torch.float32)
+    return [parameter for parameter in unet.parameters() if parameter.requires_grad]
 
 
 def remove_lora(unet) -> None:
