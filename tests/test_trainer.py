@@ -10,6 +10,7 @@ from safetensors.torch import load_file
 from idbooth_lib.checkpoints import Checkpointer
 from idbooth_lib.config import load_profile
 from idbooth_lib.data.detect import Face
+from idbooth_lib.diffusion.pipeline import load_lora
 from idbooth_lib.training import finetune as finetune_module
 from idbooth_lib.training.crops import DetectorCrop, LandmarkCrop, make_face_crop
 from idbooth_lib.training.finetune import (
@@ -150,7 +151,12 @@ def test_saved_lora_loads_into_a_plain_pipeline_and_changes_its_output(
 
     before = draw()
     pipeline.load_lora_weights(tmp_path, weight_name=LORA_FILE)
-    assert (draw() - before).abs().max() > 1e-4
+    adapted = draw()
+    assert (adapted - before).abs().max() > 1e-4
+    pipeline.unload_lora_weights()
+    assert torch.allclose(draw(), before)
+    load_lora(pipeline, tmp_path)  # the book's helper is the same call, without the notices
+    assert torch.allclose(draw(), adapted)
 
 
 def test_loss_history_round_trips_through_a_checkpoint_state():

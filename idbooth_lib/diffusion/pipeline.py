@@ -6,6 +6,9 @@ sub-folder per component), so one call loads either: only the source in the prof
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -28,12 +31,51 @@ def load_base_pipeline(config: ProfileConfig, device: str | None = None, dtype: 
             "folder. Point IDBOOTH_BASE_MODEL at one (or at a hub id); for the toy profile, train "
             "the foundation model with `python -m idbooth_lib.toy.pretrain diffusion --help`"
         )
-    pipeline = StableDiffusionPipeline.from_pretrained(
-        source,
-        revision=config.models.base_model_revision,
-        torch_dtype=torch_dtype,
-        safety_checker=None,
-        requires_safety_checker=False,
-    )
+    with quiet_loading():
+        pipeline = StableDiffusionPipeline.from_pretrained(
+            source,
+            revision=config.models.base_model_revision,
+            torch_dtype=torch_dtype,
+            safety_checker=None,
+            requires_safety_checker=False,
+        )
     pipeline.set_progress_bar_config(disable=True)
     return pipeline.to(device or config.device)
+
+
+def load_lora(pipeline, folder: str | Path) -> None:
+    """Load a LoRA written by :func:`idbooth_lib.training.finetune.save_lora` (diffusers' format).
+
+    This is diffusers' own ``load_lora_weights``; our LoRAs adapt the UNet only, so its notice
+    that the text encoder got no LoRA weights is expected and silenced.
+    """
+    from idbooth_lib.training.finetune import LORA_FILE
+
+    with quiet_loading():
+        pipeline.load_lora_weights(folder, weight_name=LORA_FILE)
+
+
+@contextmanager
+def quiet_loading() -> Iterator[None]:
+    """diffusers' and transformers' loading progress bars and notices off, for clean notebooks.
+
+    Also hides diffusers' notice that ``torch_dtype`` is renamed: the older releases this book
+    supports (``diffusers>=0.32``) know only that name.
+    """
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    levels = diffusers_logging.get_verbosity(), transformers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error()
+    transformers_logging.set_verbosity_error()
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="`torch_dtype` is deprecated")
+            yield
+    finally:
+        diffusers_logging.set_verbosity(levels[0])
+        transformers_logging.set_verbosity(levels[1])
+        diffusers_logging.enable_progress_bar()
+        transformers_logging.enable_progress_bar()
