@@ -68,8 +68,8 @@ def toy_setup(config):
         to_unit_range(person.images),
         torch.as_tensor(person.landmarks),
         to_unit_range(others.images),
-        embed_faces(encoder, person),
-        embed_faces(encoder, others),
+        torch.as_tensor(embed_faces(encoder, person)),
+        torch.as_tensor(embed_faces(encoder, others)),
     )
     return pipeline, encoder, detector, data
 

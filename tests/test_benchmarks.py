@@ -20,3 +20,9 @@ def test_train_step_benchmark_runs_every_variant_on_tiny_sd21_shapes(tmp_path):
     assert set(train_step.VARIANTS) <= set(variants)
     assert variants["dreambooth"]["ratio_to_dreambooth"] == 1.0
     assert all(variants[name]["seconds_per_step"] > 0 for name in train_step.VARIANTS)
+
+
+def test_train_step_benchmark_runs_on_the_shipped_toy_models(tmp_path):
+    output = tmp_path / "steps.json"
+    assert train_step.main(["--rounds", "1", "--steps", "1", "--output", str(output)]) == 0
+    assert json.loads(output.read_text())["variants"]["idbooth"]["seconds_per_step"] > 0

@@ -17,6 +17,8 @@ FAST_PARAMETERS = {
     "00_setup": {"IDENTITIES": 2, "IMAGES_PER_IDENTITY": 3},
     "01_data_preparation": {"IDENTITIES": 3, "IMAGES_PER_IDENTITY": 3},
     "02_latent_diffusion": {"STEPS": 3, "GUIDANCE_SCALES": [1.0, 5.0], "SAMPLES_PER_CELL": 1},
+    "03_identity_objective": {"IDENTITIES": 3, "IMAGES_PER_IDENTITY": 3},
+    "04_finetuning": {"STEPS": 4, "SAMPLES": 2},
 }
 
 

@@ -39,3 +39,11 @@ def test_recogniser_separates_two_different_identities(source):
     same = torch.block_diag(torch.ones(4, 4), torch.ones(4, 4)).bool() & ~torch.eye(8, dtype=bool)
     different = ~torch.block_diag(torch.ones(4, 4), torch.ones(4, 4)).bool()
     assert similarity[same].min() > similarity[different].max()
+
+
+def test_quality_report_says_which_bars_are_met():
+    from idbooth_lib.toy.quality import meets_bar
+
+    assert meets_bar(0.98, "≥ 0.90") == "yes" and meets_bar(0.81, "≥ 0.90") == "no"
+    assert meets_bar(1.1, "≤ 1.5") == "yes" and meets_bar(1.6, "≤ 1.5") == "no"
+    assert meets_bar(22.7, "reported") == meets_bar(None, "≥ 0.5") == meets_bar(0.5, "-") == ""

@@ -38,11 +38,22 @@ ROWS = (
         "≥ 0.90",
     ),
     (("foundation", "pose_accuracy"), "generated images: pose as prompted (probe)", "≥ 0.90"),
-    (("foundation", "probe_accuracy_real"), "the probe on held-out real faces", "-"),
+    (("foundation", "probe_background_accuracy_real"), "the probe's background on real faces", "-"),
+    (("foundation", "probe_pose_accuracy_real"), "the probe's pose on real faces", "-"),
     (
         ("foundation", "frechet_distance"),
         "Fréchet distance, generated vs real (recogniser features)",
         "reported",
+    ),
+    (
+        ("foundation", "named_identity_mean_cosine"),
+        "pretraining people drawn by name: mean cosine to their real photos",
+        "-",
+    ),
+    (
+        ("foundation", "named_identity_rank1_of_20"),
+        "pretraining people drawn by name: nearest of 20 is right",
+        "-",
     ),
     (
         ("dreambooth", "mean_cosine_to_real"),
@@ -83,8 +94,16 @@ def shipped_model_report(path: Path = QUALITY_FILE) -> MarkdownTable:
             if isinstance(value, float)
             else str(value)
         )
-        rows.append((label, shown, bar))
-    return markdown_table(["measurement", "value", "bar"], rows)
+        rows.append((label, shown, bar, meets_bar(value, bar)))
+    return markdown_table(["measurement", "value", "bar", "met"], rows)
+
+
+def meets_bar(value, bar: str) -> str:
+    """"yes" or "no" for a numeric bar (``≥ x`` or ``≤ x``); empty where the row has none."""
+    if not isinstance(value, (int, float)) or bar[:1] not in "≥≤" or not bar:
+        return ""
+    limit = float(bar[1:])
+    return "yes" if (value >= limit if bar[0] == "≥" else value <= limit) else "no"
 
 
 def recipe_report(weights: Path = QUALITY_FILE.parent) -> MarkdownTable:
