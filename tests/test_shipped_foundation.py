@@ -50,3 +50,15 @@ def test_foundation_weights_are_stored_in_half_precision():
     for path in folder.rglob("*.safetensors"):
         with safe_open(str(path), framework="pt") as handle:
             assert handle.get_tensor(next(iter(handle.keys()))).dtype == torch.float16, path
+
+
+def test_shipped_tokenizer_also_loads_as_the_slow_clip_tokenizer():
+    """transformers 4 (often Colab's) builds CLIPTokenizer from vocab.json and merges.txt."""
+    from transformers import CLIPTokenizer
+
+    folder = Path(resolve_source(CONFIG.models.base_model)) / "tokenizer"
+    slow = CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"))
+    fast = CLIPTokenizer.from_pretrained(folder)
+    prompt = "face side-portrait photo of female sks person, beach background"
+    assert slow.tokenize(prompt) == fast.tokenize(prompt)
+    assert slow(prompt).input_ids == fast(prompt).input_ids

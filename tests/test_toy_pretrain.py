@@ -41,13 +41,28 @@ def test_diffusion_recipe_writes_a_pipeline_that_diffusers_loads(tiny_vae, tmp_p
     from diffusers import StableDiffusionPipeline
 
     recipe = dataclasses.replace(
-        DIFFUSION_RECIPE, unet_channels=(32, 32), text_width=32, text_layers=1, text_heads=2,
-        steps=2, **DATA,
+        DIFFUSION_RECIPE,
+        unet_channels=(32, 32),
+        text_width=32,
+        text_layers=1,
+        text_heads=2,
+        steps=2,
+        **DATA,
     )
     output = tmp_path / "foundation"
     train_diffusion(recipe, output, tiny_vae, checkpoint_every=1, log=lambda line: None)
     pipeline = StableDiffusionPipeline.from_pretrained(output, torch_dtype=torch.float32)
     assert pipeline.tokenizer.tokenize("sks") == ["sks</w>"]
-    image = pipeline("photo of sks person", num_inference_steps=2, height=64, width=64,
-                     output_type="np").images[0]
+    # transformers 4's slow CLIPTokenizer reads these two files, not tokenizer.json
+    from transformers import CLIPTokenizer
+
+    slow = CLIPTokenizer(
+        str(output / "tokenizer" / "vocab.json"), str(output / "tokenizer" / "merges.txt")
+    )
+    assert slow.tokenize("photo of sks person") == pipeline.tokenizer.tokenize(
+        "photo of sks person"
+    )
+    image = pipeline(
+        "photo of sks person", num_inference_steps=2, height=64, width=64, output_type="np"
+    ).images[0]
     assert image.shape == (64, 64, 3)

@@ -256,7 +256,15 @@ def train_diffusion(
         if (step + 1) % checkpoint_every == 0 or step + 1 == steps:
             checkpointer.store(step + 1, models=models, average=average, optimiser=optimiser)
     average.to("cpu")
-    save_pipeline(output, vae, average["text_encoder"], tokenizer, average["unet"], scheduler)
+    save_pipeline(
+        output,
+        vae,
+        average["text_encoder"],
+        tokenizer,
+        average["unet"],
+        scheduler,
+        tokenizer_folder,
+    )
     write_recipe_record(output, recipe, steps, (time.time() - began) / 60)
     if (vae_folder / "recipe.json").resolve() != (output / "vae" / "recipe.json").resolve():
         shutil.copy(vae_folder / "recipe.json", output / "vae" / "recipe.json")
@@ -309,10 +317,18 @@ def assemble_pipeline(vae, text_encoder, tokenizer, unet, scheduler):
     )
 
 
-def save_pipeline(output: Path, vae, text_encoder, tokenizer, unet, scheduler) -> None:
-    """Save the pipeline folder with fp16 weights (half the size; loading upcasts if asked)."""
+def save_pipeline(
+    output: Path, vae, text_encoder, tokenizer, unet, scheduler, vocabulary: Path
+) -> None:
+    """Save the pipeline folder with fp16 weights (half the size; loading upcasts if asked).
+
+    ``vocab.json`` and ``merges.txt`` are copied from the ``vocabulary`` folder too: transformers 5
+    writes only ``tokenizer.json``, but the slow ``CLIPTokenizer`` of transformers 4 needs them.
+    """
     parts = [copy.deepcopy(module).half() for module in (vae, text_encoder)]
     pipeline = assemble_pipeline(
         parts[0], parts[1], tokenizer, copy.deepcopy(unet).half(), scheduler
     )
     pipeline.save_pretrained(output)
+    for name in ("vocab.json", "merges.txt"):
+        shutil.copy(Path(vocabulary) / name, Path(output) / "tokenizer" / name)
