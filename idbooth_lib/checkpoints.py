@@ -83,7 +83,7 @@ class Checkpointer:
                 part.set_state(state[name])
             else:
                 part.load_state_dict(state[name])
-        log(f"resumed from step {state['step']} ({path})")
+        log(f"resumed from step {state['step']}")
         return state["step"]
 
 

@@ -80,7 +80,7 @@ def plot_loss_terms(histories: dict[str, object], smooth: int = 25) -> Figure:
             if name in history.terms:
                 axis.plot(history.steps, _moving_average(history.terms[name], smooth), label=run)
         axis.set(title=name, xlabel="step")
-    axes[0][0].legend()
+        axis.legend(fontsize=8)  # each panel: not every run has every term
     figure.tight_layout()
     return figure
 
