@@ -278,3 +278,19 @@ def test_class_images_are_drawn_once_per_seed_and_embedded_where_a_face_is_found
     assert lines[0].startswith("generating 1 class images")
     # One seed per image: drawn alone or in a batch of two, it is the same picture.
     assert np.abs(np.asarray(Image.open(tmp_path / "class-0001.png"), dtype=int) - first).max() <= 1
+
+
+def test_quiet_loading_restores_the_logging_settings_it_found():
+    from diffusers.utils import logging as diffusers_logging
+
+    from idbooth_lib.diffusion.pipeline import quiet_loading
+
+    diffusers_logging.disable_progress_bar()
+    level = diffusers_logging.get_verbosity()
+    try:
+        with quiet_loading():
+            assert diffusers_logging.get_verbosity() == diffusers_logging.ERROR
+        assert not diffusers_logging.is_progress_bar_enabled()
+        assert diffusers_logging.get_verbosity() == level
+    finally:
+        diffusers_logging.enable_progress_bar()

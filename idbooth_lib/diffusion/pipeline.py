@@ -65,17 +65,18 @@ def quiet_loading() -> Iterator[None]:
     from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as transformers_logging
 
-    levels = diffusers_logging.get_verbosity(), transformers_logging.get_verbosity()
-    diffusers_logging.set_verbosity_error()
-    transformers_logging.set_verbosity_error()
-    diffusers_logging.disable_progress_bar()
-    transformers_logging.disable_progress_bar()
+    libraries = (diffusers_logging, transformers_logging)
+    # Restore exactly what was set before: a user may have silenced these already.
+    before = [(library.get_verbosity(), library.is_progress_bar_enabled()) for library in libraries]
+    for library in libraries:
+        library.set_verbosity_error()
+        library.disable_progress_bar()
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="`torch_dtype` is deprecated")
             yield
     finally:
-        diffusers_logging.set_verbosity(levels[0])
-        transformers_logging.set_verbosity(levels[1])
-        diffusers_logging.enable_progress_bar()
-        transformers_logging.enable_progress_bar()
+        for library, (level, bars) in zip(libraries, before, strict=True):
+            library.set_verbosity(level)
+            if bars:
+                library.enable_progress_bar()

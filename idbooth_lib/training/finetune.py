@@ -36,6 +36,7 @@ from idbooth_lib.diffusion.basics import (
     encode_prompts,
     predict_clean_latents,
 )
+from idbooth_lib.io import atomic_path
 from idbooth_lib.training.crops import FaceCrop, LandmarkCrop
 from idbooth_lib.training.losses import identity_term, timestep_weight
 
@@ -98,8 +99,6 @@ class LossHistory:
 
     def write_csv(self, path: Path) -> None:
         """``step`` and one column per term, for a spreadsheet or pandas."""
-        from idbooth_lib.io import atomic_path
-
         with atomic_path(path) as temporary, open(temporary, "w", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(["step", *self.terms])
