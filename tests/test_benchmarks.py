@@ -17,7 +17,8 @@ def test_train_step_benchmark_runs_every_variant_on_tiny_sd21_shapes(tmp_path):
     )
     report = json.loads(output.read_text())
     variants = report["variants"]
-    assert set(train_step.VARIANTS) <= set(variants)
+    assert set(variants) == set(train_step.VARIANTS)
+    assert report["ratio_idbooth_detector_to_landmark_crop"] > 0
     assert variants["dreambooth"]["ratio_to_dreambooth"] == 1.0
     assert all(variants[name]["seconds_per_step"] > 0 for name in train_step.VARIANTS)
 

@@ -37,7 +37,9 @@ def _data(count=3, classes=5):
         instance_images=torch.rand(count, 3, 64, 64, generator=generator) * 2 - 1,
         instance_landmarks=LANDMARKS.expand(count, 5, 2).clone(),
         class_images=torch.rand(classes, 3, 64, 64, generator=generator) * 2 - 1,
-        instance_embeddings=torch.nn.functional.normalize(torch.randn(count, 16), dim=-1),
+        instance_embeddings=torch.nn.functional.normalize(
+            torch.randn(count, 16, generator=generator), dim=-1
+        ),
         class_embeddings=torch.eye(classes, 16),
     )
 
@@ -77,6 +79,51 @@ def test_each_instance_is_paired_with_its_own_class_image(
         drawn.append(which[0])
         assert torch.equal(seen["negatives"][slot], data.class_embeddings[which[0]])
     assert len(set(drawn)) == 4, "the check needs distinct class images in the batch"
+
+
+def test_identity_max_timestep_leaves_out_only_the_late_terms(
+    tiny_pipeline, tiny_recogniser, monkeypatch
+):
+    """Below the limit each instance adds what it adds without one; above it, nothing."""
+    from diffusers import DDPMScheduler
+
+    from idbooth_lib.diffusion.basics import encode_prompts
+    from idbooth_lib.training.losses import triplet_loss
+
+    seen = []
+    original_term = finetune_module.identity_term
+
+    def spy(method, embeddings, positives, negatives, weights, margin):
+        seen.append(weights * triplet_loss(embeddings, positives, negatives, margin))
+        return original_term(method, embeddings, positives, negatives, weights, margin)
+
+    monkeypatch.setattr(finetune_module, "identity_term", spy)
+    weighted = finetune_module.timestep_weight
+    drawn = []
+    monkeypatch.setattr(
+        finetune_module, "timestep_weight", lambda t, total: drawn.append(t) or weighted(t, total)
+    )
+    config = _config(batch_size=4)
+    prompts = encode_prompts(tiny_pipeline, [config.instance_prompt, config.class_prompt])
+    scheduler = DDPMScheduler.from_config(tiny_pipeline.scheduler.config)
+    data = _data()
+
+    def identity(limit):
+        changed = dataclasses.replace(config, identity_max_timestep=limit)
+        generator = torch.Generator().manual_seed(2)
+        terms = training_step(
+            tiny_pipeline, scheduler, tiny_recogniser, data, changed, prompts, generator
+        )
+        return terms["identity"]
+
+    everything = identity(1000)
+    timesteps, per_instance = drawn[-1], seen[-1].detach()
+    assert len(timesteps) == 4 and torch.allclose(everything, per_instance.mean())
+    limit = int(timesteps.sort().values[2])  # two instances lie below it
+    early = timesteps < limit
+    assert torch.allclose(identity(limit), per_instance[early].sum() / 4, atol=1e-6)
+    calls = len(seen)
+    assert identity(0).item() == 0 and len(seen) == calls  # nothing decoded, nothing embedded
 
 
 def test_detector_crop_skips_images_without_a_face_and_passes_gradients():

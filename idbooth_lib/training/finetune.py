@@ -235,20 +235,31 @@ def training_step(
 def _identity(
     pipeline, scheduler, encoder, data, config, noisy, prediction, timesteps, instance, prior, crop
 ) -> torch.Tensor:
-    """The weighted identity term on the instance half: x̂0 → decode → crop → recogniser."""
+    """The weighted identity term on the instance half: x̂0 → decode → crop → recogniser.
+
+    Only instances with ``t < config.identity_max_timestep`` are decoded; the others add zero, and
+    the sum is still divided by the number of pairs, so the limit only drops terms.
+    """
     pairs = len(instance)
-    clean = predict_clean_latents(scheduler, noisy[:pairs], prediction[:pairs], timesteps[:pairs])
+    kept = timesteps[:pairs] < config.identity_max_timestep
+    if not bool(kept.any()):
+        return prediction.new_zeros((), dtype=torch.float32)
+    kept_timesteps = timesteps[:pairs][kept]
+    clean = predict_clean_latents(
+        scheduler, noisy[:pairs][kept], prediction[:pairs][kept], kept_timesteps
+    )
     decoded = decode_latents(pipeline.vae, clean).float()
+    instance, prior = instance[kept.cpu()], prior[kept.cpu()]
     crops, found = crop(decoded, data.instance_landmarks[instance])
     embeddings = encoder(crops)
     weights = (
-        timestep_weight(timesteps[:pairs], scheduler.config.num_train_timesteps)
+        timestep_weight(kept_timesteps, scheduler.config.num_train_timesteps)
         if config.timestep_weighting
-        else torch.ones(pairs, device=decoded.device)
+        else torch.ones(len(instance), device=decoded.device)
     )
     weights = weights * found  # the paper skips the term when no face is detected in x̂0
     negatives = None if data.class_embeddings is None else data.class_embeddings[prior]
-    return identity_term(
+    mean_over_kept = identity_term(
         config.method,
         embeddings.float(),
         data.instance_embeddings[instance].to(embeddings.device).float(),
@@ -256,6 +267,7 @@ def _identity(
         weights,
         config.triplet_margin,
     )
+    return mean_over_kept * len(instance) / pairs
 
 
 def make_accelerator(config: TrainConfig, device: torch.device):
