@@ -232,22 +232,15 @@ def tiny_insightface_root(tmp_path):
     return tmp_path
 
 
-@pytest.mark.parametrize("profile", ["toy", "sd21"])
-def test_idbooth_train_fine_tunes_a_prepared_identity(
-    profile, make_tiny_pipeline, tiny_insightface_root, tmp_path, monkeypatch
-):
-    """prepare → train from the command line; sd21 runs its own settings on tiny models (the
-    ONNX ArcFace converted to torch in the loss), with the toy detector standing in for SCRFD."""
+def _prepared_toy_identities(profile, make_tiny_pipeline, tiny_insightface_root, tmp_path):
+    """Two prepared toy identities and the CLI options that train on them with tiny models."""
     from idbooth_lib.cli import main
-    from idbooth_lib.data.layout import dataset_identities
     from idbooth_lib.io import save_image
     from idbooth_lib.toy.faces import ToyFaceWorld
     from idbooth_lib.training.class_images import class_images_folder
-    from idbooth_lib.training.run import RUN_FILE
 
     base = tmp_path / "base"
     make_tiny_pipeline().save_pretrained(base)
-    monkeypatch.setenv("IDBOOTH_HOME", str(tmp_path / "home"))
     settings = [
         f"models.base_model={base}",
         "train.num_class_images=4",
@@ -276,6 +269,21 @@ def test_idbooth_train_fine_tunes_a_prepared_identity(
     assert (
         main(["prepare", str(tmp_path / "raw"), str(tmp_path / "data"), *options, "--quiet"]) == 0
     )
+    return options
+
+
+@pytest.mark.parametrize("profile", ["toy", "sd21"])
+def test_idbooth_train_fine_tunes_a_prepared_identity(
+    profile, make_tiny_pipeline, tiny_insightface_root, tmp_path, monkeypatch
+):
+    """prepare → train from the command line; sd21 runs its own settings on tiny models (the
+    ONNX ArcFace converted to torch in the loss), with the toy detector standing in for SCRFD."""
+    from idbooth_lib.cli import main
+    from idbooth_lib.data.layout import dataset_identities
+    from idbooth_lib.training.run import RUN_FILE
+
+    monkeypatch.setenv("IDBOOTH_HOME", str(tmp_path / "home"))
+    options = _prepared_toy_identities(profile, make_tiny_pipeline, tiny_insightface_root, tmp_path)
     identity = dataset_identities(tmp_path / "data")[0]
     output = tmp_path / "lora"
     code = main(["train", "--data", str(tmp_path / "data"), "--identity", identity, "--output",
@@ -341,3 +349,37 @@ def test_quiet_loading_restores_the_logging_settings_it_found():
         assert diffusers_logging.get_verbosity() == level
     finally:
         diffusers_logging.enable_progress_bar()
+
+
+def test_two_launched_processes_split_the_identities(
+    make_tiny_pipeline, tiny_insightface_root, tmp_path, monkeypatch
+):
+    """Two CPU processes, two identities: each identity is trained once, by one process.
+
+    ``accelerate launch --num_processes N`` on one machine starts N processes with torchrun;
+    torchrun is called here directly because accelerate's CPU mode starts only one.
+    """
+    import os
+    import subprocess
+    import sys
+
+    from idbooth_lib.data.layout import dataset_identities
+
+    monkeypatch.setenv("IDBOOTH_HOME", str(tmp_path / "home"))
+    options = _prepared_toy_identities("toy", make_tiny_pipeline, tiny_insightface_root, tmp_path)
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+              "2", "-m", "idbooth_lib.cli"]  # fmt: skip
+    train = ["train", "--data", str(tmp_path / "data"), "--output", str(tmp_path / "lora"),
+             "--max-steps", "1", "--quiet", *options]  # fmt: skip
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [*launch, *train], capture_output=True, text=True, env=environment, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    identities = dataset_identities(tmp_path / "data")
+    assert len(identities) == 2
+    for identity in identities:
+        lora = tmp_path / "lora" / identity / LORA_FILE
+        assert lora.is_file()
+        # each process prints the LoRAs it wrote: one line per identity means none trained twice
+        assert done.stdout.count(f"{identity}: {lora}") == 1, done.stdout
