@@ -218,7 +218,30 @@ def measure_foundation(config, per_cell: int = 20) -> dict:
             embed_fixed_crop(encoder, real_images, landmarks).numpy(),
         ),
         "images": len(images),
+        **measure_text_encoder(pipeline),
         **measure_named_identities(pipeline, encoder),
+    }
+
+
+@torch.no_grad()
+def measure_text_encoder(pipeline, count: int = 50) -> dict:
+    """Does the text encoder tell names apart? Mean cosine between the outputs of ``count``
+    pretraining names (at the end-of-text token, which sees the whole prompt), and between the
+    instance and class prompts of DreamBooth. Near 1, a UNet LoRA cannot tell them apart."""
+    from idbooth_lib.toy.tokenizer import identity_names
+
+    def end_of_text(prompts: list[str]) -> torch.Tensor:
+        ids = pipeline.tokenizer(prompts, return_tensors="pt", padding="longest").input_ids
+        hidden = pipeline.text_encoder(ids)[0]
+        last = ids.argmax(dim=-1)  # the end-of-text token has the largest id in CLIP vocabularies
+        return F.normalize(hidden[torch.arange(len(prompts)), last], dim=-1)
+
+    names = end_of_text([f"photo of {name} person" for name in identity_names(count)])
+    pairs = names @ names.T
+    instance, plain = end_of_text(["photo of sks person", "photo of a person"])
+    return {
+        "name_output_mean_cosine": float(pairs[~torch.eye(count, dtype=bool)].mean()),
+        "sks_vs_a_output_cosine": float(instance @ plain),
     }
 
 
@@ -253,7 +276,18 @@ def measure_named_identities(pipeline, encoder, count: int = 20, samples: int = 
     }
 
 
-def measure_dreambooth(config, identity: int = 7, samples: int = 20) -> dict:
+def measure_dreambooth(config, identities: tuple[int, ...] = (3, 7, 12)) -> dict:
+    """DreamBooth on each of ``identities`` in turn; the bars apply to the means over them."""
+    runs = [dreambooth_on(config, identity) for identity in identities]
+    mean = {
+        key: float(np.mean([run[key] for run in runs]))
+        for key, value in runs[0].items()
+        if isinstance(value, float)
+    }
+    return {"identities": list(identities), "steps": runs[0]["steps"], **mean, "runs": runs}
+
+
+def dreambooth_on(config, identity: int, samples: int = 20) -> dict:
     """DreamBooth (UNet LoRA, prior preservation) on five studio photos of an unseen identity."""
     import tempfile
 

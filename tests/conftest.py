@@ -39,24 +39,22 @@ def make_tiny_pipeline(tiny_tokenizer_folder):
         DIFFUSION_RECIPE,
         assemble_pipeline,
         build_scheduler,
-        build_text_encoder,
         build_unet,
     )
+    from idbooth_lib.toy.pretrain.text import TEXT_RECIPE, build_text_encoder
     from idbooth_lib.toy.pretrain.vae import VAE_RECIPE, build_vae
 
     def build():
         torch.manual_seed(0)
         tokenizer = CLIPTokenizer.from_pretrained(tiny_tokenizer_folder)
-        recipe = dataclasses.replace(
-            DIFFUSION_RECIPE, unet_channels=(32, 32), text_width=32, text_layers=1, text_heads=2
-        )
+        recipe = dataclasses.replace(DIFFUSION_RECIPE, unet_channels=(32, 32))
+        text_recipe = dataclasses.replace(TEXT_RECIPE, text_width=32, text_layers=1, text_heads=2)
         vae = build_vae(
             dataclasses.replace(VAE_RECIPE, block_out_channels=(8, 16, 16), norm_num_groups=8)
         )
-        unet = build_unet(recipe, latent_channels=vae.config.latent_channels)
-        pipeline = assemble_pipeline(
-            vae, build_text_encoder(recipe, tokenizer), tokenizer, unet, build_scheduler()
-        )
+        unet = build_unet(recipe, 32, latent_channels=vae.config.latent_channels)
+        text_encoder = build_text_encoder(text_recipe, tokenizer)
+        pipeline = assemble_pipeline(vae, text_encoder, tokenizer, unet, build_scheduler())
         pipeline.set_progress_bar_config(disable=True)
         return pipeline
 

@@ -1,15 +1,22 @@
-"""The VAE and diffusion recipes run a few steps on tiny models and write loadable folders.
+"""The VAE, text and diffusion recipes run a few steps on tiny models and write loadable folders.
 
 They are the recipes of the shipped toy models, so a test keeps them from rotting.
 """
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
 from idbooth_lib.identity.toy_recogniser import RecogniserConfig, ToyRecogniser
 from idbooth_lib.toy.pretrain.diffusion import DIFFUSION_RECIPE, train_diffusion
+from idbooth_lib.toy.pretrain.text import (
+    TEXT_RECIPE,
+    distinct_people,
+    photos_by_person,
+    train_text_encoder,
+)
 from idbooth_lib.toy.pretrain.vae import VAE_RECIPE, train_vae
 
 DATA = {"identities": 3, "wild_per_identity": 2, "constrained_per_identity": 1, "batch_size": 4}
@@ -37,18 +44,47 @@ def test_vae_recipe_writes_a_diffusers_folder(tiny_vae):
     assert latents.shape == (1, VAE_RECIPE.latent_channels, 16, 16)
 
 
-def test_diffusion_recipe_writes_a_pipeline_that_diffusers_loads(tiny_vae, tmp_path):
-    from diffusers import StableDiffusionPipeline
+@pytest.fixture()
+def tiny_recogniser(tmp_path):
+    folder = tmp_path / "recogniser"
+    ToyRecogniser(RecogniserConfig((8, 16, 16), 1, 16)).save(folder)
+    return folder
 
-    recipe = dataclasses.replace(
-        DIFFUSION_RECIPE,
-        unet_channels=(32, 32),
+
+def tiny_text_recipe():
+    return dataclasses.replace(
+        TEXT_RECIPE,
         text_width=32,
         text_layers=1,
         text_heads=2,
         steps=2,
-        **DATA,
+        **{**DATA, "batch_size": 3},
     )
+
+
+def test_contrastive_batches_hold_one_photo_per_person():
+    identities = np.repeat(np.arange(10), 4)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        batch = distinct_people(photos_by_person(identities), 8, rng)
+        assert len(set(identities[batch])) == 8
+
+
+def test_diffusion_recipe_needs_the_text_encoder_first(tiny_vae, tmp_path):
+    with pytest.raises(FileNotFoundError, match="pretrain text --output"):
+        train_diffusion(DIFFUSION_RECIPE, tmp_path / "empty", tiny_vae, steps=1)
+
+
+def test_text_and_diffusion_recipes_write_a_pipeline_that_diffusers_loads(
+    tiny_vae, tiny_recogniser, tmp_path
+):
+    from diffusers import StableDiffusionPipeline
+    from transformers import CLIPTextModel
+
+    output = tmp_path / "foundation"
+    train_text_encoder(tiny_text_recipe(), output, tiny_recogniser, log=lambda line: None)
+    text_encoder = CLIPTextModel.from_pretrained(output / "text_encoder")
+    recipe = dataclasses.replace(DIFFUSION_RECIPE, unet_channels=(32, 32), steps=2, **DATA)
     output = tmp_path / "foundation"
     train_diffusion(recipe, output, tiny_vae, checkpoint_every=1, log=lambda line: None)
     pipeline = StableDiffusionPipeline.from_pretrained(output, torch_dtype=torch.float32)
@@ -66,3 +102,6 @@ def test_diffusion_recipe_writes_a_pipeline_that_diffusers_loads(tiny_vae, tmp_p
         "photo of sks person", num_inference_steps=2, height=64, width=64, output_type="np"
     ).images[0]
     assert image.shape == (64, 64, 3)
+    # the UNet trained under the text encoder without changing it, as SD keeps CLIP frozen
+    for name, value in text_encoder.state_dict().items():
+        assert torch.equal(value, pipeline.text_encoder.state_dict()[name]), name

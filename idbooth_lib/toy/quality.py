@@ -46,6 +46,16 @@ ROWS = (
         "reported",
     ),
     (
+        ("foundation", "name_output_mean_cosine"),
+        "text encoder: mean cosine between the outputs of two people's names",
+        "-",
+    ),
+    (
+        ("foundation", "sks_vs_a_output_cosine"),
+        "text encoder: cosine between `photo of sks person` and `photo of a person`",
+        "-",
+    ),
+    (
         ("foundation", "named_identity_mean_cosine"),
         "pretraining people drawn by name: mean cosine to their real photos",
         "-",
@@ -64,6 +74,16 @@ ROWS = (
         ("dreambooth", "rank1_share"),
         "DreamBooth LoRA: share of samples whose nearest of 100 identities is right",
         "≥ 0.5",
+    ),
+    (
+        ("dreambooth", "class_prompt_diversity_before"),
+        "variety of `photo of a person` before DreamBooth (1 − mean pairwise cosine)",
+        "-",
+    ),
+    (
+        ("dreambooth", "class_prompt_diversity_after"),
+        "variety of `photo of a person` after DreamBooth",
+        "-",
     ),
 )
 
@@ -99,7 +119,7 @@ def shipped_model_report(path: Path = QUALITY_FILE) -> MarkdownTable:
 
 
 def meets_bar(value, bar: str) -> str:
-    """"yes" or "no" for a numeric bar (``≥ x`` or ``≤ x``); empty where the row has none."""
+    """ "yes" or "no" for a numeric bar (``≥ x`` or ``≤ x``); empty where the row has none."""
     if not isinstance(value, (int, float)) or bar[:1] not in "≥≤" or not bar:
         return ""
     limit = float(bar[1:])
@@ -112,6 +132,7 @@ def recipe_report(weights: Path = QUALITY_FILE.parent) -> MarkdownTable:
         "recogniser": "recogniser",
         "recogniser_b": "recogniser_b",
         "foundation/vae": "vae",
+        "foundation/text_encoder": "text",
         "foundation": "diffusion",
     }
     rows = []

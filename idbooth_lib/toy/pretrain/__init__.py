@@ -6,11 +6,14 @@ Each recipe is one seeded command that writes exactly the folder that is shipped
     python -m idbooth_lib.toy.pretrain recogniser_b --output idbooth_lib/toy/weights/recogniser_b
     python -m idbooth_lib.toy.pretrain detector     --output idbooth_lib/toy/weights/detector
     python -m idbooth_lib.toy.pretrain vae          --output idbooth_lib/toy/weights/foundation/vae
+    python -m idbooth_lib.toy.pretrain text         --output idbooth_lib/toy/weights/foundation
     python -m idbooth_lib.toy.pretrain diffusion    --output idbooth_lib/toy/weights/foundation
 
 The VAE is trained first, with the recogniser's help, into the foundation pipeline's ``vae``
-folder; the diffusion recipe then trains the text encoder and UNet on its latents and writes the
-rest of the pipeline around it. Long runs checkpoint into ``~/.cache/idbooth/checkpoints/`` every ``--checkpoint-every`` steps and resume from
+folder. The text recipe then trains the tokenizer's vocabulary and the text encoder, contrastively
+like CLIP, into its ``tokenizer`` and ``text_encoder`` folders. Last, the diffusion recipe trains
+the UNet on the VAE's latents, conditioned on the frozen text encoder, and writes the rest of the
+pipeline around them. Long runs checkpoint into ``~/.cache/idbooth/checkpoints/`` every ``--checkpoint-every`` steps and resume from
 there when started again, so an interrupted recipe loses minutes, not hours. The pretraining world
 (``PRETRAIN_WORLD_SEED``) is disjoint from the book's world (seed 0) and from the benchmark's
 unseen identities (``UNSEEN_WORLD_SEED``): the book fine-tunes on people the models never saw.
@@ -26,6 +29,7 @@ import torch
 from idbooth_lib.toy.pretrain.detector import DETECTOR_RECIPE, train_detector
 from idbooth_lib.toy.pretrain.diffusion import DIFFUSION_RECIPE, train_diffusion
 from idbooth_lib.toy.pretrain.recogniser import RECOGNISER_RECIPES, train_recogniser
+from idbooth_lib.toy.pretrain.text import TEXT_RECIPE, train_text_encoder
 from idbooth_lib.toy.pretrain.vae import VAE_RECIPE, train_vae
 
 PACKAGED_WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
@@ -37,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("recipe", choices=[*RECOGNISER_RECIPES, "vae", "diffusion", "detector"])
+    parser.add_argument(
+        "recipe", choices=[*RECOGNISER_RECIPES, "vae", "text", "diffusion", "detector"]
+    )
     parser.add_argument("--output", type=Path, required=True, help="folder to write")
     parser.add_argument("--steps", type=int, default=None, help="override the recipe's step count")
     parser.add_argument("--checkpoint-every", type=int, default=250)
@@ -50,8 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--recogniser",
         type=Path,
-        default=PACKAGED_WEIGHTS / "recogniser",
-        help="vae: the recogniser whose features guide the VAE",
+        default=None,
+        help="vae: the recogniser whose features guide the VAE (default: the loss recogniser); "
+        "text: the image tower's identity network (default: the evaluation recogniser)",
     )
     parser.add_argument(
         "--vae",
@@ -77,7 +84,11 @@ def main(argv: list[str] | None = None) -> None:
     elif arguments.recipe == "detector":
         train_detector(DETECTOR_RECIPE, output, steps, every)
     elif arguments.recipe == "vae":
-        train_vae(VAE_RECIPE, output, arguments.recogniser, steps, every)
+        recogniser = arguments.recogniser or PACKAGED_WEIGHTS / "recogniser"
+        train_vae(VAE_RECIPE, output, recogniser, steps, every)
+    elif arguments.recipe == "text":
+        recogniser = arguments.recogniser or PACKAGED_WEIGHTS / "recogniser_b"
+        train_text_encoder(TEXT_RECIPE, output, recogniser, steps, every)
     else:
         train_diffusion(
             DIFFUSION_RECIPE,

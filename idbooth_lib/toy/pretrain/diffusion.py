@@ -1,11 +1,13 @@
-"""Recipe: the toy foundation model — text encoder and UNet trained together on toy-face latents.
+"""Recipe: the toy foundation model's UNet, trained on toy-face latents under a frozen text encoder.
 
 The result is a standard diffusers ``StableDiffusionPipeline`` folder built from Stable Diffusion's
 own classes (``CLIPTokenizer``, ``CLIPTextModel``, ``UNet2DConditionModel``, ``AutoencoderKL``,
 ``DDPMScheduler`` with SD's ``scaled_linear`` betas), so ``StableDiffusionPipeline.from_pretrained``
 loads it exactly as it loads SD 2.1.
 
-What the captions teach it:
+As in Stable Diffusion, the text encoder is trained first and kept frozen here: the text recipe
+(:mod:`idbooth_lib.toy.pretrain.text`) taught it, contrastively, to tell people apart by name.
+The captions then teach the UNet:
 
 - the background and the pose, in the paper's prompt words, so prompts steer the scene;
 - people *by name*: most identities' captions name them with a made-up token
@@ -37,7 +39,7 @@ from idbooth_lib.toy.pretrain.common import (
     write_recipe_record,
 )
 from idbooth_lib.toy.render import RenderedFaces
-from idbooth_lib.toy.tokenizer import build_tokenizer, identity_names
+from idbooth_lib.toy.tokenizer import identity_names
 
 
 @dataclass(frozen=True)
@@ -47,16 +49,13 @@ class DiffusionRecipe:
     unet_channels: tuple[int, ...] = (32, 64, 128)
     layers_per_block: int = 1
     attention_head_dim: int = 32
-    text_width: int = 96
-    text_layers: int = 3
-    text_heads: int = 4
     seed: int = 0
     identities: int = 1500
     wild_per_identity: int = 16
     constrained_per_identity: int = 4
-    steps: int = 3000
+    steps: int = 4500
     batch_size: int = 64
-    learning_rate: float = 5e-4
+    learning_rate: float = 1e-3
     ema_decay: float = 0.995
     snr_gamma: float = 5.0
     unconditional_share: float = 0.1
@@ -82,27 +81,9 @@ def build_scheduler():
     )
 
 
-def build_text_encoder(recipe: DiffusionRecipe, tokenizer):
-    """A small ``CLIPTextModel`` whose special-token ids match the toy tokenizer."""
-    from transformers import CLIPTextConfig, CLIPTextModel
-
-    config = CLIPTextConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=recipe.text_width,
-        intermediate_size=4 * recipe.text_width,
-        num_hidden_layers=recipe.text_layers,
-        num_attention_heads=recipe.text_heads,
-        max_position_embeddings=tokenizer.model_max_length,
-        projection_dim=recipe.text_width,
-        hidden_act="gelu",
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    return CLIPTextModel(config)
-
-
-def build_unet(recipe: DiffusionRecipe, latent_size: int = 16, latent_channels: int = 4):
+def build_unet(
+    recipe: DiffusionRecipe, text_width: int, latent_size: int = 16, latent_channels: int = 4
+):
     """A small ``UNet2DConditionModel`` built like SD 2.1's (transformer blocks with linear
     projections, cross-attention to the text). Unlike SD, the full-resolution level has no
     attention: on a CPU, attention over all 16×16 positions cost a third of each step, and the
@@ -118,7 +99,7 @@ def build_unet(recipe: DiffusionRecipe, latent_size: int = 16, latent_channels: 
         block_out_channels=recipe.unet_channels,
         down_block_types=("DownBlock2D",) + ("CrossAttnDownBlock2D",) * (levels - 1),
         up_block_types=("CrossAttnUpBlock2D",) * (levels - 1) + ("UpBlock2D",),
-        cross_attention_dim=recipe.text_width,
+        cross_attention_dim=text_width,
         attention_head_dim=recipe.attention_head_dim,
         use_linear_projection=True,
         norm_num_groups=32,
@@ -192,78 +173,67 @@ def train_diffusion(
     log: Callable[[str], None] = print,
     device: str = "cpu",
 ):
-    """Train text encoder + UNet on VAE latents; write the whole pipeline folder to ``output``.
+    """Train the UNet on VAE latents; write the whole pipeline folder to ``output``.
 
-    ``device`` only moves the work: the same seed draws the same batches and captions (NumPy, on
-    the CPU), so a GPU run trains the same recipe many times faster.
+    ``output`` must already hold the text recipe's ``tokenizer`` and ``text_encoder``. ``device``
+    only moves the work: the same seed draws the same batches and captions (NumPy, on the CPU), so
+    a GPU run trains the same recipe many times faster.
     """
     from diffusers import AutoencoderKL
 
     steps = recipe.steps if steps is None else steps
     torch.manual_seed(recipe.seed)
     rng = np.random.default_rng(recipe.seed)
+    tokenizer, text_encoder = load_frozen_text_encoder(output, device)
     faces = pretraining_faces(recipe)
     names = identity_names(recipe.identities)
-    checkpointer = Checkpointer.in_cache(output)
-    tokenizer_folder = checkpointer.folder / "tokenizer"
-    build_tokenizer(tokenizer_folder, names)
-    from transformers import CLIPTokenizer
-
-    tokenizer = CLIPTokenizer.from_pretrained(tokenizer_folder)
+    checkpointer = Checkpointer.in_cache(Path(output) / "unet")
     vae = AutoencoderKL.from_pretrained(vae_folder, torch_dtype=torch.float32)
     vae = vae.eval().requires_grad_(False).to(device)
     log("encoding latents")
     latent_mean, latent_std = encode_latents(vae, faces)
     vae.to("cpu")
     scheduler = build_scheduler()
-    text_encoder = build_text_encoder(recipe, tokenizer)
-    unet = build_unet(recipe, latent_channels=vae.config.latent_channels)
-    models = torch.nn.ModuleDict({"text_encoder": text_encoder, "unet": unet}).to(device)
-    average = copy.deepcopy(models).requires_grad_(False)
-    optimiser = torch.optim.AdamW(models.parameters(), lr=recipe.learning_rate, weight_decay=1e-2)
-    start = checkpointer.restore(log, models=models, average=average, optimiser=optimiser)
+    unet = build_unet(recipe, text_encoder.config.hidden_size, 16, vae.config.latent_channels)
+    unet = unet.to(device)
+    average = copy.deepcopy(unet).requires_grad_(False)
+    optimiser = torch.optim.AdamW(unet.parameters(), lr=recipe.learning_rate, weight_decay=1e-2)
+    start = checkpointer.restore(log, unet=unet, average=average, optimiser=optimiser)
     if start:  # fresh random streams after a resume, derived from the step
         rng = np.random.default_rng(start + recipe.seed * 1_000_003)
         torch.manual_seed(start)
-    models.train()
+    unet.train()
     began, running = time.time(), 0.0
     for step in range(start, steps):
         for group in optimiser.param_groups:
             group["lr"] = cosine_learning_rate(step, steps, recipe.learning_rate, warmup=200)
         indices = rng.integers(0, len(faces), size=recipe.batch_size)
+        captions = sample_captions(faces, indices, names, recipe, rng)
+        with torch.no_grad():
+            hidden = text_encoder(tokenize(tokenizer, captions).to(device))[0]
         loss = denoising_loss(
-            models,
-            scheduler,
-            tokenizer,
-            faces,
-            names,
-            indices,
-            latent_mean,
-            latent_std,
-            recipe,
-            rng,
+            unet, scheduler, hidden, latent_mean, latent_std, indices, recipe.snr_gamma
         )
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(models.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
         optimiser.step()
-        update_average(average, models, recipe.ema_decay if step >= steps // 3 else 0.0)
+        update_average(average, unet, recipe.ema_decay if step >= steps // 3 else 0.0)
         running += loss.detach() / 100  # no .item() here: it would wait for the GPU
         if (step + 1) % 100 == 0:
             rate = (time.time() - began) / (step + 1 - start)
             log(f"step {step + 1}/{steps}  loss {running.item():.4f}  {rate:.3f} s/step")
             running = 0.0
         if (step + 1) % checkpoint_every == 0 or step + 1 == steps:
-            checkpointer.store(step + 1, models=models, average=average, optimiser=optimiser)
-    average.to("cpu")
+            checkpointer.store(step + 1, unet=unet, average=average, optimiser=optimiser)
     save_pipeline(
         output,
         vae,
-        average["text_encoder"],
+        text_encoder.to("cpu"),
         tokenizer,
-        average["unet"],
+        average.to("cpu"),
         scheduler,
-        tokenizer_folder,
+        Path(output) / "tokenizer",
     )
     write_recipe_record(output, recipe, steps, (time.time() - began) / 60)
     if (vae_folder / "recipe.json").resolve() != (output / "vae" / "recipe.json").resolve():
@@ -271,10 +241,28 @@ def train_diffusion(
     log(f"saved {output} ({(time.time() - began) / 60:.1f} min this run)")
 
 
+def load_frozen_text_encoder(folder: Path, device: str):
+    """The text recipe's tokenizer and text encoder from ``folder``, frozen, in float32."""
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    folder = Path(folder)
+    if not (folder / "text_encoder" / "config.json").is_file():
+        raise FileNotFoundError(
+            f"{folder / 'text_encoder'} holds no text encoder: the UNet is trained under a frozen "
+            f"one. Run `python -m idbooth_lib.toy.pretrain text --output {folder}` first."
+        )
+    tokenizer = CLIPTokenizer.from_pretrained(folder / "tokenizer")
+    text_encoder = CLIPTextModel.from_pretrained(folder / "text_encoder", torch_dtype=torch.float32)
+    return tokenizer, text_encoder.eval().requires_grad_(False).to(device)
+
+
 def denoising_loss(
-    models, scheduler, tokenizer, faces, names, indices, latent_mean, latent_std, recipe, rng
+    unet, scheduler, hidden, latent_mean, latent_std, indices, snr_gamma: float
 ) -> torch.Tensor:
-    """The epsilon-prediction loss of latent diffusion on one batch, min-SNR weighted."""
+    """The epsilon-prediction loss of latent diffusion on one batch, min-SNR weighted.
+
+    ``hidden`` is the text encoder's output for the batch's captions.
+    """
     index = torch.as_tensor(indices, device=latent_mean.device)
     latents = latent_mean[index].float()
     latents = latents + latent_std[index].float() * torch.randn_like(latents)
@@ -283,12 +271,9 @@ def denoising_loss(
         0, scheduler.config.num_train_timesteps, (len(indices),), device=latents.device
     )
     noisy = scheduler.add_noise(latents, noise, timesteps)
-    ids = tokenize(tokenizer, sample_captions(faces, indices, names, recipe, rng))
-    ids = ids.to(latents.device)
-    hidden = models["text_encoder"](ids)[0]
-    prediction = models["unet"](noisy, timesteps, hidden).sample
+    prediction = unet(noisy, timesteps, hidden).sample
     per_sample = F.mse_loss(prediction, noise, reduction="none").mean(dim=(1, 2, 3))
-    return (per_sample * min_snr_weights(scheduler, timesteps, recipe.snr_gamma)).mean()
+    return (per_sample * min_snr_weights(scheduler, timesteps, snr_gamma)).mean()
 
 
 @torch.no_grad()
@@ -322,13 +307,14 @@ def save_pipeline(
 ) -> None:
     """Save the pipeline folder with fp16 weights (half the size; loading upcasts if asked).
 
-    ``vocab.json`` and ``merges.txt`` are copied from the ``vocabulary`` folder too: transformers 5
-    writes only ``tokenizer.json``, but the slow ``CLIPTokenizer`` of transformers 4 needs them.
+    ``vocab.json`` and ``merges.txt`` are copied from the ``vocabulary`` folder (read before
+    saving, as it may be ``output/tokenizer`` itself): transformers 5 writes only
+    ``tokenizer.json``, but the slow ``CLIPTokenizer`` of transformers 4 needs them.
     """
-    parts = [copy.deepcopy(module).half() for module in (vae, text_encoder)]
-    pipeline = assemble_pipeline(
-        parts[0], parts[1], tokenizer, copy.deepcopy(unet).half(), scheduler
-    )
+    files = ("vocab.json", "merges.txt")
+    vocabulary = [(Path(vocabulary) / name).read_bytes() for name in files]
+    parts = [copy.deepcopy(module).half() for module in (vae, text_encoder, unet)]
+    pipeline = assemble_pipeline(parts[0], parts[1], tokenizer, parts[2], scheduler)
     pipeline.save_pretrained(output)
-    for name in ("vocab.json", "merges.txt"):
-        shutil.copy(Path(vocabulary) / name, Path(output) / "tokenizer" / name)
+    for name, content in zip(files, vocabulary, strict=True):
+        (Path(output) / "tokenizer" / name).write_bytes(content)
