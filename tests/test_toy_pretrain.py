@@ -105,3 +105,16 @@ def test_text_and_diffusion_recipes_write_a_pipeline_that_diffusers_loads(
     # the UNet trained under the text encoder without changing it, as SD keeps CLIP frozen
     for name, value in text_encoder.state_dict().items():
         assert torch.equal(value, pipeline.text_encoder.state_dict()[name]), name
+
+
+def test_a_resumed_text_recipe_keeps_its_vocabulary(tiny_recogniser, tmp_path, monkeypatch):
+    """The BPE trainer numbers tokens differently on each run; a resumed run must not rebuild
+    the vocabulary, or the checkpoint's embedding rows would belong to other tokens."""
+    monkeypatch.setenv("IDBOOTH_CACHE", str(tmp_path / "cache"))
+    output = tmp_path / "foundation"
+    recipe = tiny_text_recipe()
+    quiet = {"checkpoint_every": 1, "log": lambda line: None}
+    train_text_encoder(recipe, output, tiny_recogniser, steps=1, **quiet)
+    first = (output / "tokenizer" / "vocab.json").read_text()
+    train_text_encoder(recipe, output, tiny_recogniser, steps=2, **quiet)
+    assert (output / "tokenizer" / "vocab.json").read_text() == first

@@ -18,6 +18,7 @@ diffusion loss alone, never learned names. Fifty names gave outputs with mean pa
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -138,6 +139,8 @@ def train_text_encoder(
 ) -> None:
     """Train the text encoder contrastively; write ``output/text_encoder`` and ``output/tokenizer``.
 
+    Both are written at the end only; until then they live beside the checkpoints.
+
     ``output`` is the foundation pipeline folder: the diffusion recipe later reads the text
     encoder from there and keeps it frozen, as Stable Diffusion keeps CLIP.
     """
@@ -150,14 +153,18 @@ def train_text_encoder(
     rng = np.random.default_rng(recipe.seed)
     faces = pretraining_faces(recipe)
     names = identity_names(recipe.identities)
-    tokenizer_folder = Path(output) / "tokenizer"
-    build_tokenizer(tokenizer_folder, names)
+    checkpointer = Checkpointer.in_cache(Path(output) / "text_encoder")
+    # The vocabulary lives beside the checkpoints until the end: a resumed run must keep the
+    # token ids its checkpoint was trained with (the BPE trainer numbers tokens differently on
+    # every run), and `output` must not hold a new tokenizer beside an old text encoder.
+    tokenizer_folder = checkpointer.folder / "tokenizer"
+    if not (tokenizer_folder / "vocab.json").is_file():
+        build_tokenizer(tokenizer_folder, names)
     tokenizer = CLIPTokenizer.from_pretrained(tokenizer_folder)
     log("embedding faces with the evaluation recogniser")
     identity = torch.as_tensor(embed_faces(ToyRecogniser.load(recogniser_folder), faces))
     model = ContrastiveModel(build_text_encoder(recipe, tokenizer), recipe, identity.shape[1])
     optimiser = torch.optim.AdamW(model.parameters(), lr=recipe.learning_rate, weight_decay=1e-2)
-    checkpointer = Checkpointer.in_cache(Path(output) / "text_encoder")
     start = checkpointer.restore(log, model=model, optimiser=optimiser)
     if start:  # fresh random streams after a resume, derived from the step
         rng = np.random.default_rng(start + recipe.seed * 1_000_003)
@@ -170,7 +177,8 @@ def train_text_encoder(
         indices = distinct_people(photos, recipe.batch_size, rng)
         captions = sample_captions(faces, indices, names, recipe, rng)
         # Padded to the longest caption, not to 77: with CLIP's causal attention the end-of-text
-        # output never sees the padding after it, so this is the same embedding, six times faster.
+        # output never sees the padding after it, so this is the same embedding; steps ran in
+        # 0.25 s instead of 0.55 s here.
         ids = tokenizer(captions, padding="longest", return_tensors="pt").input_ids
         loss = model.loss(ids, identity[indices], to_unit_range(faces.images[indices]))
         optimiser.zero_grad(set_to_none=True)
@@ -185,6 +193,7 @@ def train_text_encoder(
         if (step + 1) % checkpoint_every == 0 or step + 1 == steps:
             checkpointer.store(step + 1, model=model, optimiser=optimiser)
     model.text_encoder.half().save_pretrained(Path(output) / "text_encoder")
+    shutil.copytree(tokenizer_folder, Path(output) / "tokenizer", dirs_exist_ok=True)
     write_recipe_record(Path(output) / "text_encoder", recipe, steps, (time.time() - began) / 60)
     log(f"saved {output}/text_encoder ({(time.time() - began) / 60:.1f} min this run)")
 
