@@ -93,7 +93,8 @@ class TrainConfig:
     timestep_weighting: bool
     #: The identity term is computed only for timesteps below this (1000 = every timestep, the
     #: paper). Lower values skip the VAE decode and the recogniser where w(t) is small: the share
-    #: of the term's weight left out is (1 - limit/T)³, e.g. 6.4 % at 600, for 40 % fewer decodes.
+    #: of the term's weight left out is (1 - limit/T)³, e.g. 6.4 % at 600, for 40 % fewer instances
+    #: decoded.
     identity_max_timestep: int
     #: How x̂0's face reaches the recogniser: "landmarks" (the training image's, no detector in the
     #: loop) or "detector" (the paper's: detect on the decoded image, skip when none is found).
@@ -273,7 +274,7 @@ def toy_profile() -> ProfileConfig:
             lora_rank=8,
             lora_alpha=8,
             # 300 steps must bind a person, where SD's 6,400 steps at 1e-4 have time: measured on
-            # the toy DreamBooth benchmark, 1e-3 reached a mean cosine of 0.33, 3e-3 0.55.
+            # the toy DreamBooth benchmark (person 7), 1e-3 reached a mean cosine of 0.33, 3e-3 0.55.
             learning_rate=3e-3,
             max_steps=300,
             batch_size=4,
