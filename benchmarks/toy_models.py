@@ -232,9 +232,7 @@ def measure_text_encoder(pipeline, count: int = 50) -> dict:
 
     def end_of_text(prompts: list[str]) -> torch.Tensor:
         ids = pipeline.tokenizer(prompts, return_tensors="pt", padding="longest").input_ids
-        hidden = pipeline.text_encoder(ids)[0]
-        last = ids.argmax(dim=-1)  # the end-of-text token has the largest id in CLIP vocabularies
-        return F.normalize(hidden[torch.arange(len(prompts)), last], dim=-1)
+        return F.normalize(pipeline.text_encoder(ids).pooler_output, dim=-1)
 
     names = end_of_text([f"photo of {name} person" for name in identity_names(count)])
     pairs = names @ names.T
@@ -257,10 +255,7 @@ def measure_named_identities(pipeline, encoder, count: int = 20, samples: int = 
     from idbooth_lib.toy.tokenizer import identity_names
 
     faces = render_faces(PRETRAIN_WORLD_SEED, range(count), 4, "constrained", progress=False)
-    gallery = torch.as_tensor(embed_faces(encoder, faces))
-    centroids = F.normalize(
-        torch.stack([gallery[faces.identities == i].mean(0) for i in range(count)]), dim=-1
-    )
+    centroids = identity_centroids(encoder, faces, count)
     landmarks, names = mean_landmarks(), identity_names(count)
     cosines, nearest = [], []
     for person in range(count):
@@ -276,24 +271,18 @@ def measure_named_identities(pipeline, encoder, count: int = 20, samples: int = 
     }
 
 
-def measure_dreambooth(config, identities: tuple[int, ...] = (3, 7, 12)) -> dict:
-    """DreamBooth on each of ``identities`` in turn; the bars apply to the means over them."""
-    runs = [dreambooth_on(config, identity) for identity in identities]
-    mean = {
-        key: float(np.mean([run[key] for run in runs]))
-        for key, value in runs[0].items()
-        if isinstance(value, float)
-    }
-    return {"identities": list(identities), "steps": runs[0]["steps"], **mean, "runs": runs}
+def measure_dreambooth(config, identities: tuple[int, ...] = (3, 7, 12), samples: int = 20) -> dict:
+    """DreamBooth (UNet LoRA, prior preservation) on five studio photos of each unseen identity
+    in turn; the bars apply to the means over them.
 
-
-def dreambooth_on(config, identity: int, samples: int = 20) -> dict:
-    """DreamBooth (UNet LoRA, prior preservation) on five studio photos of an unseen identity."""
-    import tempfile
-
-    from idbooth_lib.training.finetune import IdentityData, finetune
+    What the runs share is made once: the base pipeline (each LoRA is taken off again), its class
+    images, its class-prompt samples before fine-tuning and the gallery of 100 people.
+    """
+    from idbooth_lib.training.finetune import remove_lora
 
     pipeline = load_base_pipeline(config, dtype="float32")
+    encoder = load_identity_encoder(config.models.identity_encoder)
+    landmarks = mean_landmarks()
     train = config.train
     class_images = torch.cat(
         [
@@ -308,38 +297,65 @@ def dreambooth_on(config, identity: int, samples: int = 20) -> dict:
         ]
     )
     before = sample(pipeline, [train.class_prompt] * samples, seed=7)
-    gallery_faces = unseen_faces(identities=100, per_identity=5, mode="constrained")
-    mine = gallery_faces.identities == identity
+    gallery = unseen_faces(identities=100, per_identity=5, mode="constrained")
+    centroids = identity_centroids(encoder, gallery, 100)
+    runs = []
+    for identity in identities:
+        history = dreambooth_on(pipeline, train, gallery, identity, class_images)
+        instance = embed_fixed_crop(
+            encoder, sample(pipeline, [train.instance_prompt] * samples, seed=8), landmarks
+        )
+        after = embed_fixed_crop(
+            encoder, sample(pipeline, [train.class_prompt] * samples, seed=7), landmarks
+        )
+        remove_lora(pipeline.unet)
+        similarity = instance @ centroids.T
+        runs.append(
+            {
+                "identity": identity,
+                "mean_cosine_to_real": float(similarity[:, identity].mean()),
+                "rank1_share": float((similarity.argmax(1) == identity).float().mean()),
+                "class_prompt_diversity_after": diversity(after),
+                "final_losses": {name: values[-1] for name, values in history.terms.items()},
+            }
+        )
+    mean = {
+        key: float(np.mean([run[key] for run in runs]))
+        for key, value in runs[0].items()
+        if isinstance(value, float)
+    }
+    return {
+        "identities": list(identities),
+        "steps": train.max_steps,
+        "class_prompt_diversity_before": diversity(embed_fixed_crop(encoder, before, landmarks)),
+        **mean,
+        "runs": runs,
+    }
+
+
+def dreambooth_on(pipeline, train, gallery: RenderedFaces, identity: int, class_images):
+    """Fine-tune a DreamBooth LoRA on ``identity``'s photos in ``gallery``; it stays loaded."""
+    import tempfile
+
+    from idbooth_lib.training.finetune import IdentityData, finetune
+
+    mine = gallery.identities == identity
     data = IdentityData(
-        instance_images=to_unit_range(gallery_faces.images[mine]),
-        instance_landmarks=torch.as_tensor(gallery_faces.landmarks[mine]),
+        instance_images=to_unit_range(gallery.images[mine]),
+        instance_landmarks=torch.as_tensor(gallery.landmarks[mine]),
         class_images=class_images * 2 - 1,
     )
     dreambooth = dataclasses.replace(train, method="dreambooth")
     with tempfile.TemporaryDirectory() as folder:
-        history = finetune(pipeline, None, data, dreambooth, output=folder, log=print)
-    instance = sample(pipeline, [train.instance_prompt] * samples, seed=8)
-    after = sample(pipeline, [train.class_prompt] * samples, seed=7)
-    encoder = load_identity_encoder(config.models.identity_encoder)
-    landmarks = mean_landmarks()
-    generated = embed_fixed_crop(encoder, instance, landmarks)
-    gallery = embed_faces(encoder, gallery_faces)
-    centroids = F.normalize(
-        torch.stack(
-            [torch.as_tensor(gallery[gallery_faces.identities == i]).mean(0) for i in range(100)]
-        ),
-        dim=-1,
+        return finetune(pipeline, None, data, dreambooth, output=folder, log=print)
+
+
+def identity_centroids(encoder, faces: RenderedFaces, count: int) -> torch.Tensor:
+    """Each of the first ``count`` people's mean embedding over their photos, L2-normalised."""
+    gallery = torch.as_tensor(embed_faces(encoder, faces))
+    return F.normalize(
+        torch.stack([gallery[faces.identities == i].mean(0) for i in range(count)]), dim=-1
     )
-    similarity = generated @ centroids.T
-    return {
-        "identity": identity,
-        "steps": train.max_steps,
-        "mean_cosine_to_real": float(similarity[:, identity].mean()),
-        "rank1_share": float((similarity.argmax(1) == identity).float().mean()),
-        "class_prompt_diversity_before": diversity(embed_fixed_crop(encoder, before, landmarks)),
-        "class_prompt_diversity_after": diversity(embed_fixed_crop(encoder, after, landmarks)),
-        "final_losses": {name: values[-1] for name, values in history.terms.items()},
-    }
 
 
 def diversity(embeddings: torch.Tensor) -> float:
