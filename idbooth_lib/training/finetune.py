@@ -244,10 +244,11 @@ def _identity(
     kept = timesteps[:pairs] < config.identity_max_timestep
     if not bool(kept.any()):
         return prediction.new_zeros((), dtype=torch.float32)
-    kept_timesteps = timesteps[:pairs][kept]
-    clean = predict_clean_latents(
-        scheduler, noisy[:pairs][kept], prediction[:pairs][kept], kept_timesteps
+    # the instance half (the first ``pairs`` rows), only the kept instances
+    kept_timesteps, kept_noisy, kept_prediction = (
+        tensor[:pairs][kept] for tensor in (timesteps, noisy, prediction)
     )
+    clean = predict_clean_latents(scheduler, kept_noisy, kept_prediction, kept_timesteps)
     decoded = decode_latents(pipeline.vae, clean).float()
     instance, prior = instance[kept.cpu()], prior[kept.cpu()]
     crops, found = crop(decoded, data.instance_landmarks[instance])

@@ -44,7 +44,7 @@ from idbooth_lib.toy.tokenizer import identity_names
 
 @dataclass(frozen=True)
 class DiffusionRecipe:
-    """Architecture, data and optimisation of the toy text encoder and UNet."""
+    """Architecture, data and optimisation of the toy UNet (the text encoder has its own recipe)."""
 
     unet_channels: tuple[int, ...] = (32, 64, 128)
     layers_per_block: int = 1
