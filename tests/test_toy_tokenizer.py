@@ -40,3 +40,33 @@ def test_names_are_unique_and_stable():
 
 def test_unknown_words_still_tokenize(tokenizer):
     assert len(tokenizer("an unheard-of word").input_ids) > 2
+
+
+def _vocabulary_files(folder):
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+def test_the_same_names_give_byte_identical_vocabularies(tmp_path):
+    """A retrained text encoder only matches the shipped one if token ids never change: two
+    builds in processes with different hash seeds must write the same files."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; from idbooth_lib.toy.tokenizer import build_tokenizer, identity_names;"
+        "build_tokenizer(sys.argv[1], identity_names(300))"
+    )
+    for hash_seed in ("1", "2"):
+        environment = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        subprocess.run([sys.executable, "-c", script, str(tmp_path / hash_seed)], check=True, env=environment)
+    first, second = _vocabulary_files(tmp_path / "1"), _vocabulary_files(tmp_path / "2")
+    assert set(first) >= {"vocab.json", "merges.txt"}
+    assert first == second
+
+
+def test_merges_join_the_most_frequent_pair_first_and_break_ties_alphabetically():
+    from idbooth_lib.toy.tokenizer import learn_merges
+
+    # "a b" occurs in both words (repeats count once); then "ab c</w>" and "ab d</w>" are tied at one each.
+    assert learn_merges(["abd", "abc", "abc"]) == [("a", "b"), ("ab", "c</w>"), ("ab", "d</w>")]

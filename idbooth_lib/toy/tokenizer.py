@@ -2,8 +2,9 @@
 
 Stable Diffusion's CLIP tokenizer reads a byte-level BPE vocabulary (``vocab.json``) and its merge
 rules (``merges.txt``). The toy model uses the very same ``CLIPTokenizer`` class with a small
-vocabulary of its own, learned here with Hugging Face ``tokenizers`` so that every word the toy
-world uses — and every rare token such as ``sks`` — is exactly one token.
+vocabulary of its own, learned here by byte-pair merging so that every word the toy world uses —
+and every rare token such as ``sks`` — is exactly one token, and the same words always get the
+same token ids.
 
 Names matter: DreamBooth works because Stable Diffusion learned to draw people *by name* from its
 captions. The toy model learns the same from captions that name pretraining identities with made-up
@@ -13,7 +14,9 @@ so that, as in the paper, fine-tuning binds a new identity to a token the model 
 
 from __future__ import annotations
 
+import functools
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -91,37 +94,77 @@ def identity_names(count: int, seed: int = 0) -> list[str]:
     return _name_table(seed, count)
 
 
+def learn_merges(words: list[str]) -> list[tuple[str, str]]:
+    """Byte-pair merges that make every word in ``words`` a single symbol, in a fixed order.
+
+    Written here rather than taken from Hugging Face ``tokenizers``' ``BpeTrainer``: that trainer
+    breaks ties between equally frequent pairs in hash order, so it numbers the vocabulary
+    differently on every run, and a text encoder trained on one numbering is useless with another.
+    The algorithm is the usual one: count adjacent pairs over all words, merge the most frequent,
+    repeat. Ties go to the alphabetically first pair, which makes the result reproducible.
+    """
+    segmented = [_byte_symbols(word) for word in dict.fromkeys(words)]
+    merges: list[tuple[str, str]] = []
+    while True:
+        counts = Counter(pair for symbols in segmented for pair in zip(symbols, symbols[1:]))
+        if not counts:
+            return merges
+        best = min(counts, key=lambda pair: (-counts[pair], pair))
+        merges.append(best)
+        segmented = [_merge_pair(symbols, best) for symbols in segmented]
+
+
+def _byte_symbols(word: str) -> list[str]:
+    """``word`` as byte-level symbols (GPT-2's printable byte alphabet), the last marked ``</w>``."""
+    mapped = "".join(piece for piece, _ in _byte_level().pre_tokenize_str(word))
+    return [*mapped[:-1], mapped[-1] + "</w>"]
+
+
+@functools.cache
+def _byte_level():
+    """The byte-level pre-tokenizer CLIP uses, without its word-splitting regex."""
+    from tokenizers import pre_tokenizers
+
+    return pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+
+
+def _merge_pair(symbols: list[str], pair: tuple[str, str]) -> list[str]:
+    """``symbols`` with every occurrence of ``pair`` (left to right) joined into one symbol."""
+    if pair[0] not in symbols:
+        return symbols
+    merged, index = [], 0
+    while index < len(symbols):
+        if index + 1 < len(symbols) and (symbols[index], symbols[index + 1]) == pair:
+            merged.append(pair[0] + pair[1])
+            index += 2
+        else:
+            merged.append(symbols[index])
+            index += 1
+    return merged
+
+
 def build_tokenizer(folder: str | Path, names: list[str]) -> None:
-    """Learn a CLIP-compatible BPE vocabulary in which every word is one token; write it to
-    ``folder`` (``vocab.json``, ``merges.txt``) together with a ``CLIPTokenizer``'s own files."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    """Write a CLIP-compatible BPE vocabulary in which every word is one token to ``folder``
+    (``vocab.json``, ``merges.txt``) together with a ``CLIPTokenizer``'s own files.
+
+    The same ``names`` always give byte-identical files, numbered like CLIP's own vocabulary:
+    the 256 byte symbols, the same with ``</w>``, one token per merge, then the two specials.
+    """
+    from tokenizers import pre_tokenizers
     from transformers import CLIPTokenizer
 
     words = [*CAPTION_WORDS, *RARE_TOKENS, *names, ",", "-"]
-    tokenizer = Tokenizer(models.BPE(end_of_word_suffix="</w>"))
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
-    alphabet = pre_tokenizers.ByteLevel.alphabet()
-    trainer = trainers.BpeTrainer(
-        vocab_size=1_000_000,  # large enough that merging only stops when every word is whole
-        min_frequency=1,
-        initial_alphabet=alphabet,
-        end_of_word_suffix="</w>",
-        show_progress=False,
-    )
-    tokenizer.train_from_iterator(words, trainer=trainer)
-    learned = json.loads(tokenizer.to_str())["model"]
-    vocabulary = dict(learned["vocab"])
-    # CLIP's vocabulary holds every byte both as a word piece and as a word end.
-    for symbol in alphabet:
-        vocabulary.setdefault(symbol, len(vocabulary))
-        vocabulary.setdefault(symbol + "</w>", len(vocabulary))
-    for special in ("<|startoftext|>", "<|endoftext|>"):
-        vocabulary.setdefault(special, len(vocabulary))
-    merges = [merge if isinstance(merge, str) else " ".join(merge) for merge in learned["merges"]]
+    merges = learn_merges(words)
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    tokens = [*alphabet, *(symbol + "</w>" for symbol in alphabet)]
+    tokens += [left + right for left, right in merges]
+    tokens += ["<|startoftext|>", "<|endoftext|>"]
+    vocabulary = {token: index for index, token in enumerate(dict.fromkeys(tokens))}
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "vocab.json").write_text(json.dumps(vocabulary, ensure_ascii=False))
-    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
+    merge_lines = [f"{left} {right}" for left, right in merges]
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merge_lines) + "\n")
     clip = CLIPTokenizer(
         str(folder / "vocab.json"),
         str(folder / "merges.txt"),

@@ -155,8 +155,8 @@ def train_text_encoder(
     names = identity_names(recipe.identities)
     checkpointer = Checkpointer.in_cache(Path(output) / "text_encoder")
     # The vocabulary lives beside the checkpoints until the end: a resumed run must keep the
-    # token ids its checkpoint was trained with (the BPE trainer numbers tokens differently on
-    # every run), and `output` must not hold a new tokenizer beside an old text encoder.
+    # token ids its checkpoint was trained with (even if the tokenizer code changed meanwhile),
+    # and `output` must not hold a new tokenizer beside an old text encoder.
     tokenizer_folder = checkpointer.folder / "tokenizer"
     if not (tokenizer_folder / "vocab.json").is_file():
         build_tokenizer(tokenizer_folder, names)
