@@ -16,7 +16,11 @@ GPU, peak memory ≤ 14 GiB (a free Colab T4).
 ``--sd21-shaped`` builds Stable Diffusion 2.1-base's UNet, VAE and text encoder shapes with random
 weights (no download) and an iResNet-100 recogniser, at 512 px in fp16 mixed precision, and also
 reports each variant's peak GPU memory. ``--shape-divisor`` shrinks every width (for a smoke test
-of this very code on a CPU). Results are printed and written to ``benchmarks/results/``.
+of this very code on a CPU). ``--batch-pairs`` changes the number of instance/class pairs per step
+(1 on SD shapes, as in the paper). Results are printed and written to ``benchmarks/results/``;
+the GPU figures there came from one NVIDIA H200 (``--sd21-shaped``, then with
+``--gradient-checkpointing --rounds 3 --steps 3``, then with ``--batch-pairs 4 --rounds 3
+--steps 3``, written to the ``_checkpointing`` and ``_batch4`` files).
 """
 
 from __future__ import annotations
@@ -233,6 +237,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gradient-checkpointing", action="store_true")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=4, help="steps per variant per round")
+    parser.add_argument(
+        "--batch-pairs",
+        type=int,
+        default=None,
+        help="instance/class pairs per step (default: 1 "
+        "on --sd21-shaped, the paper's; the toy profile's own otherwise)",
+    )
     parser.add_argument("--output", type=Path, default=None, help="JSON file to write")
     arguments = parser.parse_args(argv)
     torch.manual_seed(0)
@@ -241,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_profile("sd21", {"device": device})
         train = dataclasses.replace(
             config.train,
-            batch_size=1,
+            batch_size=arguments.batch_pairs or 1,
             mixed_precision="fp16" if device == "cuda" else "no",
             gradient_checkpointing=arguments.gradient_checkpointing,
         )
@@ -249,7 +260,9 @@ def main(argv: list[str] | None = None) -> int:
         name = f"train_step_sd21_shaped_{device}"
     else:
         config = load_profile("toy")
-        train = config.train
+        train = dataclasses.replace(
+            config.train, batch_size=arguments.batch_pairs or config.train.batch_size
+        )
         setup = toy_setup(config)
         name = "train_step_toy_cpu"
     result = time_variants(*setup, train, arguments.rounds, arguments.steps, peak=True)

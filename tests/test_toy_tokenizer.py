@@ -20,7 +20,12 @@ def tokenizer(tmp_path_factory):
 
 
 def test_sks_is_one_token(tokenizer):
-    assert tokenizer.tokenize("photo of sks person") == ["photo</w>", "of</w>", "sks</w>", "person</w>"]
+    assert tokenizer.tokenize("photo of sks person") == [
+        "photo</w>",
+        "of</w>",
+        "sks</w>",
+        "person</w>",
+    ]
     assert tokenizer.model_max_length == 77
 
 
@@ -59,7 +64,9 @@ def test_the_same_names_give_byte_identical_vocabularies(tmp_path):
     )
     for hash_seed in ("1", "2"):
         environment = {**os.environ, "PYTHONHASHSEED": hash_seed}
-        subprocess.run([sys.executable, "-c", script, str(tmp_path / hash_seed)], check=True, env=environment)
+        subprocess.run(
+            [sys.executable, "-c", script, str(tmp_path / hash_seed)], check=True, env=environment
+        )
     first, second = _vocabulary_files(tmp_path / "1"), _vocabulary_files(tmp_path / "2")
     assert set(first) >= {"vocab.json", "merges.txt"}
     assert first == second

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import json
 from collections import Counter
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -106,7 +107,7 @@ def learn_merges(words: list[str]) -> list[tuple[str, str]]:
     segmented = [_byte_symbols(word) for word in dict.fromkeys(words)]
     merges: list[tuple[str, str]] = []
     while True:
-        counts = Counter(pair for symbols in segmented for pair in zip(symbols, symbols[1:]))
+        counts = Counter(pair for symbols in segmented for pair in pairwise(symbols))
         if not counts:
             return merges
         best = min(counts, key=lambda pair: (-counts[pair], pair))
