@@ -18,9 +18,11 @@ weights (no download) and an iResNet-100 recogniser, at 512 px in fp16 mixed pre
 reports each variant's peak GPU memory. ``--shape-divisor`` shrinks every width (for a smoke test
 of this very code on a CPU). ``--batch-pairs`` changes the number of instance/class pairs per step
 (1 on SD shapes, as in the paper). Results are printed and written to ``benchmarks/results/``;
-the GPU figures there came from one NVIDIA H200 (``--sd21-shaped``, then with
-``--gradient-checkpointing --rounds 3 --steps 3``, then with ``--batch-pairs 4 --rounds 3
---steps 3``, written to the ``_checkpointing`` and ``_batch4`` files).
+the GPU figures there came from NVIDIA H200s: ``--sd21-shaped``, then with
+``--gradient-checkpointing --rounds 3 --steps 3`` (``_checkpointing``) on one machine;
+``--batch-pairs 4 --rounds 3 --steps 3`` (``_batch4``) on a second; on a third, ``--rounds 3
+--steps 3`` alone (``_second_machine``) and with ``--cudnn-benchmark``, ``--channels-last`` and
+both (neither sped up the ID-Booth step).
 """
 
 from __future__ import annotations
@@ -235,6 +237,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shape-divisor", type=int, default=1, help="shrink every width by this")
     parser.add_argument("--resolution", type=int, default=512)
     parser.add_argument("--gradient-checkpointing", action="store_true")
+    parser.add_argument(
+        "--channels-last", action="store_true", help="UNet, VAE and recogniser in NHWC layout"
+    )
+    parser.add_argument(
+        "--cudnn-benchmark", action="store_true", help="let cuDNN time its convolution algorithms"
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=4, help="steps per variant per round")
     parser.add_argument(
@@ -265,12 +273,19 @@ def main(argv: list[str] | None = None) -> int:
         )
         setup = toy_setup(config)
         name = "train_step_toy_cpu"
+    torch.backends.cudnn.benchmark = arguments.cudnn_benchmark
+    if arguments.channels_last:
+        pipeline, encoder = setup[0], setup[1]
+        for model in (pipeline.unet, pipeline.vae, encoder):
+            model.to(memory_format=torch.channels_last)
     result = time_variants(*setup, train, arguments.rounds, arguments.steps, peak=True)
     report = {
         "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
         "torch_threads": torch.get_num_threads(),
         "batch_pairs": train.batch_size,
         "gradient_checkpointing": train.gradient_checkpointing,
+        "channels_last": arguments.channels_last,
+        "cudnn_benchmark": arguments.cudnn_benchmark,
         "mixed_precision": train.mixed_precision,
         "rounds": arguments.rounds,
         "steps_per_round": arguments.steps,
