@@ -21,7 +21,7 @@ of this very code on a CPU). ``--batch-pairs`` changes the number of instance/cl
 the GPU figures there came from NVIDIA H200s: ``--sd21-shaped``, then with
 ``--gradient-checkpointing --rounds 3 --steps 3`` (``_checkpointing``) on one machine;
 ``--batch-pairs 4 --rounds 3 --steps 3`` (``_batch4``) on a second; on a third, ``--rounds 3
---steps 3`` alone (``_second_machine``) and with ``--cudnn-benchmark``, ``--channels-last`` and
+--steps 3`` alone (``_rerun``) and with ``--cudnn-benchmark``, ``--channels-last`` and
 both (neither sped up the ID-Booth step).
 """
 
