@@ -1,5 +1,6 @@
 """The toy models shipped in the package load offline, have the expected shapes, and work."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -47,3 +48,15 @@ def test_quality_report_says_which_bars_are_met():
     assert meets_bar(0.98, "≥ 0.90") == "yes" and meets_bar(0.81, "≥ 0.90") == "no"
     assert meets_bar(1.1, "≤ 1.5") == "yes" and meets_bar(1.6, "≤ 1.5") == "no"
     assert meets_bar(22.7, "reported") == meets_bar(None, "≥ 0.5") == meets_bar(0.5, "-") == ""
+
+
+def test_quality_report_works_out_what_the_vae_loses(tmp_path):
+    from idbooth_lib.toy.quality import load_quality, shipped_model_report
+
+    path = tmp_path / "quality.json"
+    path.write_text(
+        json.dumps({"vae": {"accuracy_originals": 0.99, "accuracy_reconstructions": 0.96}})
+    )
+    assert load_quality(path)["vae"]["accuracy_lost"] == pytest.approx(0.03)
+    row = next(row for row in shipped_model_report(path).rows if row[0].startswith("accuracy lost"))
+    assert row[1:] == ("0.030", "≤ 0.02", "no")

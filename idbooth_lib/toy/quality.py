@@ -31,7 +31,8 @@ ROWS = (
     (("detector", "scenery_rejection_rate"), "detector: face-free scenery rejected", "-"),
     (("vae", "psnr_db"), "VAE reconstruction PSNR (dB)", "reported"),
     (("vae", "accuracy_originals"), "loss recogniser on originals", "-"),
-    (("vae", "accuracy_reconstructions"), "loss recogniser on VAE reconstructions", "within 0.02"),
+    (("vae", "accuracy_reconstructions"), "loss recogniser on VAE reconstructions", "-"),
+    (("vae", "accuracy_lost"), "accuracy lost on reconstructions (originals − these)", "≤ 0.02"),
     (
         ("foundation", "background_accuracy"),
         "generated images: background as prompted (probe)",
@@ -89,8 +90,13 @@ ROWS = (
 
 
 def load_quality(path: Path = QUALITY_FILE) -> dict:
-    """The stored report (an empty dict if the benchmark has not been run)."""
-    return json.loads(path.read_text()) if path.is_file() else {}
+    """The stored report (an empty dict if the benchmark has not been run), with the accuracy the
+    VAE loses (``vae.accuracy_lost``) worked out from the two accuracies it holds."""
+    report = json.loads(path.read_text()) if path.is_file() else {}
+    vae = report.get("vae", {})
+    if {"accuracy_originals", "accuracy_reconstructions"} <= vae.keys():
+        vae["accuracy_lost"] = vae["accuracy_originals"] - vae["accuracy_reconstructions"]
+    return report
 
 
 def _lookup(report: dict, keys: tuple[str, ...]):
