@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from idbooth_lib.io import atomic_path
+from idbooth_lib.io import atomic_path, cache_root
 
 _NAME = re.compile(r"checkpoint-(\d+)\.pt$")
 
@@ -38,8 +38,6 @@ class Checkpointer:
 
         The toy recipes write folders inside this package, which must hold only shipped files.
         """
-        from idbooth_lib.toy.render import cache_root
-
         resolved = str(Path(output).expanduser().resolve())
         digest = hashlib.sha256(resolved.encode()).hexdigest()[:10]
         return cls(cache_root() / "checkpoints" / f"{Path(output).name}-{digest}")

@@ -19,6 +19,12 @@ from typing import Any
 from PIL import Image
 
 
+def cache_root() -> Path:
+    """``$IDBOOTH_CACHE`` or ``~/.cache/idbooth``: files that can be rebuilt at any time (toy
+    renders, recipe checkpoints)."""
+    return Path(os.environ.get("IDBOOTH_CACHE", "~/.cache/idbooth")).expanduser()
+
+
 @contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; rename it onto ``target`` only on success.

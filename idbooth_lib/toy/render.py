@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
-import os
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from idbooth_lib.io import atomic_path
+from idbooth_lib.io import atomic_path, cache_root
 from idbooth_lib.toy.faces import GENERATOR_VERSION, ToyFaceWorld
 
 
@@ -38,11 +37,6 @@ class RenderedFaces:
 
     def __len__(self) -> int:
         return len(self.images)
-
-
-def cache_root() -> Path:
-    """``$IDBOOTH_CACHE`` or ``~/.cache/idbooth``: files that can be rebuilt at any time."""
-    return Path(os.environ.get("IDBOOTH_CACHE", "~/.cache/idbooth")).expanduser()
 
 
 def cache_folder() -> Path:
