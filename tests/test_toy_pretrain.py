@@ -108,13 +108,41 @@ def test_text_and_diffusion_recipes_write_a_pipeline_that_diffusers_loads(
 
 
 def test_a_resumed_text_recipe_keeps_its_vocabulary(tiny_recogniser, tmp_path, monkeypatch):
-    """The BPE trainer numbers tokens differently on each run; a resumed run must not rebuild
-    the vocabulary, or the checkpoint's embedding rows would belong to other tokens."""
+    """A resumed run reads the vocabulary kept beside its checkpoints instead of building one:
+    the checkpoint's embedding rows belong to those token ids, even if the tokenizer code has
+    changed since the run began."""
+    import idbooth_lib.toy.pretrain.text as text_recipe
+
     monkeypatch.setenv("IDBOOTH_CACHE", str(tmp_path / "cache"))
     output = tmp_path / "foundation"
     recipe = tiny_text_recipe()
     quiet = {"checkpoint_every": 1, "log": lambda line: None}
     train_text_encoder(recipe, output, tiny_recogniser, steps=1, **quiet)
     first = (output / "tokenizer" / "vocab.json").read_text()
+
+    def refuse(*arguments):
+        raise AssertionError("a resumed run rebuilt its vocabulary")
+
+    monkeypatch.setattr(text_recipe, "build_tokenizer", refuse)
     train_text_encoder(recipe, output, tiny_recogniser, steps=2, **quiet)
     assert (output / "tokenizer" / "vocab.json").read_text() == first
+
+
+def test_the_text_recipe_writes_the_same_files_twice(tiny_recogniser, tmp_path, monkeypatch):
+    """Seeded and with a reproducible vocabulary, a rerun of the recipe writes what it wrote."""
+    written = []
+    for run in ("first", "second"):
+        monkeypatch.setenv("IDBOOTH_CACHE", str(tmp_path / run / "cache"))
+        output = tmp_path / run / "foundation"
+        train_text_encoder(tiny_text_recipe(), output, tiny_recogniser, log=lambda line: None)
+        written.append(
+            {
+                path.relative_to(output): path.read_bytes()
+                for path in sorted(output.rglob("*"))
+                if path.is_file() and path.name != "recipe.json"  # it holds the run's minutes
+            }
+        )
+    assert written[0].keys() == written[1].keys()
+    assert len(written[0]) >= 4
+    for name, content in written[0].items():
+        assert content == written[1][name], name
