@@ -148,8 +148,9 @@ def build_tokenizer(folder: str | Path, names: list[str]) -> None:
     """Write a CLIP-compatible BPE vocabulary in which every word is one token to ``folder``
     (``vocab.json``, ``merges.txt``) together with a ``CLIPTokenizer``'s own files.
 
-    The same ``names`` always give byte-identical files, numbered like CLIP's own vocabulary:
-    the 256 byte symbols, the same with ``</w>``, one token per merge, then the two specials.
+    The same ``names`` always give byte-identical files, laid out like CLIP's own vocabulary:
+    the 256 byte symbols (sorted), the same with ``</w>``, one token per merge in merge order,
+    then the two specials.
     """
     from tokenizers import pre_tokenizers
     from transformers import CLIPTokenizer
