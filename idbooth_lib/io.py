@@ -31,7 +31,9 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
 
     The temporary file keeps the target's suffix so that libraries which infer the format from the
     file name (PIL, safetensors) behave the same as for the real path. On any exception the temporary
-    file is removed and ``target`` is left untouched.
+    file is removed and ``target`` is left untouched. The finished file gets the permissions of a
+    file opened normally (``0o666`` less the umask), not ``mkstemp``'s private ``0o600``, so that
+    results stay readable to a group on a shared cluster when the umask says so.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -44,9 +46,17 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     temporary_path = Path(temporary)
     try:
         yield temporary_path
+        os.chmod(temporary_path, 0o666 & ~_umask())
         os.replace(temporary_path, target)
     finally:
         temporary_path.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it, so it is set straight back)."""
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
 
 
 def write_json(path: str | os.PathLike[str], data: Any) -> None:

@@ -1,6 +1,8 @@
 """Atomic writes: a failed write leaves the old file intact and no temporary file behind."""
 
 import json
+import os
+import stat
 
 import pytest
 from PIL import Image
@@ -24,3 +26,13 @@ def test_failed_write_keeps_the_old_file(tmp_path):
         raise RuntimeError("interrupted")
     assert json.loads(target.read_text()) == {"version": 1}
     assert [path.name for path in tmp_path.iterdir()] == ["meta.json"]
+
+
+def test_finished_files_get_the_usual_permissions(tmp_path):
+    """mkstemp makes private 0o600 files; a finished file follows the umask like any other."""
+    previous = os.umask(0o027)
+    try:
+        write_json(tmp_path / "report.json", {"ok": True})
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "report.json").stat().st_mode) == 0o640
