@@ -50,12 +50,14 @@ def test_cache_is_dropped_when_the_library_changes(tmp_path, monkeypatch):
     )
     build = tmp_path / "_build"
     (build / ".jupyter_cache").mkdir(parents=True)
+    (build / ".doctrees").mkdir()
     assert refresh_book_cache.refresh(build) is False  # first run: nothing to compare with
     assert refresh_book_cache.refresh(build) is False  # unchanged library keeps the cache
     assert (build / ".jupyter_cache").exists()
     (package / "a.py").write_text("x = 2\n")
     assert refresh_book_cache.refresh(build) is True
     assert not (build / ".jupyter_cache").exists()
+    assert not (build / ".doctrees").exists()  # or Sphinx would skip the unchanged notebooks
 
 
 @pytest.mark.book

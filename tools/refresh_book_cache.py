@@ -2,7 +2,8 @@
 
 Why: Jupyter Book's cache is keyed on the notebooks' code cells only. A notebook whose cells did not
 change but whose library did would otherwise be shown with stale outputs (STYLE.md, complaint 7).
-The key here is a hash of every file of ``idbooth_lib`` (code and shipped weights).
+The key here is a hash of every file of ``idbooth_lib`` (code and shipped weights). Sphinx's own
+record of the pages it has read goes too, or it would not look at those notebooks again.
 
 Usage: ``python tools/refresh_book_cache.py [BUILD_DIR]`` (default ``_build``).
 """
@@ -33,12 +34,16 @@ def _hash_of(package: Path) -> str:
 
 
 def refresh(build_dir: Path) -> bool:
-    """Remove ``build_dir/.jupyter_cache`` if the library changed; True when it was removed."""
+    """Remove ``build_dir``'s execution cache and doctrees if the library changed; True if so."""
     stamp = build_dir / ".library-hash"
     current = library_hash()
     stale = stamp.exists() and stamp.read_text().strip() != current
     if stale:
-        shutil.rmtree(build_dir / ".jupyter_cache", ignore_errors=True)
+        # The execution cache holds the outputs; Sphinx's doctrees remember which pages it has
+        # read, and without dropping them it would not even re-read (so not re-execute) the
+        # notebooks whose own text did not change.
+        for kept in (".jupyter_cache", ".doctrees"):
+            shutil.rmtree(build_dir / kept, ignore_errors=True)
     build_dir.mkdir(parents=True, exist_ok=True)
     stamp.write_text(current + "\n")
     return stale
@@ -47,4 +52,4 @@ def refresh(build_dir: Path) -> bool:
 if __name__ == "__main__":
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "_build"
     if refresh(target):
-        print(f"idbooth_lib changed: cleared the execution cache in {target}")
+        print(f"idbooth_lib changed: cleared the execution cache and doctrees in {target}")
