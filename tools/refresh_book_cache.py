@@ -42,8 +42,8 @@ def refresh(build_dir: Path) -> bool:
         # The execution cache holds the outputs; Sphinx's doctrees remember which pages it has
         # read, and without dropping them it would not even re-read (so not re-execute) the
         # notebooks whose own text did not change.
-        for kept in (".jupyter_cache", ".doctrees"):
-            shutil.rmtree(build_dir / kept, ignore_errors=True)
+        for folder in (".jupyter_cache", ".doctrees"):
+            shutil.rmtree(build_dir / folder, ignore_errors=True)
     build_dir.mkdir(parents=True, exist_ok=True)
     stamp.write_text(current + "\n")
     return stale
