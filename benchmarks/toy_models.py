@@ -36,11 +36,12 @@ from scipy import linalg
 from idbooth_lib.config import load_profile, resolve_source
 from idbooth_lib.diffusion.basics import decode_latents, encode_images, sample
 from idbooth_lib.diffusion.pipeline import load_base_pipeline
-from idbooth_lib.evaluation.verification import pair_scores, sample_pairs, ten_fold_accuracy
 from idbooth_lib.identity.align import warp_to_template
 from idbooth_lib.identity.encoders import load_identity_encoder
+from idbooth_lib.ranges import pixels_to_signed, signed_to_pixels, unit_to_signed
+from idbooth_lib.recognition.verification import pair_scores, sample_pairs, ten_fold_accuracy
 from idbooth_lib.toy.faces import BACKGROUNDS, POSES, describe
-from idbooth_lib.toy.pretrain.common import UNSEEN_WORLD_SEED, embed_faces, to_unit_range
+from idbooth_lib.toy.pretrain.common import UNSEEN_WORLD_SEED, embed_faces
 from idbooth_lib.toy.quality import QUALITY_FILE, load_quality
 from idbooth_lib.toy.render import RenderedFaces, render_faces
 
@@ -84,11 +85,9 @@ def measure_vae(config) -> dict:
     faces = unseen_faces()
     reconstructed = []
     for start in range(0, len(faces), 200):
-        images = to_unit_range(faces.images[start : start + 200])
+        images = pixels_to_signed(faces.images[start : start + 200])
         decoded = decode_latents(vae, encode_images(vae, images))
-        reconstructed.append(
-            ((decoded.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1)
-        )
+        reconstructed.append(signed_to_pixels(decoded))
     reconstructed = torch.cat(reconstructed).numpy()
     error = (reconstructed.astype(np.float64) - faces.images.astype(np.float64)) ** 2
     psnr = float(np.mean(10 * np.log10(255.0**2 / error.reshape(len(faces), -1).mean(1))))
@@ -111,7 +110,7 @@ def mean_landmarks(count: int = 200) -> torch.Tensor:
 @torch.no_grad()
 def embed_fixed_crop(encoder, images: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
     """Embeddings of images in [0, 1] aligned with one fixed set of landmarks."""
-    images = images * 2 - 1
+    images = unit_to_signed(images)
     return encoder(warp_to_template(images, landmarks.expand(len(images), 5, 2)))
 
 
@@ -146,7 +145,7 @@ def train_probe(steps: int = 2000) -> tuple[Probe, dict[str, float]]:
     faces = render_faces(UNSEEN_WORLD_SEED, range(300, 800), 8, "wild", progress=False)
     backgrounds = torch.tensor([BACKGROUNDS.index(b) for b in faces.backgrounds])
     poses = torch.tensor([POSES.index(p) for p in faces.poses])
-    images = to_unit_range(faces.images)
+    images = pixels_to_signed(faces.images)
     train, held_out = slice(0, 3600), slice(3600, None)
     probe, generator = Probe(), torch.Generator().manual_seed(0)
     optimiser = torch.optim.AdamW(probe.parameters(), lr=2e-3)
@@ -201,7 +200,7 @@ def measure_foundation(config, per_cell: int = 20) -> dict:
             wanted_pose += [POSES.index(pose)] * per_cell
     images = torch.cat(generated)
     with torch.no_grad():
-        logits_b, logits_p = probe(images * 2 - 1)
+        logits_b, logits_p = probe(unit_to_signed(images))
     encoder = load_identity_encoder(config.models.identity_encoder)
     landmarks = mean_landmarks()
     real = unseen_faces(identities=len(images) // 2, per_identity=2)
@@ -278,7 +277,7 @@ def measure_dreambooth(config, identities: tuple[int, ...] = (3, 7, 12), samples
     What the runs share is made once: the base pipeline (each LoRA is taken off again), its class
     images, its class-prompt samples before fine-tuning and the gallery of 100 people.
     """
-    from idbooth_lib.training.finetune import remove_lora
+    from idbooth_lib.diffusion.lora import remove_lora
 
     pipeline = load_base_pipeline(config, dtype="float32")
     encoder = load_identity_encoder(config.models.identity_encoder)
@@ -341,9 +340,9 @@ def dreambooth_on(pipeline, train, gallery: RenderedFaces, identity: int, class_
 
     mine = gallery.identities == identity
     data = IdentityData(
-        instance_images=to_unit_range(gallery.images[mine]),
+        instance_images=pixels_to_signed(gallery.images[mine]),
         instance_landmarks=torch.as_tensor(gallery.landmarks[mine]),
-        class_images=class_images * 2 - 1,
+        class_images=unit_to_signed(class_images),
     )
     dreambooth = dataclasses.replace(train, method="dreambooth")
     with tempfile.TemporaryDirectory() as folder:

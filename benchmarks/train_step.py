@@ -41,18 +41,16 @@ import torch
 
 from idbooth_lib.config import load_profile
 from idbooth_lib.data.detect import load_face_detector
-from idbooth_lib.diffusion.basics import encode_prompts, to_unit_range
+from idbooth_lib.diffusion.basics import encode_prompts
+from idbooth_lib.diffusion.lora import add_lora
 from idbooth_lib.identity.encoders import load_identity_encoder
+from idbooth_lib.ranges import pixels_to_signed
 from idbooth_lib.toy.pretrain.common import embed_faces
 from idbooth_lib.toy.render import render_faces
 from idbooth_lib.training.crops import make_face_crop
-from idbooth_lib.training.finetune import (
-    IdentityData,
-    add_lora,
-    build_optimiser,
-    make_accelerator,
-    training_step,
-)
+from idbooth_lib.training.finetune import IdentityData, training_step
+from idbooth_lib.training.losses import total_loss
+from idbooth_lib.training.precision import MixedPrecision, build_optimiser
 
 #: name → (method, x̂0 crop, identity term only below this timestep; 1000 = always, the paper)
 VARIANTS = {
@@ -75,9 +73,9 @@ def toy_setup(config):
     person = render_faces(2, range(1), 5, "constrained", progress=False)
     others = render_faces(2, range(1, 9), 2, "wild", progress=False)
     data = IdentityData(
-        to_unit_range(person.images),
+        pixels_to_signed(person.images),
         torch.as_tensor(person.landmarks),
-        to_unit_range(others.images),
+        pixels_to_signed(others.images),
         torch.as_tensor(embed_faces(encoder, person)),
         torch.as_tensor(embed_faces(encoder, others)),
     )
@@ -171,8 +169,8 @@ def time_variants(pipeline, encoder, detector, data, train, rounds: int, steps: 
     if train.gradient_checkpointing:
         pipeline.unet.enable_gradient_checkpointing()
         pipeline.vae.enable_gradient_checkpointing()
-    accelerator = make_accelerator(train, pipeline.device)
-    optimiser = accelerator.prepare(build_optimiser(parameters, train))
+    precision = MixedPrecision(train.mixed_precision, pipeline.device)
+    optimiser = build_optimiser(parameters, train)
     with torch.no_grad():
         prompts = encode_prompts(pipeline, [train.instance_prompt, train.class_prompt])
     generator = torch.Generator().manual_seed(0)
@@ -184,15 +182,12 @@ def time_variants(pipeline, encoder, detector, data, train, rounds: int, steps: 
         method, crop_name, limit = VARIANTS[name]
         config = dataclasses.replace(train, method=method, identity_max_timestep=limit)
         crop = make_face_crop(crop_name, detector)
-        with accelerator.autocast():
+        with precision.autocast():
             terms = training_step(
                 pipeline, scheduler, encoder, data, config, prompts, generator, crop
             )
-            loss = terms["instance"] + terms["prior"] + terms.get("identity", 0.0)
-        optimiser.zero_grad(set_to_none=True)
-        accelerator.backward(loss)
-        accelerator.clip_grad_norm_(parameters, train.max_grad_norm)
-        optimiser.step()
+            loss = total_loss(terms, config.prior_loss_weight)
+        precision.step(loss, optimiser, parameters, train.max_grad_norm)
 
     for name in VARIANTS:  # warm-up: first calls allocate and pick kernels
         one_step(name)

@@ -1,3 +1,27 @@
-"""Helper library for the ID-Booth book: identity-consistent face generation with diffusion models."""
+"""Helper library for the ID-Booth book: identity-consistent face generation with diffusion models.
+
+The packages are the book's table of contents, in the order data flows, and each imports only from
+those before it (``tests/test_layers.py`` checks this):
+
+=================  =========================================================================  =========
+layer              what lives there                                                           chapter
+=================  =========================================================================  =========
+core modules       ``config``, ``io``, ``ranges``, ``env``, ``checkpoints``, ``reporting``,   00
+                   ``viz``: settings, files, pixel ranges, the machine, tables and figures
+``identity``       face models: alignment to the ArcFace template, the recognisers            01, 03
+``data``           photos → faces: reading, detection, crops, the prepared layout             01
+``diffusion``      the base pipeline, its samplers, the latent-diffusion pieces, LoRAs        02
+``training``       the three objectives and the fine-tuning engine                            03, 04
+``generation``     the paper's prompts; sampling from fine-tuned LoRAs                        05
+``evaluation``     measuring sets of synthetic images                                         06
+``recognition``    face-recognition training and the verification protocol                    07
+=================  =========================================================================  =========
+
+``identity`` comes before ``data`` because data preparation embeds every photo with a recogniser
+(and finds faces with the detector models of ``identity``): the recognisers are instruments the
+data stage uses, not a stage after it. The toy world (``toy``) sits outside these layers: the
+engine reaches its models only through ``idbooth:toy/NAME`` sources in the config, and only the
+command line, the notebooks, the benchmarks and ``toy`` itself import it.
+"""
 
 __version__ = "0.1.0"

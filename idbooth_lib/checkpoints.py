@@ -1,8 +1,10 @@
 """Save and resume training states: the toy recipes and LoRA fine-tuning use the same mechanism.
 
-A checkpoint is one file, ``checkpoint-<step>.pt``, holding the step and the ``state_dict`` of each
-part (modules, optimisers, schedulers, gradient scalers, torch generators, plain containers). It is
-written atomically, so a run killed mid-write leaves the previous checkpoint intact, and read with
+A checkpoint is one file, ``checkpoint-<step>.pt``, holding the step, the ``state_dict`` of each
+part (modules, optimisers, schedulers, gradient scalers, torch generators, plain containers) and
+optional plain ``metadata`` — fine-tuning keeps the settings of its run there, so that a rerun with
+other settings is told apart before anything is loaded (:meth:`Checkpointer.latest_metadata`). It
+is written atomically, so a run killed mid-write leaves the previous checkpoint intact, and read with
 ``weights_only=True``: a checkpoint can hold tensors and plain containers, never code.
 
 Why not ``accelerate``'s ``save_state``: fine-tuning several identities splits them across
@@ -58,17 +60,24 @@ class Checkpointer:
         for path in self.saved():
             path.unlink()
 
-    def store(self, step: int, **parts) -> Path:
-        """Save ``step`` and the state of each part; then drop checkpoints beyond ``keep``."""
+    def store(self, step: int, metadata: dict | None = None, **parts) -> Path:
+        """Save ``step``, ``metadata`` and the state of each part; then drop checkpoints beyond
+        ``keep``."""
         path = self.folder / f"checkpoint-{step}.pt"
         path.parent.mkdir(parents=True, exist_ok=True)
+        states = {name: _state_of(part) for name, part in parts.items()}
         with atomic_path(path) as temporary:
-            torch.save(
-                {"step": step, **{name: _state_of(p) for name, p in parts.items()}}, temporary
-            )
+            torch.save({"step": step, "metadata": metadata or {}, **states}, temporary)
         for old in self.saved()[: -self.keep]:
             old.unlink()
         return path
+
+    def latest_metadata(self) -> dict | None:
+        """The ``metadata`` stored with the newest checkpoint (None when there is none)."""
+        path = self.latest()
+        if path is None:
+            return None
+        return torch.load(path, map_location="cpu", weights_only=True).get("metadata", {})
 
     def restore(self, log: Callable[[str], None] = print, **parts) -> int:
         """Load the newest checkpoint into each part; return its step (0 when there is none)."""

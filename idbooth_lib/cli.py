@@ -149,7 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--max-steps", type=int, default=None, help="sets train.max_steps")
     train.add_argument(
-        "--no-resume", action="store_true", help="ignore checkpoints in OUT and start over"
+        "--no-resume",
+        action="store_true",
+        help="discard what OUT holds of an earlier run (checkpoints, a finished LoRA's record) "
+        "and start over",
     )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(handler=run_train)
@@ -169,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     try:
         return arguments.handler(arguments)
-    except (ValueError, KeyError, FileExistsError, FileNotFoundError) as error:
+    except (ValueError, KeyError, FileExistsError, FileNotFoundError, ImportError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"idbooth {arguments.command}: error: {message}", file=sys.stderr)
         return 2

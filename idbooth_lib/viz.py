@@ -14,6 +14,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image
 
+from idbooth_lib.ranges import unit_to_pixels
+
 #: One colour per five-point landmark, in insightface's order (eyes, nose tip, mouth corners).
 LANDMARK_COLOURS = ("#1f77b4", "#2ca02c", "#d62728", "#ff7f0e", "#9467bd")
 
@@ -63,8 +65,7 @@ def draw_landmarks(
 
 def tensor_to_images(images) -> list[Image.Image]:
     """A batch ``(B, 3, H, W)`` with values in [0, 1] → a list of PIL images (for grids)."""
-    array = (images.detach().float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy() * 255).round()
-    return [Image.fromarray(item.astype(np.uint8)) for item in array]
+    return [Image.fromarray(item) for item in unit_to_pixels(images).cpu().numpy()]
 
 
 def plot_loss_terms(histories: dict[str, object], smooth: int = 25) -> Figure:

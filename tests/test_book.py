@@ -86,3 +86,27 @@ def test_strict_book_build_renders_every_chapter():
         assert "<p>| " not in page, f"{path.stem}: a Markdown table output was not rendered"
         assert page.count("<img") >= 3, f"{path.stem}: figures missing from the rendered page"
     assert (html / "book" / "api.html").exists()
+
+
+def test_nothing_cites_a_file_that_readers_do_not_have():
+    """The project's own notes on the paper live outside the repository: the library, the book and
+    the notebooks cite the paper (or a chapter), never that file."""
+    places = [*(ROOT / "idbooth_lib").rglob("*.py"), *(ROOT / "book").glob("*.md"), *NOTEBOOKS]
+    places += [ROOT / "README.md", *(ROOT / "benchmarks").glob("*.py")]
+    citing = [str(path.relative_to(ROOT)) for path in places if "PAPER.md" in path.read_text()]
+    assert citing == []
+
+
+def test_the_readmes_local_route_installs_what_it_runs():
+    """``conda env create -f environment.yml`` then ``jupyter lab notebooks/``: JupyterLab must
+    come with the extras that environment.yml installs."""
+    import tomllib
+
+    readme = (ROOT / "README.md").read_text()
+    assert "jupyter lab notebooks/" in readme
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    installed = re.search(r"-e \.\[([a-z,]+)\]", (ROOT / "environment.yml").read_text()).group(1)
+    wanted = [requirement for extra in installed.split(",") for requirement in extras[extra]]
+    assert any(requirement.startswith("jupyterlab") for requirement in wanted)

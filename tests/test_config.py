@@ -1,4 +1,4 @@
-"""Profiles and overrides: defaults from PAPER.md, environment variables, typed overrides."""
+"""Profiles and overrides: the paper's defaults, environment variables, typed overrides."""
 
 import dataclasses
 

@@ -158,3 +158,28 @@ def test_no_download_is_tried_when_downloads_are_off(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="downloads are switched off"):
         load_face_detector(config, allow_download=False)
     assert not (tmp_path / "models").exists()
+
+
+def test_insightface_detector_runs_on_this_processs_gpu(monkeypatch, tmp_path):
+    """Under ``accelerate launch`` process k works on ``cuda:k``: its detector must too, not GPU 0."""
+    import insightface.app
+
+    made = {}
+
+    class RecordingFaceAnalysis:
+        def __init__(self, **keywords):
+            made["init"] = keywords
+
+        def prepare(self, **keywords):
+            made["prepare"] = keywords
+
+    monkeypatch.setattr(insightface.app, "FaceAnalysis", RecordingFaceAnalysis)
+    monkeypatch.setattr(detect, "insightface_pack_folder", lambda *arguments: tmp_path)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    config = load_profile("sd21", environ={})
+    detect.load_face_detector(config, device="cuda:1")
+    assert made["init"]["provider_options"][0] == {"device_id": 1}
+    assert made["init"]["providers"][0] == "CUDAExecutionProvider"
+    assert made["prepare"]["ctx_id"] == 1
+    detect.load_face_detector(config, device="cpu")
+    assert "providers" not in made["init"] and made["prepare"]["ctx_id"] == -1

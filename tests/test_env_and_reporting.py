@@ -14,7 +14,9 @@ def test_environment_report_describes_this_machine():
     report = env.environment_report()
     assert report.cpu_count >= 1
     assert report.device in ("cpu", "cuda", "mps")
-    assert report.packages["torch"] == torch.__version__.split("+")[0] or report.packages["torch"]
+    # the distribution's version, as pip reports it: torch's own string less any "+cu…" suffix
+    assert report.packages["torch"] == torch.__version__.split("+")[0]
+    assert report.packages["idbooth-book"] == __import__("idbooth_lib").__version__
     rows = dict(report.rows())
     assert rows["in_colab"] in ("True", "False")
     assert "torch" in rows and "python" in rows

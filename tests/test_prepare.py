@@ -14,6 +14,7 @@ from PIL import Image
 from idbooth_lib.cli import main
 from idbooth_lib.config import load_profile
 from idbooth_lib.data import prepare as prepare_module
+from idbooth_lib.data.crop import CropSettings, crop_face
 from idbooth_lib.data.detect import Face, box_from_landmarks
 from idbooth_lib.data.layout import (
     DATASET_FILE,
@@ -24,13 +25,8 @@ from idbooth_lib.data.layout import (
     read_landmarks,
     validate_dataset,
 )
-from idbooth_lib.data.prepare import (
-    CropSettings,
-    crop_face,
-    prepare_dataset,
-    safe_name,
-    unique_names,
-)
+from idbooth_lib.data.prepare import prepare_dataset
+from idbooth_lib.data.scan import safe_name, unique_names
 from idbooth_lib.toy.faces import ARCFACE_TEMPLATE_64, ToyFaceWorld
 from idbooth_lib.toy.messy import write_messy_folder
 
@@ -405,3 +401,50 @@ def test_the_cli_explains_missing_insightface_models(small_source, tmp_path, mon
     error = capsys.readouterr().err
     assert code == 2 and "insightface models 'buffalo_l' are missing" in error
     assert str(tmp_path / "empty" / "models" / "buffalo_l") in error and "buffalo_l.zip" in error
+
+
+@pytest.mark.parametrize("form", [".onnx", ".pth"])
+def test_prepare_takes_every_recogniser_form_that_training_takes(form, tmp_path, capsys):
+    """An insightface ArcFace ``.onnx`` or an arcface_torch ``.pth`` (the paper's R100 is one)
+    embeds the dataset through ``load_identity_encoder``, and ``dataset.json`` names it."""
+    from test_identity_encoders import tiny_iresnet
+
+    from idbooth_lib.identity.encoders import load_identity_encoder
+    from idbooth_lib.toy.dataset import write_toy_dataset
+
+    torch.manual_seed(0)
+    path = tmp_path / f"recogniser{form}"
+    if form == ".onnx":
+        export_arcface_onnx(TinyArcFace().eval(), path)
+    else:
+        torch.save(tiny_iresnet().state_dict(), path)
+    source = write_toy_dataset(tmp_path / "raw", 2, 2, progress=False)
+    destination = tmp_path / "prepared"
+    arguments = ["prepare", str(source), str(destination), "--quiet"]
+    assert main([*arguments, "--set", f"models.identity_encoder={path}"]) == 0
+    assert read_json(destination / DATASET_FILE)["encoder"] == str(path)
+    encoder = load_identity_encoder(str(path))
+    aligned = np.asarray(Image.open(destination / "id_0000" / "aligned" / "0000.png"))
+    with torch.no_grad():
+        expected = torch.nn.functional.normalize(
+            encoder(torch.from_numpy(aligned[None].copy()).permute(0, 3, 1, 2).float() / 127.5 - 1),
+            dim=-1,
+        )[0]
+    stored = read_embeddings(destination / "id_0000" / EMBEDDINGS_FILE)["0000"]
+    torch.testing.assert_close(stored, expected, atol=1e-5, rtol=1e-4)
+
+
+def test_the_papers_framing_keeps_the_whole_photo_centre_square():
+    """``data.train_framing=photo``: short side resized to the resolution, centre square kept;
+    the landmarks move with it. The default frames the face instead."""
+    pixels = np.zeros((96, 128, 3), np.uint8)
+    pixels[:, 16:112] = 200  # the centre square is the bright part
+    landmarks = ARCFACE_TEMPLATE_64.astype(np.float32) + np.array([0.0, 20.0], np.float32)
+    photo = CropSettings(resolution=48, aligned_size=112, zoom=1.0, framing="photo")
+    crop, in_crop, notes = crop_face(pixels, landmarks, photo)
+    assert crop.shape == (48, 48, 3) and crop.min() == 200 and notes == []
+    np.testing.assert_allclose(in_crop, (landmarks + 0.5 - [16, 0]) * 0.5 - 0.5, atol=1e-5)
+    face, _, _ = crop_face(pixels, landmarks, CropSettings(48, 112, 1.0))
+    assert face.min() < 200  # the face-centred square reaches past the bright centre
+    with pytest.raises(ValueError, match="train_framing"):
+        CropSettings(48, 112, 1.0, framing="whole")

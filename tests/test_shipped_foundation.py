@@ -43,6 +43,19 @@ def test_foundation_loads_offline_with_plain_diffusers(monkeypatch):
     assert image.shape == (64, 64, 3)
 
 
+def test_a_plain_default_load_generates(monkeypatch):
+    """The user's exact call, with no ``torch_dtype``: transformers 5 loads the text encoder in the
+    dtype its config names, diffusers the UNet and VAE in float32; they must agree."""
+    from diffusers import StableDiffusionPipeline
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    folder = resolve_source(CONFIG.models.base_model)
+    pipe = StableDiffusionPipeline.from_pretrained(folder, safety_checker=None)
+    image = pipe("photo of a person", num_inference_steps=4).images[0]
+    assert image.size == (64, 64)
+    assert {pipe.unet.dtype, pipe.vae.dtype, pipe.text_encoder.dtype} == {torch.float32}
+
+
 def test_foundation_weights_are_stored_in_half_precision():
     from safetensors import safe_open
 

@@ -10,8 +10,8 @@ import torch
 from idbooth_lib.config import load_profile, resolve_source
 from idbooth_lib.identity.align import warp_to_template
 from idbooth_lib.identity.encoders import load_identity_encoder
+from idbooth_lib.ranges import pixels_to_signed
 from idbooth_lib.toy.faces import ToyFaceWorld
-from idbooth_lib.toy.pretrain.common import to_unit_range
 
 CONFIG = load_profile("toy", environ={})
 WEIGHTS = Path(resolve_source(CONFIG.models.identity_encoder)).parent
@@ -29,7 +29,7 @@ def test_recogniser_separates_two_different_identities(source):
     encoder = load_identity_encoder(source)
     world = ToyFaceWorld(seed=0)
     faces = [world.face(identity, image, "wild") for identity in (0, 1) for image in range(4)]
-    images = to_unit_range(torch.stack([torch.from_numpy(np.asarray(f.image)) for f in faces]))
+    images = pixels_to_signed(torch.stack([torch.from_numpy(np.asarray(f.image)) for f in faces]))
     landmarks = torch.stack([torch.from_numpy(face.landmarks) for face in faces])
     with torch.no_grad():
         embeddings = encoder(warp_to_template(images, landmarks))

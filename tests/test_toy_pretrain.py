@@ -87,7 +87,9 @@ def test_text_and_diffusion_recipes_write_a_pipeline_that_diffusers_loads(
     recipe = dataclasses.replace(DIFFUSION_RECIPE, unet_channels=(32, 32), steps=2, **DATA)
     output = tmp_path / "foundation"
     train_diffusion(recipe, output, tiny_vae, checkpoint_every=1, log=lambda line: None)
-    pipeline = StableDiffusionPipeline.from_pretrained(output, torch_dtype=torch.float32)
+    # what a user types, with no torch_dtype: every part must load in the same dtype
+    pipeline = StableDiffusionPipeline.from_pretrained(output, safety_checker=None)
+    assert {pipeline.unet.dtype, pipeline.vae.dtype, pipeline.text_encoder.dtype} == {torch.float32}
     assert pipeline.tokenizer.tokenize("sks") == ["sks</w>"]
     # transformers 4's slow CLIPTokenizer reads these two files, not tokenizer.json
     from transformers import CLIPTokenizer

@@ -1,6 +1,7 @@
 """The fine-tuning engine around the loss: pairing, crops, checkpoints and resume, saved LoRA, CLI."""
 
 import dataclasses
+import shutil
 
 import numpy as np
 import pytest
@@ -10,17 +11,11 @@ from safetensors.torch import load_file
 from idbooth_lib.checkpoints import Checkpointer
 from idbooth_lib.config import load_profile
 from idbooth_lib.data.detect import Face
-from idbooth_lib.diffusion.pipeline import load_lora
+from idbooth_lib.diffusion.lora import LORA_FILE, load_lora
 from idbooth_lib.training import finetune as finetune_module
 from idbooth_lib.training.crops import DetectorCrop, LandmarkCrop, make_face_crop
-from idbooth_lib.training.finetune import (
-    LORA_FILE,
-    IdentityData,
-    LossHistory,
-    build_optimiser,
-    finetune,
-    training_step,
-)
+from idbooth_lib.training.finetune import IdentityData, LossHistory, finetune, training_step
+from idbooth_lib.training.precision import build_optimiser
 
 LANDMARKS = torch.tensor([[22.0, 29], [42, 29], [32, 40], [24, 50], [40, 50]])
 
@@ -146,14 +141,8 @@ def test_detector_crop_skips_images_without_a_face_and_passes_gradients():
         make_face_crop("mtcnn")
 
 
-def test_a_run_killed_after_a_checkpoint_resumes_to_the_same_lora(
-    make_tiny_pipeline, tiny_recogniser, tmp_path, monkeypatch
-):
-    """Kill after the step-2 checkpoint, resume in a fresh pipeline: the LoRA of an unbroken run."""
-    config = _config()
-    whole = finetune(
-        make_tiny_pipeline(), tiny_recogniser, _data(), config, tmp_path / "whole", log=print
-    )
+def _killed_after_its_first_checkpoint(monkeypatch, run) -> None:
+    """Call ``run()`` as a run that is killed right after it writes its first checkpoint."""
     store = Checkpointer.store
 
     def store_then_die(self, step, **parts):
@@ -162,8 +151,25 @@ def test_a_run_killed_after_a_checkpoint_resumes_to_the_same_lora(
 
     monkeypatch.setattr(Checkpointer, "store", store_then_die)
     with pytest.raises(KeyboardInterrupt):
-        finetune(make_tiny_pipeline(), tiny_recogniser, _data(), config, tmp_path / "broken")
+        run()
     monkeypatch.setattr(Checkpointer, "store", store)
+
+
+@pytest.mark.parametrize("pair_sampling", ["random", "epoch"])
+def test_a_run_killed_after_a_checkpoint_resumes_to_the_same_lora(
+    make_tiny_pipeline, tiny_recogniser, tmp_path, monkeypatch, pair_sampling
+):
+    """Kill after the step-2 checkpoint, resume in a fresh pipeline: the LoRA of an unbroken run."""
+    config = _config(pair_sampling=pair_sampling)
+    whole = finetune(
+        make_tiny_pipeline(), tiny_recogniser, _data(), config, tmp_path / "whole", log=print
+    )
+    _killed_after_its_first_checkpoint(
+        monkeypatch,
+        lambda: finetune(
+            make_tiny_pipeline(), tiny_recogniser, _data(), config, tmp_path / "broken"
+        ),
+    )
     assert not (tmp_path / "broken" / LORA_FILE).exists()
     resumed = finetune(make_tiny_pipeline(), tiny_recogniser, _data(), config, tmp_path / "broken")
     expected, actual = (load_file(tmp_path / f / LORA_FILE) for f in ("whole", "broken"))
@@ -383,3 +389,363 @@ def test_two_launched_processes_split_the_identities(
         assert lora.is_file()
         # each process prints the LoRAs it wrote: one line per identity means none trained twice
         assert done.stdout.count(f"{identity}: {lora}") == 1, done.stdout
+
+
+# ----------------------------------------------------------------------------------------------
+# The engine audit: settings kept with the LoRA and the run, per-run state, reruns recognised
+# ----------------------------------------------------------------------------------------------
+
+
+def test_a_plain_reload_reproduces_the_trained_adapters_output(
+    make_tiny_pipeline, tiny_recogniser, tmp_path
+):
+    """Rank 4, alpha 8: diffusers' plain ``load_lora_weights`` must give the trained adapter back
+    at full strength (without the saved alpha it assumes alpha = rank, half the strength)."""
+    trained = make_tiny_pipeline()
+    config = _config(lora_rank=4, lora_alpha=8)
+    finetune(trained, tiny_recogniser, _data(), config, tmp_path, log=lambda line: None)
+
+    def draw(pipeline):
+        generator = torch.Generator().manual_seed(0)
+        return pipeline(
+            "photo of sks person", num_inference_steps=2, generator=generator, output_type="pt"
+        ).images
+
+    reloaded = make_tiny_pipeline()
+    reloaded.load_lora_weights(tmp_path, weight_name=LORA_FILE)
+    assert torch.allclose(draw(reloaded), draw(trained), atol=1e-5)
+    assert next(iter(reloaded.unet.peft_config.values())).lora_alpha == 8
+
+
+def _calls_of_training_step(monkeypatch) -> list[int]:
+    calls = []
+    original = finetune_module.training_step
+
+    def counted(*arguments, **keywords):
+        calls.append(1)
+        return original(*arguments, **keywords)
+
+    monkeypatch.setattr(finetune_module, "training_step", counted)
+    return calls
+
+
+def test_a_resumed_run_restarts_at_its_checkpoint_step(
+    make_tiny_pipeline, tiny_recogniser, tmp_path, monkeypatch
+):
+    config = _config(max_steps=5, checkpointing_steps=3)
+    _killed_after_its_first_checkpoint(
+        monkeypatch,
+        lambda: finetune(make_tiny_pipeline(), tiny_recogniser, _data(), config, tmp_path),
+    )
+    calls, lines = _calls_of_training_step(monkeypatch), []
+    history = finetune(
+        make_tiny_pipeline(), tiny_recogniser, _data(), config, tmp_path, log=lines.append
+    )
+    assert "resumed from step 3" in lines and len(calls) == 2  # steps 4 and 5 only
+    assert history.steps == [1, 2, 3, 4, 5]
+
+
+def test_a_finished_run_is_recognised_and_not_trained_again(
+    make_tiny_pipeline, tiny_recogniser, tmp_path, monkeypatch
+):
+    config = _config()
+    first = finetune(make_tiny_pipeline(), tiny_recogniser, _data(), config, tmp_path, log=print)
+    lora = (tmp_path / LORA_FILE).read_bytes()
+    calls, lines = _calls_of_training_step(monkeypatch), []
+    reloaded = make_tiny_pipeline()
+    again = finetune(reloaded, tiny_recogniser, _data(), config, tmp_path, log=lines.append)
+    assert calls == [] and "not retrained" in lines[-1]
+    assert again.steps == first.steps
+    assert "identity" in reloaded.unet.peft_config  # its LoRA attached, as after training
+    assert np.allclose(again.terms["identity"], first.terms["identity"])
+    assert (tmp_path / LORA_FILE).read_bytes() == lora
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"method": "dreambooth"}, "train.method: 'idbooth' → 'dreambooth'"),
+        ({"learning_rate": 1e-4}, "train.learning_rate"),
+        ({"max_steps": 6}, "train.max_steps"),
+        ({"lora_rank": 2}, "train.lora_rank"),
+    ],
+)
+def test_another_setting_in_the_same_folder_stops_with_the_fix(
+    make_tiny_pipeline, tiny_recogniser, tmp_path, change, named
+):
+    """Checkpoints (an interrupted run) and a finished LoRA are both protected; --no-resume
+    starts over."""
+    from idbooth_lib.training.fingerprint import RunMismatchError
+
+    config = _config(max_steps=4, checkpointing_steps=2)
+    finetune(make_tiny_pipeline(), tiny_recogniser, _data(), config, tmp_path, log=print)
+    lora = (tmp_path / LORA_FILE).read_bytes()
+    other = dataclasses.replace(config, **change)
+    with pytest.raises(RunMismatchError, match="--no-resume") as raised:
+        finetune(make_tiny_pipeline(), tiny_recogniser, _data(), other, tmp_path, log=print)
+    assert named in str(raised.value)
+    assert (tmp_path / LORA_FILE).read_bytes() == lora  # nothing of the old run was lost
+    (tmp_path / "finished.json").unlink()  # as if the first run had been interrupted
+    with pytest.raises(RunMismatchError, match=named.split(":")[0]):
+        finetune(make_tiny_pipeline(), tiny_recogniser, _data(), other, tmp_path, log=print)
+    history = finetune(
+        make_tiny_pipeline(), tiny_recogniser, _data(), other, tmp_path, log=print, resume=False
+    )
+    assert history.steps[-1] == other.max_steps
+
+
+def test_other_data_or_seed_in_the_same_folder_is_refused(
+    make_tiny_pipeline, tiny_recogniser, tmp_path
+):
+    from idbooth_lib.training.fingerprint import RunMismatchError
+
+    config = _config()
+    finetune(make_tiny_pipeline(), tiny_recogniser, _data(), config, tmp_path, log=print)
+    with pytest.raises(RunMismatchError, match="training images"):
+        finetune(make_tiny_pipeline(), tiny_recogniser, _data(count=2), config, tmp_path, log=print)
+    with pytest.raises(RunMismatchError, match="seed"):
+        finetune(
+            make_tiny_pipeline(), tiny_recogniser, _data(), config, tmp_path, log=print, seed=1
+        )
+    with pytest.raises(RunMismatchError, match="models.base_model"):
+        finetune(make_tiny_pipeline(), tiny_recogniser, _data(), config, tmp_path, log=print,
+                 context={"models.base_model": "another"})  # fmt: skip
+
+
+@pytest.mark.parametrize("mixed_precision", ["no", "fp16"])
+def test_an_identitys_lora_does_not_depend_on_what_the_process_trained_before(
+    make_tiny_pipeline, tiny_recogniser, tmp_path, monkeypatch, mixed_precision
+):
+    """Two identities in one process on one pipeline, as ``train_identities`` does, against the
+    second alone in a fresh pipeline. The first run is made to overflow once (under fp16 its scaler
+    halves its scale): the second run must start with a scaler of its own, as a fresh process does.
+    (fp16 runs here on the CPU: torch's autocast and GradScaler work there, accelerate's do not.)"""
+    from idbooth_lib.diffusion.lora import remove_lora
+
+    config = _config(mixed_precision=mixed_precision, max_steps=3, checkpointing_steps=2)
+    first_data, second_data = _data(count=2), _data(count=3)
+    shared = make_tiny_pipeline()
+    original_total, calls = finetune_module.total_loss, []
+
+    def overflow_once(terms, weight):
+        calls.append(1)
+        loss = original_total(terms, weight)
+        return loss * float("inf") if len(calls) == 1 else loss
+
+    monkeypatch.setattr(finetune_module, "total_loss", overflow_once)
+    finetune(shared, tiny_recogniser, first_data, config, tmp_path / "first", log=print)
+    monkeypatch.setattr(finetune_module, "total_loss", original_total)
+    remove_lora(shared.unet)
+    finetune(shared, tiny_recogniser, second_data, config, tmp_path / "second", log=print)
+    finetune(
+        make_tiny_pipeline(), tiny_recogniser, second_data, config, tmp_path / "alone", log=print
+    )
+    after, alone = (load_file(tmp_path / f / LORA_FILE) for f in ("second", "alone"))
+    assert after.keys() == alone.keys()
+    for key in after:
+        assert torch.allclose(after[key], alone[key], atol=1e-6), key
+    scalers = {
+        folder: torch.load(
+            Checkpointer(tmp_path / folder / "checkpoints").latest(), weights_only=True
+        )["scaler"]
+        for folder in ("first", "second", "alone")
+    }
+    assert scalers["second"] == scalers["alone"]  # the first run's scaler state did not leak
+    # fp16 scales the loss (and overflows on the CPU too); float32 does not scale it at all
+    assert ("scale" in scalers["alone"]) == (mixed_precision == "fp16")
+
+
+def test_pairs_in_epoch_order_visit_every_class_image_once_per_epoch():
+    from idbooth_lib.training.pairs import draw_pairs
+
+    generator = torch.Generator().manual_seed(0)
+    draws = [draw_pairs(step, 2, (5, 10), "epoch", generator, seed=3) for step in range(10)]
+    instances = torch.cat([instance for instance, _ in draws])
+    classes = torch.cat([prior for _, prior in draws])
+    for epoch in (classes[:10], classes[10:]):
+        assert sorted(epoch.tolist()) == list(range(10))
+    assert not torch.equal(classes[:10], classes[10:])  # a new shuffle each epoch
+    assert torch.equal(instances, classes % 5)  # pair k: instance k mod 5, class k mod 10
+    again = [draw_pairs(step, 2, (5, 10), "epoch", torch.Generator(), seed=3) for step in (7,)]
+    assert torch.equal(again[0][1], draws[7][1])  # a function of the seed and step: resumable
+    with pytest.raises(ValueError, match="pair_sampling"):
+        draw_pairs(0, 2, (5, 10), "shuffle", generator, seed=3)
+
+
+def test_idbooth_train_rerun_with_another_method_stops_and_a_finished_one_is_done(
+    make_tiny_pipeline, tiny_insightface_root, tmp_path, monkeypatch, capsys
+):
+    """The rerun that once resumed DreamBooth's checkpoint as ID-Booth and crashed in the loss log."""
+    from idbooth_lib.cli import main
+    from idbooth_lib.data.layout import dataset_identities
+
+    monkeypatch.setenv("IDBOOTH_HOME", str(tmp_path / "home"))
+    options = _prepared_toy_identities("toy", make_tiny_pipeline, tiny_insightface_root, tmp_path)
+    identity = dataset_identities(tmp_path / "data")[0]
+    train = ["train", "--data", str(tmp_path / "data"), "--identity", identity, "--output",
+             str(tmp_path / "lora"), "--max-steps", "2", *options, "--quiet"]  # fmt: skip
+    assert main([*train, "--method", "dreambooth"]) == 0
+    lora = (tmp_path / "lora" / LORA_FILE).read_bytes()
+    capsys.readouterr()
+    assert main([*train, "--method", "idbooth"]) == 2
+    error = capsys.readouterr().err
+    assert "train.method: 'dreambooth' → 'idbooth'" in error and "--no-resume" in error
+    assert (tmp_path / "lora" / LORA_FILE).read_bytes() == lora
+    assert main([*train, "--method", "dreambooth"]) == 0
+    assert "not retrained" in capsys.readouterr().out
+    assert main([*train, "--method", "idbooth", "--no-resume"]) == 0
+    assert (
+        (tmp_path / "lora" / "loss_log.csv").read_text().startswith("step,instance,prior,identity")
+    )
+
+
+def test_training_refuses_a_loss_recogniser_other_than_the_datasets(
+    make_tiny_pipeline, tiny_insightface_root, tmp_path, monkeypatch, capsys
+):
+    from idbooth_lib.cli import main
+
+    monkeypatch.setenv("IDBOOTH_HOME", str(tmp_path / "home"))
+    options = _prepared_toy_identities("toy", make_tiny_pipeline, tiny_insightface_root, tmp_path)
+    train = ["train", "--data", str(tmp_path / "data"), "--output", str(tmp_path / "lora"),
+             "--max-steps", "1", *options, "--quiet"]  # fmt: skip
+    other = ["--set", "models.identity_encoder=idbooth:toy/recogniser_b"]
+    assert main([*train, "--method", "idbooth", *other]) == 2
+    error = capsys.readouterr().err
+    assert "prepared with the recogniser 'idbooth:toy/recogniser'" in error
+    assert "--set models.identity_encoder=idbooth:toy/recogniser" in error
+    assert not (tmp_path / "lora").exists()
+    # DreamBooth has no identity term, so any recogniser will do (its class images are cached
+    # per recogniser: copy the toy faces that stand in for them)
+    from idbooth_lib.training.class_images import class_images_folder
+
+    settings = dict(item.split("=", 1) for item in [*options, *other] if "=" in item)
+    before = class_images_folder(
+        load_profile("toy", {k: v for k, v in settings.items() if k != "models.identity_encoder"})
+    )
+    after = class_images_folder(load_profile("toy", settings))
+    shutil.copytree(before, after)
+    assert main([*train, "--method", "dreambooth", *other]) == 0
+
+
+def test_a_missing_hub_model_is_a_clear_error_that_names_the_fix(
+    make_tiny_pipeline, tiny_insightface_root, tmp_path, monkeypatch, capsys
+):
+    """``idbooth train --profile sd21`` where SD 2.1 is neither cached nor downloadable."""
+    from idbooth_lib.cli import main
+    from idbooth_lib.diffusion.pipeline import load_base_pipeline
+
+    monkeypatch.setenv("IDBOOTH_HOME", str(tmp_path / "home"))
+    options = _prepared_toy_identities("sd21", make_tiny_pipeline, tiny_insightface_root, tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-cache"))
+    config = load_profile("sd21", {"device": "cpu"}, environ={})
+    with pytest.raises(FileNotFoundError) as raised:
+        load_base_pipeline(config)
+    message = str(raised.value)
+    assert "stabilityai/stable-diffusion-2-1-base" in message and "IDBOOTH_BASE_MODEL" in message
+    hub = ["--set", "models.base_model=stabilityai/stable-diffusion-2-1-base"]
+    train = ["train", "--data", str(tmp_path / "data"), "--output", str(tmp_path / "lora"),
+             "--quiet", *options, *hub]  # fmt: skip
+    capsys.readouterr()
+    assert main(train) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("idbooth train: error:") and "IDBOOTH_BASE_MODEL" in error
+    assert "Traceback" not in error
+    mistyped = load_profile("sd21", {"models.base_model": str(tmp_path / "no-such")}, environ={})
+    with pytest.raises(FileNotFoundError, match="IDBOOTH_BASE_MODEL"):
+        load_base_pipeline(mistyped)
+
+
+def test_class_images_are_drawn_with_the_configured_sampler(
+    tiny_pipeline, tiny_recogniser, tmp_path
+):
+    import unittest.mock
+
+    from idbooth_lib.training.class_images import class_images_folder, ensure_class_images
+
+    used = []
+    call = type(tiny_pipeline).__call__
+
+    def spy(pipeline, *arguments, **keywords):
+        used.append(type(pipeline.scheduler).__name__)
+        return call(pipeline, *arguments, **keywords)
+
+    class Everywhere:
+        def detect(self, image):
+            return [Face(np.array([8.0, 8.0, 56.0, 56.0]), LANDMARKS.numpy(), 0.9)]
+
+    overrides = {"train.num_class_images": "2", "generate.num_inference_steps": "2"}
+    ddim = load_profile("toy", {**overrides, "generate.scheduler": "ddim"}, environ={})
+    ddpm = load_profile("toy", overrides, environ={})
+    own = type(tiny_pipeline.scheduler).__name__
+    with unittest.mock.patch.object(type(tiny_pipeline), "__call__", spy):
+        ensure_class_images(tiny_pipeline, ddim, Everywhere(), tiny_recogniser, tmp_path, print)
+    assert used == ["DDIMScheduler"] and type(tiny_pipeline.scheduler).__name__ == own
+    assert class_images_folder(ddim) != class_images_folder(ddpm)  # cached apart
+
+
+def test_load_base_pipeline_samples_with_generate_scheduler(make_tiny_pipeline, tmp_path):
+    from idbooth_lib.diffusion.pipeline import load_base_pipeline
+
+    make_tiny_pipeline().save_pretrained(tmp_path / "base")
+    settings = {"models.base_model": str(tmp_path / "base"), "generate.scheduler": "euler"}
+    pipeline = load_base_pipeline(load_profile("toy", settings, environ={}))
+    assert type(pipeline.scheduler).__name__ == "EulerDiscreteScheduler"
+    with pytest.raises(ValueError, match="generate.scheduler"):
+        load_base_pipeline(
+            load_profile("toy", {**settings, "generate.scheduler": "lms"}, environ={})
+        )
+
+
+def test_a_recogniser_of_another_class_is_another_run(
+    make_tiny_pipeline, tiny_recogniser, tmp_path
+):
+    """Called from a notebook without ``context``, the recogniser's class stands in for its
+    source in the fingerprint."""
+    from conftest import TinyArcFace
+
+    from idbooth_lib.training.fingerprint import RunMismatchError
+
+    config = _config()
+    finetune(make_tiny_pipeline(), tiny_recogniser, _data(), config, tmp_path, log=print)
+    with pytest.raises(RunMismatchError, match="models.identity_encoder: 'ToyRecogniser'"):
+        finetune(make_tiny_pipeline(), TinyArcFace(), _data(), config, tmp_path, log=print)
+
+
+def test_every_identity_folder_is_checked_before_any_model_is_loaded(
+    make_tiny_pipeline, tiny_insightface_root, tmp_path, monkeypatch
+):
+    from idbooth_lib.data.layout import dataset_identities
+    from idbooth_lib.training import run
+    from idbooth_lib.training.fingerprint import RunMismatchError
+
+    monkeypatch.setenv("IDBOOTH_HOME", str(tmp_path / "home"))
+    options = _prepared_toy_identities("toy", make_tiny_pipeline, tiny_insightface_root, tmp_path)
+    settings = dict(item.split("=", 1) for item in options if "=" in item)
+    config = load_profile("toy", {**settings, "train.max_steps": 1, "train.method": "dreambooth"})
+    data, output = tmp_path / "data", tmp_path / "loras"
+    first, second = dataset_identities(data)
+    run.train_identities(config, data, None, output, log=print, progress=False)
+    shutil.rmtree(output / first)  # only the *second* identity's folder holds a run
+    before = {path: path.read_bytes() for path in output.rglob("*") if path.is_file()}
+    monkeypatch.setattr(run, "load_training_models", lambda config: pytest.fail("loaded models"))
+    idbooth = load_profile("toy", {**settings, "train.max_steps": 1, "train.method": "idbooth"})
+    with pytest.raises(RunMismatchError, match="train.method"):
+        run.train_identities(idbooth, data, None, output, log=print, progress=False)
+    assert {path: path.read_bytes() for path in output.rglob("*") if path.is_file()} == before
+
+
+def test_a_dataset_embedded_by_a_module_in_code_cannot_be_checked_and_says_so(tmp_path):
+    from idbooth_lib.data.layout import DATASET_FILE, PASSED_IN_CODE
+    from idbooth_lib.io import write_json
+    from idbooth_lib.training.run import check_dataset_encoder
+
+    config = load_profile("toy", environ={})
+    for recorded in (f"ToyRecogniser {PASSED_IN_CODE}", None):
+        write_json(tmp_path / DATASET_FILE, {"encoder": recorded, "complete": True})
+        lines = []
+        check_dataset_encoder(config, tmp_path, lines.append)
+        assert "does not name the recogniser" in lines[0]
+    write_json(tmp_path / DATASET_FILE, {"encoder": "buffalo_l", "complete": True})
+    with pytest.raises(ValueError, match="--set models.identity_encoder=buffalo_l"):
+        check_dataset_encoder(config, tmp_path, print)

@@ -73,7 +73,7 @@ def test_identity_gradient_reaches_the_lora_weights(tiny_pipeline, tiny_recognis
     from diffusers import DDPMScheduler
 
     from idbooth_lib.diffusion.basics import encode_prompts
-    from idbooth_lib.training.finetune import add_lora
+    from idbooth_lib.diffusion.lora import add_lora
 
     config = _config("idbooth", prior_loss_weight=0.0)
     parameters = add_lora(tiny_pipeline.unet, config)
@@ -109,3 +109,49 @@ def test_each_method_trains_and_saves_a_loadable_lora(
     assert (tmp_path / "pytorch_lora_weights.safetensors").is_file()
     assert history.steps == [1, 2]
     assert ("identity" in history.terms) == (method != "dreambooth")
+
+
+def test_the_portraitbooth_term_is_the_weighted_cosine_distance_to_the_real_embedding():
+    """PortraitBooth pulls only: w(t) · (1 − cos(E(x̂0), e_pos)), averaged; the negatives are
+    ignored, however close they are."""
+    anchor = torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 3.0]])
+    positive = torch.tensor([[2.0, 0.0], [1.0, 0.0], [-1.0, -1.0]])
+    weights = torch.tensor([1.0, 0.5, 0.25])
+    # cosines 1, 0, -1 → distances 0, 1, 2 → weighted 0, 0.5, 0.5 → mean 1/3
+    term = identity_term("portraitbooth", anchor, positive, anchor.clone(), weights, 1.0)
+    assert torch.allclose(term, torch.tensor(1 / 3))
+    assert torch.allclose(
+        term, identity_term("portraitbooth", anchor, positive, None, weights, 1.0)
+    )
+
+
+def test_the_total_loss_adds_the_prior_with_its_weight_and_the_identity_term():
+    from idbooth_lib.training.losses import total_loss
+
+    terms = {"instance": torch.tensor(0.5), "prior": torch.tensor(0.25)}
+    assert total_loss(terms, 1.0).item() == 0.75  # DreamBooth: no identity term
+    assert total_loss(terms, 2.0).item() == 1.0
+    terms["identity"] = torch.tensor(0.125)
+    assert total_loss(terms, 0.0).item() == 0.625
+
+
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
+def test_the_clean_latent_estimate_inverts_the_forward_process(prediction_type):
+    """Noise x0 to x_t with the scheduler, give the true ε (or v) as the model's output: x̂0 = x0."""
+    from diffusers import DDPMScheduler
+
+    from idbooth_lib.diffusion.basics import predict_clean_latents
+
+    scheduler = DDPMScheduler(beta_schedule="scaled_linear", prediction_type=prediction_type)
+    generator = torch.Generator().manual_seed(0)
+    clean = torch.randn(4, 4, 8, 8, generator=generator)
+    noise = torch.randn(4, 4, 8, 8, generator=generator)
+    timesteps = torch.tensor([0, 10, 500, 990])
+    noisy = scheduler.add_noise(clean, noise, timesteps)
+    output = (
+        noise if prediction_type == "epsilon" else scheduler.get_velocity(clean, noise, timesteps)
+    )
+    estimate = predict_clean_latents(scheduler, noisy, output, timesteps)
+    torch.testing.assert_close(estimate, clean, atol=2e-3, rtol=1e-3)
+    wrong = predict_clean_latents(scheduler, noisy, torch.zeros_like(output), timesteps)
+    assert (wrong - clean).abs().max() > 0.1  # and it is the model output that makes it right

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from idbooth_lib.evaluation.verification import pair_scores, sample_pairs, ten_fold_accuracy
+from idbooth_lib.recognition.verification import pair_scores, sample_pairs, ten_fold_accuracy
 
 
 def test_separable_scores_are_perfect():

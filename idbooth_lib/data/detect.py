@@ -25,6 +25,7 @@ import torch
 from idbooth_lib.config import PACKAGED_PREFIX, ProfileConfig, resolve_source
 from idbooth_lib.identity.arcface_onnx import InsightFaceModelsMissingError, insightface_pack_folder
 from idbooth_lib.identity.toy_detector import ToyFaceDetector
+from idbooth_lib.ranges import pixels_to_signed
 
 #: The ArcFace template (112×112 crop, OpenCV pixel centres) as fractions of the crop's side, in
 #: pixel-*area* coordinates (the crop spans [0, 1]). Every "where is the face" square is a fit to it.
@@ -108,7 +109,7 @@ class InsightFaceDetector:
         self,
         name: str,
         root: str,
-        use_gpu: bool = False,
+        gpu: int | None = None,
         allow_download: bool = True,
         detection_size: int = 640,
         threshold: float = 0.5,
@@ -117,16 +118,25 @@ class InsightFaceDetector:
 
         root = root or "~/.insightface"
         folder = insightface_pack_folder(name, root, allow_download)
+        # On the CPU, insightface picks onnxruntime's providers itself; on a GPU it must be told
+        # which one, or every process of a multi-GPU launch would run its detector on GPU 0.
+        session = (
+            {}
+            if gpu is None
+            else {
+                "providers": ["CUDAExecutionProvider", "CPUExecutionProvider"],
+                "provider_options": [{"device_id": gpu}, {}],
+            }
+        )
         try:
-            # providers=None lets insightface choose (CUDA when onnxruntime-gpu can use it).
-            self.app = FaceAnalysis(name=name, root=root, allowed_modules=["detection"])
+            self.app = FaceAnalysis(name=name, root=root, allowed_modules=["detection"], **session)
         except AssertionError as error:  # insightface's way of saying "no detection model"
             raise InsightFaceModelsMissingError(
                 f"the insightface pack in {folder} has no face detection model (SCRFD .onnx); "
                 "use a complete pack such as buffalo_l, unzipped whole into that folder"
             ) from error
         self.app.prepare(
-            ctx_id=0 if use_gpu else -1,
+            ctx_id=-1 if gpu is None else gpu,  # insightface: -1 is the CPU, k is GPU k
             det_thresh=threshold,
             det_size=(detection_size, detection_size),
         )
@@ -185,7 +195,7 @@ class ToyDetectorBackend:
         size = self.model.config.input_size
         windows = self.windows(*image.shape[:2])
         batch = np.stack([_resize(image[y : y + s, x : x + s], size) for x, y, s in windows])
-        tensor = torch.from_numpy(batch).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+        tensor = pixels_to_signed(batch)
         logits, landmarks = self.model(tensor)
         scores = torch.sigmoid(logits).numpy()
         faces = []
@@ -230,15 +240,20 @@ def _suppress_overlaps(faces: list[Face], overlap: float) -> list[Face]:
 # ----------------------------------------------------------------------------------------------
 
 
-def load_face_detector(config: ProfileConfig, allow_download: bool = True) -> FaceDetector:
-    """The detector ``config.models.face_analysis`` names.
+def load_face_detector(
+    config: ProfileConfig, allow_download: bool = True, device: str | None = None
+) -> FaceDetector:
+    """The detector ``config.models.face_analysis`` names, on ``device`` (default ``config.device``).
 
-    ``idbooth:toy/NAME`` loads a packaged :class:`~idbooth_lib.identity.toy_detector.ToyFaceDetector`; anything else is an
-    insightface model pack name (``buffalo_l``) looked up under ``config.models.face_model_root``,
-    or a folder of insightface ``.onnx`` files.
+    ``idbooth:toy/NAME`` loads a packaged
+    :class:`~idbooth_lib.identity.toy_detector.ToyFaceDetector`; anything else is an insightface
+    model pack name (``buffalo_l``) looked up under ``config.models.face_model_root``, or a folder
+    of insightface ``.onnx`` files. On a GPU the insightface detector runs on that very GPU
+    (``cuda:1`` → onnxruntime device 1), so each process of ``accelerate launch`` uses its own.
     """
     source = config.models.face_analysis
     if source.startswith(PACKAGED_PREFIX):
         return ToyDetectorBackend(ToyFaceDetector.load(resolve_source(source)))
-    use_gpu = config.device.startswith("cuda") and torch.cuda.is_available()
-    return InsightFaceDetector(source, config.models.face_model_root, use_gpu, allow_download)
+    where = torch.device(device or config.device)
+    gpu = (where.index or 0) if where.type == "cuda" and torch.cuda.is_available() else None
+    return InsightFaceDetector(source, config.models.face_model_root, gpu, allow_download)

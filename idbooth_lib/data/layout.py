@@ -3,7 +3,8 @@
 ``idbooth prepare SRC DST`` (:func:`idbooth_lib.data.prepare.prepare_dataset`) turns a folder of raw
 photos, one sub-folder per identity, into this layout::
 
-    DST/dataset.json            profile, resolution, aligned size, encoder, identities, complete
+    DST/dataset.json            profile, resolution, aligned size, framing, detector, the
+                                recogniser behind the embeddings, identities, complete
     DST/report.json             every source file: status ok / warning / skipped, and the reason
     DST/<identity>/identity.json        source folder name, gender (if known), image stems, the
                                         per-file outcomes, a fingerprint of the source files
@@ -18,7 +19,7 @@ photos, one sub-folder per identity, into this layout::
 
 Why this shape: the fine-tuning stage needs the training crop, its landmarks (to align the
 generated x̂0 the same way, differentiably) and the real embedding ``e_pos`` of the very same
-image (PAPER.md) — computing embeddings once here, rather than at every training step, is both
+image (the ID-Booth paper's e_pos, chapter 03) — computing embeddings once here, rather than at every training step, is both
 faster and reproducible. ``<identity>`` and ``<stem>`` are ASCII-safe versions of the source names
 (the original names are kept in ``identity.json``), so the layout works on every file system.
 
@@ -42,6 +43,7 @@ from safetensors.torch import load_file, save_file
 from torch.utils.data import Dataset
 
 from idbooth_lib.io import atomic_path
+from idbooth_lib.ranges import pixels_to_signed
 
 LAYOUT_VERSION = 1
 DATASET_FILE = "dataset.json"
@@ -53,6 +55,8 @@ TRAIN_FOLDER = "train"
 ALIGNED_FOLDER = "aligned"
 #: Per-image progress of an unfinished identity (removed when the identity is complete).
 WORK_FOLDER = ".work"
+#: How ``dataset.json`` names a recogniser that was passed in code rather than by its source.
+PASSED_IN_CODE = "(passed in code)"
 LANDMARK_CONVENTION = "pixel (x, y); the centre of pixel column i, row j is (i, j) (OpenCV)"
 
 #: What to tell a user whose prepared dataset is broken: preparation resumes and repairs.
@@ -120,6 +124,18 @@ def dataset_identities(root: Path) -> list[str]:
     return list(manifest["identities"])
 
 
+def dataset_encoder(root: Path) -> str | None:
+    """The recogniser that made a prepared dataset's embeddings, as ``dataset.json`` records it:
+    a model source (``idbooth:toy/recogniser``, ``buffalo_l``, a path) or the class of a module
+    passed in code; None for a dataset prepared before this was recorded."""
+    if not (root / DATASET_FILE).is_file():
+        raise FileNotFoundError(
+            f"{root / DATASET_FILE} is missing: {root} is not a prepared dataset; create it with "
+            "`idbooth prepare SRC DST` (or prepare_dataset in a notebook)"
+        )
+    return read_json(root / DATASET_FILE).get("encoder")
+
+
 @dataclass(frozen=True)
 class PreparedItem:
     """One image of a prepared dataset."""
@@ -170,7 +186,7 @@ class PreparedFaces(Dataset):
         item = self.items[index]
         with Image.open(train_image_path(self.root, item.identity, item.stem)) as image:
             pixels = np.asarray(image.convert("RGB"))
-        tensor = torch.from_numpy(pixels.copy()).permute(2, 0, 1).float().div(127.5).sub(1.0)
+        tensor = pixels_to_signed(pixels[None].copy())[0]
         return {
             "image": tensor,
             "landmarks": torch.from_numpy(self.landmarks[item.identity][item.stem]),

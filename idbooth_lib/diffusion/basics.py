@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
 import torch
+
+from idbooth_lib.ranges import signed_to_unit
 
 
 def encode_images(
@@ -103,15 +104,4 @@ def sample(
         if on_step is not None:
             on_step(int(t), step.prev_sample, step.pred_original_sample)
         latents = step.prev_sample
-    return to_unit_interval(decode_latents(pipeline.vae, latents))
-
-
-def to_unit_range(images: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """uint8 ``(N, H, W, 3)`` → float ``(N, 3, H, W)`` in [-1, 1], the range every model here expects."""
-    tensor = torch.as_tensor(images)
-    return tensor.permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
-
-
-def to_unit_interval(images: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] → [0, 1], clamped (for display and saving)."""
-    return ((images.float() + 1) / 2).clamp(0, 1)
+    return signed_to_unit(decode_latents(pipeline.vae, latents))

@@ -1,7 +1,10 @@
-"""Load a profile's base Stable Diffusion pipeline, wherever its weights live.
+"""Load a profile's base Stable Diffusion pipeline, wherever its weights live, with its sampler.
 
 The toy foundation model and SD 2.1-base are the same kind of folder (``model_index.json`` and one
-sub-folder per component), so one call loads either: only the source in the profile differs.
+sub-folder per component), so one call loads either: only the source in the profile differs. The
+sampling scheduler is the one ``generate.scheduler`` names (the paper's DDPM by default), built
+from the pipeline's own noise schedule, so every image the library draws — class images included
+— follows that setting.
 """
 
 from __future__ import annotations
@@ -17,6 +20,39 @@ from idbooth_lib.config import ProfileConfig, resolve_source
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
+#: ``generate.scheduler`` names → diffusers scheduler classes (all share SD's noise schedule).
+SAMPLING_SCHEDULERS = {
+    "ddpm": "DDPMScheduler",
+    "ddim": "DDIMScheduler",
+    "dpm++": "DPMSolverMultistepScheduler",
+    "euler": "EulerDiscreteScheduler",
+    "pndm": "PNDMScheduler",
+}
+
+
+def sampling_scheduler(name: str, noise_schedule: dict):
+    """The scheduler ``name`` built from a pipeline's scheduler config (its betas, timesteps and
+    prediction type), as diffusers' documentation swaps samplers: ``Class.from_config(...)``."""
+    import diffusers
+
+    if name not in SAMPLING_SCHEDULERS:
+        raise ValueError(
+            f"unknown sampling scheduler {name!r} (generate.scheduler); choose one of "
+            f"{', '.join(SAMPLING_SCHEDULERS)}"
+        )
+    return getattr(diffusers, SAMPLING_SCHEDULERS[name]).from_config(noise_schedule)
+
+
+@contextmanager
+def sampling_with(pipeline, name: str) -> Iterator[None]:
+    """Sample with scheduler ``name`` inside the block, then give the pipeline its own back."""
+    own = pipeline.scheduler
+    pipeline.scheduler = sampling_scheduler(name, own.config)
+    try:
+        yield
+    finally:
+        pipeline.scheduler = own
+
 
 def load_base_pipeline(config: ProfileConfig, device: str | None = None, dtype: str | None = None):
     """``StableDiffusionPipeline.from_pretrained`` on the profile's base model, with no safety
@@ -25,34 +61,43 @@ def load_base_pipeline(config: ProfileConfig, device: str | None = None, dtype: 
 
     torch_dtype = DTYPES[dtype or config.generate.dtype]
     source = resolve_source(config.models.base_model)
+    if _looks_like_a_path(source) and not Path(source).expanduser().exists():
+        raise FileNotFoundError(
+            f"the base model folder {source} (models.base_model) does not exist. Fix: set "
+            "IDBOOTH_BASE_MODEL (or --set models.base_model=...) to a diffusers pipeline folder "
+            "that holds model_index.json, or to a hub id such as "
+            "stabilityai/stable-diffusion-2-1-base"
+        )
     if Path(source).is_dir() and not (Path(source) / "model_index.json").is_file():
         raise FileNotFoundError(
             f"{Path(source) / 'model_index.json'} is missing: {source} is not a diffusers pipeline "
             "folder. Point IDBOOTH_BASE_MODEL at one (or at a hub id); for the toy profile, train "
             "the foundation model with `python -m idbooth_lib.toy.pretrain diffusion --help`"
         )
-    with quiet_loading():
-        pipeline = StableDiffusionPipeline.from_pretrained(
-            source,
-            revision=config.models.base_model_revision,
-            torch_dtype=torch_dtype,
-            safety_checker=None,
-            requires_safety_checker=False,
-        )
+    try:
+        with quiet_loading():
+            pipeline = StableDiffusionPipeline.from_pretrained(
+                source,
+                revision=config.models.base_model_revision,
+                torch_dtype=torch_dtype,
+                safety_checker=None,
+                requires_safety_checker=False,
+            )
+    except OSError as error:  # not cached and no hub (offline, no network, gated, mistyped id)
+        raise FileNotFoundError(
+            f"the base model {source!r} (models.base_model) could not be loaded: "
+            f"{(str(error).splitlines() or [type(error).__name__])[0]} Fix: download it once where the hub is reachable "
+            f"(`huggingface-cli download {source}`), or set IDBOOTH_BASE_MODEL to a local "
+            "diffusers pipeline folder (with model_index.json), or HF_ENDPOINT to a mirror"
+        ) from error
+    pipeline.scheduler = sampling_scheduler(config.generate.scheduler, pipeline.scheduler.config)
     pipeline.set_progress_bar_config(disable=True)
     return pipeline.to(device or config.device)
 
 
-def load_lora(pipeline, folder: str | Path) -> None:
-    """Load a LoRA written by :func:`idbooth_lib.training.finetune.save_lora` (diffusers' format).
-
-    This is diffusers' own ``load_lora_weights``; our LoRAs adapt the UNet only, so its notice
-    that the text encoder got no LoRA weights is expected and silenced.
-    """
-    from idbooth_lib.training.finetune import LORA_FILE
-
-    with quiet_loading():
-        pipeline.load_lora_weights(folder, weight_name=LORA_FILE)
+def _looks_like_a_path(source: str) -> bool:
+    """A local path rather than a hub id (``org/name``): absolute, ``~``, ``./`` or ``../``."""
+    return source.startswith(("/", "~", "./", "../", ".\\")) or Path(source).is_absolute()
 
 
 @contextmanager
@@ -60,7 +105,7 @@ def quiet_loading() -> Iterator[None]:
     """diffusers' and transformers' loading progress bars and notices off, for clean notebooks.
 
     Also hides diffusers' notice that ``torch_dtype`` is renamed: the older releases this book
-    supports (``diffusers>=0.32``) know only that name.
+    supports (``diffusers>=0.34``) know only that name.
     """
     from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as transformers_logging

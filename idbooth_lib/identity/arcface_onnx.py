@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from idbooth_lib.ranges import signed_to_pixels
+
 #: Where insightface publishes its model packs (``<name>.zip``, unzipped into ``<root>/models``).
 INSIGHTFACE_RELEASES = "https://github.com/deepinsight/insightface/releases/download/model-zoo/"
 
@@ -127,8 +129,7 @@ class ArcFaceOnnx(nn.Module):
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, S, S) RGB in [-1, 1] → (B, D) unit embeddings, on ``images``' device."""
-        pixels = ((images.detach().float().cpu() + 1) * 127.5).round().clamp(0, 255)
-        crops = pixels.to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        crops = signed_to_pixels(images).cpu().numpy()
         embeddings = torch.from_numpy(self.embed(crops)).to(images.device)
         return F.normalize(embeddings, dim=-1)
 

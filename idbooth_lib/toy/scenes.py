@@ -18,18 +18,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-BACKGROUNDS: tuple[str, ...] = (
-    "forest",
-    "city street",
-    "beach",
-    "office",
-    "bus",
-    "laboratory",
-    "factory",
-    "construction site",
-    "hospital",
-    "night club",
-)
+from idbooth_lib.generation.prompts import BACKGROUNDS
 
 REFERENCE_UNITS = 64.0
 

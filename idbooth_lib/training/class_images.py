@@ -27,10 +27,11 @@ from PIL import Image
 
 from idbooth_lib.config import ProfileConfig
 from idbooth_lib.data.detect import FaceDetector
+from idbooth_lib.data.faces import embed_detected_faces
 from idbooth_lib.data.layout import read_embeddings, write_embeddings
-from idbooth_lib.diffusion.basics import to_unit_range
-from idbooth_lib.evaluation.faces import embed_detected_faces
+from idbooth_lib.diffusion.pipeline import sampling_with
 from idbooth_lib.io import save_image, write_json
+from idbooth_lib.ranges import pixels_to_signed
 
 MANIFEST_FILE = "class_images.json"
 EMBEDDINGS_FILE = "embeddings.safetensors"
@@ -52,6 +53,7 @@ def class_images_settings(config: ProfileConfig) -> dict:
         "revision": config.models.base_model_revision,
         "prompt": config.train.class_prompt,
         "resolution": config.data.resolution,
+        "scheduler": config.generate.scheduler,
         "steps": config.generate.num_inference_steps,
         "guidance_scale": config.generate.guidance_scale,
         "seed": config.seed,
@@ -73,7 +75,8 @@ def class_images_folder(config: ProfileConfig) -> Path:
 def generate_missing(
     pipeline, config: ProfileConfig, folder: Path, count: int, log: Callable[[str], None]
 ) -> list[Path]:
-    """Draw the class images not yet on disk with the base pipeline; return all ``count`` paths."""
+    """Draw the class images not yet on disk with the base pipeline and ``generate.scheduler``;
+    return all ``count`` paths."""
     paths = [folder / f"class-{index:04d}.png" for index in range(count)]
     missing = [index for index, path in enumerate(paths) if not path.is_file()]
     if missing:
@@ -81,14 +84,15 @@ def generate_missing(
     batch = max(1, config.generate.batch_size)
     for start in range(0, len(missing), batch):
         indices = missing[start : start + batch]
-        images = pipeline(
-            [config.train.class_prompt] * len(indices),
-            height=config.data.resolution,
-            width=config.data.resolution,
-            num_inference_steps=config.generate.num_inference_steps,
-            guidance_scale=config.generate.guidance_scale,
-            generator=[torch.Generator().manual_seed(config.seed + i) for i in indices],
-        ).images
+        with sampling_with(pipeline, config.generate.scheduler):
+            images = pipeline(
+                [config.train.class_prompt] * len(indices),
+                height=config.data.resolution,
+                width=config.data.resolution,
+                num_inference_steps=config.generate.num_inference_steps,
+                guidance_scale=config.generate.guidance_scale,
+                generator=[torch.Generator().manual_seed(config.seed + i) for i in indices],
+            ).images
         for index, image in zip(indices, images, strict=True):
             save_image(paths[index], image)
     return paths
@@ -101,7 +105,7 @@ def embed_class_images(
     embedded = {}
     for start in range(0, len(paths), 32):  # 32 at a time: 200 images of 512 px would take GBs
         chunk = paths[start : start + 32]
-        images = to_unit_range(np.stack([_read_rgb(path) for path in chunk]))
+        images = pixels_to_signed(np.stack([_read_rgb(path) for path in chunk]))
         embeddings, found = embed_detected_faces(images, detector, encoder)
         embedded |= {path.stem: embeddings[row] for row, path in enumerate(chunk) if found[row]}
     return embedded
@@ -133,13 +137,13 @@ def ensure_class_images(
     embeddings = read_embeddings(embeddings_path)
     usable = [stem for stem in stems if stem in embeddings]
     if not usable:
-        raise RuntimeError(
+        raise ValueError(
             f"the detector found no face in any of the {count} class images in {folder}: check "
             f"the base model and the class prompt {config.train.class_prompt!r}"
         )
     if len(usable) < count:
         log(f"{count - len(usable)} of {count} class images have no detectable face; left out")
-    images = to_unit_range(np.stack([_read_rgb(folder / f"{stem}.png") for stem in usable]))
+    images = pixels_to_signed(np.stack([_read_rgb(folder / f"{stem}.png") for stem in usable]))
     return ClassImages(images, torch.stack([embeddings[stem] for stem in usable]), usable)
 
 

@@ -21,6 +21,7 @@ import torch
 
 from idbooth_lib.data.detect import FaceDetector
 from idbooth_lib.identity.align import warp_to_template
+from idbooth_lib.ranges import signed_to_pixels
 
 CROP_METHODS = ("landmarks", "detector")
 
@@ -53,8 +54,7 @@ class DetectorCrop:
 
     def boxes(self, decoded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(B, 4)`` first-face boxes in pixels and the mask of images with a face."""
-        pixels = ((decoded.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte()
-        images = pixels.permute(0, 2, 3, 1).cpu().numpy()
+        images = signed_to_pixels(decoded).cpu().numpy()
         boxes = np.zeros((len(images), 4), dtype=np.float32)
         found = np.zeros(len(images), dtype=bool)
         for row, image in enumerate(images):

@@ -1,28 +1,29 @@
-"""Fine-tune one identity into a UNet LoRA: DreamBooth, PortraitBooth or ID-Booth.
+"""Fine-tune one identity into a UNet LoRA: DreamBooth, PortraitBooth or ID-Booth (chapter 04).
 
 One loop serves the three methods; they differ only in :func:`~idbooth_lib.training.losses.identity_term`.
-Every batch holds ``batch_size`` instance images and as many class (prior-preservation) images, and
-instance ``i`` is paired with class image ``i`` of the same batch: that class image's embedding is
-instance ``i``'s negative in the triplet — also when the batch holds more than one pair.
-
-The clean-latent estimate x̂0 is decoded *with gradients* and cut out for the recogniser by a
+The pairs of each batch come from :mod:`~idbooth_lib.training.pairs`. The clean-latent estimate
+x̂0 is decoded *with gradients* and cut out for the recogniser by a
 :mod:`~idbooth_lib.training.crops` method: by default warped with the training image's saved
 landmarks, so no face detector runs inside the loop.
 
-What the loop does besides the loss, as diffusers' DreamBooth-LoRA script does: an ``accelerate``
-``Accelerator`` for the device and fp16/bf16 mixed precision (LoRA weights stay fp32), optional
-gradient checkpointing and 8-bit Adam, a cosine schedule, gradient clipping, checkpoints every
-``checkpointing_steps`` (the newest ``checkpoints_total_limit`` kept) from which a new run resumes
-exactly, the LoRA saved in diffusers' format, and a per-term loss log.
+What the loop does besides the loss, as diffusers' DreamBooth-LoRA script does: fp16/bf16 mixed
+precision with fp32 LoRA weights (:mod:`~idbooth_lib.training.precision`, its own per run),
+optional gradient checkpointing and 8-bit Adam, a cosine schedule, gradient clipping, checkpoints
+every ``checkpointing_steps`` (the newest ``checkpoints_total_limit`` kept) from which a new run
+resumes exactly, the LoRA saved in diffusers' format, and a per-term loss log. Each checkpoint
+carries the run's settings (:mod:`~idbooth_lib.training.fingerprint`): a rerun with other settings
+stops and says what changed, and a finished run rerun with the same settings is not retrained.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -36,44 +37,33 @@ from idbooth_lib.diffusion.basics import (
     encode_prompts,
     predict_clean_latents,
 )
-from idbooth_lib.io import atomic_path
-from idbooth_lib.training.crops import FaceCrop, LandmarkCrop
-from idbooth_lib.training.losses import identity_term, timestep_weight
+from idbooth_lib.diffusion.lora import ADAPTER_NAME, LORA_FILE, add_lora, load_lora, save_lora
+from idbooth_lib.io import atomic_path, write_json
+from idbooth_lib.training.crops import FaceCrop, make_face_crop
+from idbooth_lib.training.fingerprint import mismatch_error, run_settings, tensor_digest
+from idbooth_lib.training.losses import identity_term, timestep_weight, total_loss
+from idbooth_lib.training.pairs import IdentityData, draw_pairs
+from idbooth_lib.training.precision import MixedPrecision, build_optimiser
 
-LORA_FILE = "pytorch_lora_weights.safetensors"
 LOSS_LOG_FILE = "loss_log.csv"
-ADAPTER_NAME = "identity"
+#: Written last, when the LoRA and the loss log are complete: the settings of the finished run.
+FINISHED_FILE = "finished.json"
 
-
-@dataclass
-class IdentityData:
-    """What fine-tuning one identity needs, as tensors (images in [-1, 1])."""
-
-    instance_images: torch.Tensor
-    instance_landmarks: torch.Tensor
-    class_images: torch.Tensor
-    instance_embeddings: torch.Tensor | None = None
-    class_embeddings: torch.Tensor | None = None
-
-    def __post_init__(self) -> None:
-        if len(self.instance_images) != len(self.instance_landmarks):
-            raise ValueError("one set of landmarks per instance image is needed")
-        if len(self.instance_images) == 0 or len(self.class_images) == 0:
-            raise ValueError("fine-tuning needs at least one instance and one class image")
-
-    @classmethod
-    def from_prepared(cls, dataset_root: str | Path, identity: str, class_images) -> IdentityData:
-        """One identity of a prepared dataset (``idbooth prepare``) with the class images."""
-        from idbooth_lib.data.layout import PreparedFaces
-
-        items = list(PreparedFaces(dataset_root, identity))
-        return cls(
-            instance_images=torch.stack([item["image"] for item in items]),
-            instance_landmarks=torch.stack([item["landmarks"] for item in items]).float(),
-            class_images=class_images.images,
-            instance_embeddings=torch.stack([item["embedding"] for item in items]).float(),
-            class_embeddings=class_images.embeddings,
-        )
+__all__ = [
+    "FINISHED_FILE",
+    "LOSS_LOG_FILE",
+    "IdentityBranch",
+    "IdentityData",
+    "LossHistory",
+    "NoisedBatch",
+    "RunPlan",
+    "TrainableState",
+    "check_run_folder",
+    "finetune",
+    "run_fingerprint",
+    "stored_settings",
+    "training_step",
+]
 
 
 @dataclass
@@ -105,6 +95,16 @@ class LossHistory:
             for row, step in enumerate(self.steps):
                 writer.writerow([step, *(values[row] for values in self.terms.values())])
 
+    @classmethod
+    def read_csv(cls, path: Path) -> LossHistory:
+        """The history :meth:`write_csv` wrote (a finished run's, read back instead of retrained)."""
+        history = cls()
+        with open(path, newline="") as handle:
+            for row in csv.DictReader(handle):
+                step = int(row.pop("step"))
+                history.append(step, {name: float(value) for name, value in row.items()})
+        return history
+
 
 class TrainableState:
     """The trainable (LoRA) parameters of a module, as a checkpointable part."""
@@ -121,70 +121,65 @@ class TrainableState:
             parameter.copy_(state[name])
 
 
-def add_lora(unet, config: TrainConfig) -> list[torch.nn.Parameter]:
-    """Freeze the UNet and attach a peft LoRA adapter (Gaussian init) to its attention layers.
+@dataclass
+class NoisedBatch:
+    """One step's noised latents and the UNet's prediction: the instance rows first, then the
+    class rows; ``instance`` and ``prior`` are the indices each pair was drawn with."""
 
-    Target modules missing from this UNet (SD 2.1 has no ``add_k_proj``) are left out, so one
-    config fits UNets with and without added key/value projections.
-    """
-    from diffusers.training_utils import cast_training_params
-    from peft import LoraConfig
+    noisy: torch.Tensor
+    prediction: torch.Tensor
+    timesteps: torch.Tensor
+    instance: torch.Tensor
+    prior: torch.Tensor
 
-    unet.requires_grad_(False)
-    present = {name.rsplit(".", 1)[-1] for name, _ in unet.named_modules()}
-    targets = [module for module in config.lora_target_modules if module.split(".")[0] in present]
-    unet.add_adapter(
-        LoraConfig(
-            r=config.lora_rank,
-            lora_alpha=config.lora_alpha,
-            init_lora_weights="gaussian",
-            target_modules=targets,
-        ),
-        adapter_name=ADAPTER_NAME,
-    )
-    # fp32 LoRA weights even when the frozen UNet is fp16: the gradient scaler refuses to unscale
-    # fp16 gradients ("Attempting to unscale FP16 gradients", see the troubleshooting page).
-    cast_training_params(unet, dtype=torch.float32)
-    return [parameter for parameter in unet.parameters() if parameter.requires_grad]
+    @property
+    def pairs(self) -> int:
+        return len(self.instance)
 
 
-def remove_lora(unet) -> None:
-    """Take the adapter off again, so the same pipeline can fine-tune the next identity."""
-    unet.delete_adapters(ADAPTER_NAME)
+@dataclass
+class IdentityBranch:
+    """The identity term's path: x̂0 → VAE decode (with gradients) → face crop → recogniser."""
 
+    vae: torch.nn.Module
+    scheduler: Any
+    encoder: torch.nn.Module
+    crop: FaceCrop
 
-def save_lora(unet, output: Path) -> Path:
-    """Write ``pytorch_lora_weights.safetensors`` in diffusers' format (``load_lora_weights``)."""
-    from diffusers import StableDiffusionPipeline
-    from diffusers.utils import convert_state_dict_to_diffusers
-    from peft.utils import get_peft_model_state_dict
+    def __call__(self, data: IdentityData, config: TrainConfig, batch: NoisedBatch) -> torch.Tensor:
+        """The weighted identity term on the instance half, averaged over the pairs.
 
-    state = get_peft_model_state_dict(unet, adapter_name=ADAPTER_NAME)
-    layers = convert_state_dict_to_diffusers(state)
-    StableDiffusionPipeline.save_lora_weights(output, unet_lora_layers=layers)
-    return Path(output) / LORA_FILE
-
-
-def build_optimiser(parameters: list[torch.nn.Parameter], config: TrainConfig):
-    """AdamW with the paper's settings; bitsandbytes' 8-bit AdamW when ``use_8bit_adam`` is on."""
-    if config.use_8bit_adam:
-        try:
-            import bitsandbytes
-        except ImportError as error:
-            raise ImportError(
-                "train.use_8bit_adam needs bitsandbytes (pip install bitsandbytes, on a CUDA "
-                "machine); or switch it off with --set train.use_8bit_adam=false"
-            ) from error
-        optimiser_class = bitsandbytes.optim.AdamW8bit
-    else:
-        optimiser_class = torch.optim.AdamW
-    return optimiser_class(
-        parameters,
-        lr=config.learning_rate,
-        betas=config.adam_betas,
-        weight_decay=config.adam_weight_decay,
-        eps=config.adam_epsilon,
-    )
+        Only instances with ``t < config.identity_max_timestep`` are decoded; the others add zero,
+        and the sum is still divided by the number of pairs, so the limit only drops terms.
+        """
+        pairs = batch.pairs
+        kept = batch.timesteps[:pairs] < config.identity_max_timestep
+        if not bool(kept.any()):
+            return batch.prediction.new_zeros((), dtype=torch.float32)
+        timesteps, noisy, prediction = (
+            tensor[:pairs][kept] for tensor in (batch.timesteps, batch.noisy, batch.prediction)
+        )
+        clean = predict_clean_latents(self.scheduler, noisy, prediction, timesteps)
+        decoded = decode_latents(self.vae, clean).float()
+        instance, prior = batch.instance[kept.cpu()], batch.prior[kept.cpu()]
+        crops, found = self.crop(decoded, data.instance_landmarks[instance])
+        embeddings = self.encoder(crops)
+        weights = (
+            timestep_weight(timesteps, self.scheduler.config.num_train_timesteps)
+            if config.timestep_weighting
+            else torch.ones(len(instance), device=decoded.device)
+        )
+        weights = weights * found  # the paper skips the term when no face is detected in x̂0
+        negatives = None if data.class_embeddings is None else data.class_embeddings[prior]
+        mean_over_kept = identity_term(
+            config.method,
+            embeddings.float(),
+            data.instance_embeddings[instance].to(embeddings.device).float(),
+            None if negatives is None else negatives.to(embeddings.device).float(),
+            weights,
+            config.triplet_margin,
+        )
+        return mean_over_kept * len(instance) / pairs
 
 
 def training_step(
@@ -196,16 +191,18 @@ def training_step(
     prompts: torch.Tensor,
     generator: torch.Generator,
     crop: FaceCrop | None = None,
+    step: int = 0,
+    seed: int = 0,
 ) -> dict[str, torch.Tensor]:
-    """Loss terms for one batch of ``config.batch_size`` instance/class pairs.
+    """Loss terms for one batch of ``config.batch_size`` instance/class pairs at step ``step``.
 
     ``scheduler`` is the *training* noise scheduler (DDPM), kept apart from the pipeline's own
     sampling scheduler, which a user may have swapped for a faster one. Every random draw comes
     from ``generator`` (on the CPU), so a resumed run continues exactly where it stopped.
     """
     unet, device, pairs = pipeline.unet, pipeline.device, config.batch_size
-    instance = torch.randint(0, len(data.instance_images), (pairs,), generator=generator)
-    prior = torch.randint(0, len(data.class_images), (pairs,), generator=generator)
+    counts = (len(data.instance_images), len(data.class_images))
+    instance, prior = draw_pairs(step, pairs, counts, config.pair_sampling, generator, seed)
     images = torch.cat([data.instance_images[instance], data.class_images[prior]]).to(device)
     with torch.no_grad():
         latents = encode_images(pipeline.vae, images, sample=True, generator=generator)
@@ -225,57 +222,65 @@ def training_step(
         "prior": F.mse_loss(prediction[pairs:].float(), target[pairs:].float()),
     }
     if config.method != "dreambooth":
-        terms["identity"] = _identity(
-            pipeline, scheduler, encoder, data, config, noisy, prediction, timesteps,
-            instance, prior, crop or LandmarkCrop(),
-        )  # fmt: skip
+        branch = IdentityBranch(
+            pipeline.vae, scheduler, encoder, crop or make_face_crop("landmarks")
+        )
+        batch = NoisedBatch(noisy, prediction, timesteps, instance, prior)
+        terms["identity"] = branch(data, config, batch)
     return terms
 
 
-def _identity(
-    pipeline, scheduler, encoder, data, config, noisy, prediction, timesteps, instance, prior, crop
-) -> torch.Tensor:
-    """The weighted identity term on the instance half: x̂0 → decode → crop → recogniser.
-
-    Only instances with ``t < config.identity_max_timestep`` are decoded; the others add zero, and
-    the sum is still divided by the number of pairs, so the limit only drops terms.
-    """
-    pairs = len(instance)
-    kept = timesteps[:pairs] < config.identity_max_timestep
-    if not bool(kept.any()):
-        return prediction.new_zeros((), dtype=torch.float32)
-    # the instance half (the first ``pairs`` rows), only the kept instances
-    kept_timesteps, kept_noisy, kept_prediction = (
-        tensor[:pairs][kept] for tensor in (timesteps, noisy, prediction)
-    )
-    clean = predict_clean_latents(scheduler, kept_noisy, kept_prediction, kept_timesteps)
-    decoded = decode_latents(pipeline.vae, clean).float()
-    instance, prior = instance[kept.cpu()], prior[kept.cpu()]
-    crops, found = crop(decoded, data.instance_landmarks[instance])
-    embeddings = encoder(crops)
-    weights = (
-        timestep_weight(kept_timesteps, scheduler.config.num_train_timesteps)
-        if config.timestep_weighting
-        else torch.ones(len(instance), device=decoded.device)
-    )
-    weights = weights * found  # the paper skips the term when no face is detected in x̂0
-    negatives = None if data.class_embeddings is None else data.class_embeddings[prior]
-    mean_over_kept = identity_term(
-        config.method,
-        embeddings.float(),
-        data.instance_embeddings[instance].to(embeddings.device).float(),
-        None if negatives is None else negatives.to(embeddings.device).float(),
-        weights,
-        config.triplet_margin,
-    )
-    return mean_over_kept * len(instance) / pairs
+def stored_settings(output: str | Path) -> dict | None:
+    """The settings of the run ``output`` holds — finished, or its newest checkpoint's — or None
+    when it holds none (an unknown ``{}`` for checkpoints written before settings were kept)."""
+    marker = Path(output) / FINISHED_FILE
+    if marker.is_file():
+        return json.loads(marker.read_text(encoding="utf-8")).get("settings", {})
+    stored = Checkpointer(Path(output) / "checkpoints").latest_metadata()
+    return None if stored is None else stored.get("settings", {})
 
 
-def make_accelerator(config: TrainConfig, device: torch.device):
-    """An ``Accelerator`` for ``device`` with the config's mixed precision."""
-    from accelerate import Accelerator
+def check_run_folder(output: str | Path, wanted: dict, ignore: tuple[str, ...] = ()) -> None:
+    """Raise :class:`~idbooth_lib.training.fingerprint.RunMismatchError` when ``output`` holds a
+    run whose settings differ from ``wanted`` (leaving out the keys in ``ignore``)."""
+    stored = stored_settings(output)
+    if stored is None:
+        return
+    compared = {key: value for key, value in stored.items() if key not in ignore}
+    if compared != {key: value for key, value in wanted.items() if key not in ignore}:
+        raise mismatch_error(output, stored, wanted)
 
-    return Accelerator(mixed_precision=config.mixed_precision, cpu=device.type == "cpu")
+
+def _finished_history(pipeline, output: Path) -> LossHistory | None:
+    """A finished run's loss history when ``output`` holds this very run, finished, with its LoRA
+    attached to ``pipeline`` as training would have left it; None when there is none to reuse."""
+    marker = output / FINISHED_FILE
+    if not marker.is_file():
+        return None
+    if not (output / LORA_FILE).is_file() or not (output / LOSS_LOG_FILE).is_file():
+        marker.unlink()  # the marker outlived its files: train again (from a checkpoint, if any)
+        return None
+    load_lora(pipeline, output, adapter_name=ADAPTER_NAME)
+    return LossHistory.read_csv(output / LOSS_LOG_FILE)
+
+
+def _start_over(output: Path, checkpoints: Checkpointer) -> None:
+    """Forget everything a folder holds of an earlier run: ``--no-resume``."""
+    checkpoints.clear()
+    (output / FINISHED_FILE).unlink(missing_ok=True)
+
+
+def run_fingerprint(
+    pipeline, encoder, data: IdentityData, config: TrainConfig, seed: int, crop, context
+) -> dict[str, Any]:
+    """The settings of :func:`finetune`'s run: ``context`` names the base model and recogniser
+    by their sources; without it, the pipeline's folder and the recogniser's class stand in."""
+    seen = {
+        "models.base_model": getattr(pipeline, "name_or_path", None) or "",
+        "models.identity_encoder": type(encoder).__name__,
+        "identity_crop": type(crop).__name__,
+    }
+    return run_settings(config, seed, tensor_digest(data.tensors()), seen | (context or {}))
 
 
 def finetune(
@@ -288,22 +293,65 @@ def finetune(
     log: Callable[[str], None] = print,
     crop: FaceCrop | None = None,
     resume: bool = True,
-    accelerator=None,
     progress: bool = False,
+    context: dict[str, Any] | None = None,
 ) -> LossHistory:
     """Train a LoRA on ``pipeline.unet`` for ``config.max_steps`` steps and save it to ``output``.
 
     With ``resume`` (the default), a run continues from the newest checkpoint in
-    ``output/checkpoints`` and ends with the same LoRA as an uninterrupted run; without it, those
-    checkpoints are deleted and training starts over.
+    ``output/checkpoints`` and ends with the same LoRA as an uninterrupted run, and a run that
+    already finished with the same settings is not trained again (its history is returned)
+    and its LoRA is attached to the pipeline as if it had just been trained; checkpoints or a
+    finished LoRA of *other* settings raise
+    :class:`~idbooth_lib.training.fingerprint.RunMismatchError` before anything is written.
+    Without ``resume``, whatever the folder holds is discarded and training starts over.
+    ``context`` adds settings that the engine cannot see to the run's fingerprint (the sources of
+    the base model and recogniser, the identity); ``crop`` defaults to ``config.identity_crop``'s.
     """
     if config.method != "dreambooth" and data.instance_embeddings is None:
         raise ValueError(f"{config.method} needs the embeddings of the instance images")
+    output = Path(output)
+    crop = crop or make_face_crop(config.identity_crop)
+    settings = run_fingerprint(pipeline, encoder, data, config, seed, crop, context)
+    checkpoints = Checkpointer(output / "checkpoints", keep=config.checkpoints_total_limit)
+    if not resume:
+        _start_over(output, checkpoints)
+    check_run_folder(output, settings)  # before anything is written or loaded
+    finished = _finished_history(pipeline, output)
+    if finished is not None:
+        log(
+            f"{output} already holds this run, finished at step {finished.steps[-1]}: not retrained"
+        )
+        return finished
+    plan = RunPlan(data, config, seed, crop, checkpoints, settings, log, progress)
+    history = _train(pipeline, encoder, plan)
+    save_lora(pipeline.unet, output)
+    history.write_csv(output / LOSS_LOG_FILE)
+    write_json(output / FINISHED_FILE, {"steps": config.max_steps, "settings": settings})
+    return history
+
+
+@dataclass
+class RunPlan:
+    """What one run trains on and how it reports, besides the models (see :func:`finetune`)."""
+
+    data: IdentityData
+    config: TrainConfig
+    seed: int
+    crop: FaceCrop | None
+    checkpoints: Checkpointer
+    settings: dict[str, Any]
+    log: Callable[[str], None]
+    progress: bool
+
+
+def _train(pipeline, encoder, plan: RunPlan) -> LossHistory:
+    """The loop of :func:`finetune`: attach the LoRA, restore a checkpoint, train, checkpoint."""
     from diffusers import DDPMScheduler
     from diffusers.optimization import get_scheduler
 
-    output = Path(output)
-    accelerator = accelerator or make_accelerator(config, pipeline.device)
+    data, config, seed, crop = plan.data, plan.config, plan.seed, plan.crop
+
     torch.manual_seed(seed)  # the LoRA's initial weights
     generator = torch.Generator().manual_seed(seed)
     noise_scheduler = DDPMScheduler.from_config(pipeline.scheduler.config)
@@ -313,54 +361,39 @@ def finetune(
     if config.gradient_checkpointing:
         pipeline.unet.enable_gradient_checkpointing()
         pipeline.vae.enable_gradient_checkpointing()  # x̂0 is decoded with gradients
-    # Only the optimiser is prepared: preparing the UNet would wrap it for data parallelism,
-    # but several processes here train *different* identities (see train_identities).
-    optimiser = accelerator.prepare(build_optimiser(parameters, config))
+    precision = MixedPrecision(config.mixed_precision, pipeline.device)
+    optimiser = build_optimiser(parameters, config)
     schedule = get_scheduler(
-        config.lr_scheduler,
-        optimiser.optimizer,
-        num_warmup_steps=0,
-        num_training_steps=config.max_steps,
+        config.lr_scheduler, optimiser, num_warmup_steps=0, num_training_steps=config.max_steps
     )
     history = LossHistory()
     parts = {"lora": TrainableState(pipeline.unet), "optimiser": optimiser, "schedule": schedule}
-    parts |= {"generator": generator, "history": history}
-    if accelerator.scaler is not None:
-        parts["scaler"] = accelerator.scaler
-    checkpoints = Checkpointer(output / "checkpoints", keep=config.checkpoints_total_limit)
-    if not resume:
-        checkpoints.clear()
-    start = checkpoints.restore(log, **parts)
+    parts |= {"generator": generator, "history": history, "scaler": precision.scaler}
+    start = plan.checkpoints.restore(plan.log, **parts)
     with torch.no_grad():
         prompts = encode_prompts(pipeline, [config.instance_prompt, config.class_prompt])
     began = time.time()
     pipeline.unet.train()
     bar = trange(
-        start, config.max_steps, initial=start, total=config.max_steps, disable=not progress
+        start, config.max_steps, initial=start, total=config.max_steps, disable=not plan.progress
     )
     for step in bar:
-        with accelerator.autocast():
+        with precision.autocast():
             terms = training_step(
-                pipeline, noise_scheduler, encoder, data, config, prompts, generator, crop
-            )
-            loss = terms["instance"] + config.prior_loss_weight * terms["prior"]
-            loss = loss + terms.get("identity", 0.0)
-        optimiser.zero_grad(set_to_none=True)
-        accelerator.backward(loss)
-        accelerator.clip_grad_norm_(parameters, config.max_grad_norm)
-        optimiser.step()
-        if not optimiser.step_was_skipped:  # fp16: a step with inf gradients is skipped
-            schedule.step()
+                pipeline, noise_scheduler, encoder, data, config, prompts, generator, crop,
+                step, seed,
+            )  # fmt: skip
+            loss = total_loss(terms, config.prior_loss_weight)
+        if precision.step(loss, optimiser, parameters, config.max_grad_norm):
+            schedule.step()  # fp16: a step with inf gradients was skipped; so is its lr step
         values = {name: value.item() for name, value in terms.items()}
         history.append(step + 1, values)
         bar.set_postfix({name: f"{value:.4f}" for name, value in values.items()}, refresh=False)
         done = step + 1
         if done % 50 == 0 or done == config.max_steps:
             text = "  ".join(f"{name} {value:.4f}" for name, value in values.items())
-            log(f"step {done}/{config.max_steps}  {text}  {time.time() - began:.0f} s")
+            plan.log(f"step {done}/{config.max_steps}  {text}  {time.time() - began:.0f} s")
         if done % config.checkpointing_steps == 0 and done < config.max_steps:
-            checkpoints.store(done, **parts)
+            plan.checkpoints.store(done, metadata={"settings": plan.settings}, **parts)
     pipeline.unet.eval()
-    save_lora(pipeline.unet, output)
-    history.write_csv(output / LOSS_LOG_FILE)
     return history

@@ -65,3 +65,8 @@ def identity_term(
     else:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     return (weights * per_sample).mean()
+
+
+def total_loss(terms: dict[str, torch.Tensor], prior_loss_weight: float) -> torch.Tensor:
+    """``MSE_inst + λ · MSE_prior (+ the weighted identity term)``: what each method minimises."""
+    return terms["instance"] + prior_loss_weight * terms["prior"] + terms.get("identity", 0.0)

@@ -2,8 +2,11 @@
 
 The pipeline, the recogniser and the detector are loaded once per process and reused for every
 identity (the adapter is taken off between identities); the class images are generated once and
-shared. Under ``accelerate launch --num_processes N`` the identities are split across the N
-processes — each trains its own LoRAs on its own GPU; nothing is averaged between them.
+shared. Each run gets its own optimiser, schedule and gradient scaler
+(:mod:`~idbooth_lib.training.precision`), so an identity's LoRA does not depend on which identities
+the process trained before it. Under ``accelerate launch --num_processes N`` the identities are
+split across the N processes — each trains its own LoRAs on its own GPU (the detector too);
+nothing is averaged between them.
 """
 
 from __future__ import annotations
@@ -15,18 +18,13 @@ from pathlib import Path
 import torch
 
 from idbooth_lib.config import ProfileConfig
-from idbooth_lib.data.layout import dataset_identities
+from idbooth_lib.data.layout import PASSED_IN_CODE, dataset_encoder, dataset_identities
+from idbooth_lib.diffusion.lora import LORA_FILE, remove_lora
 from idbooth_lib.io import write_json
 from idbooth_lib.training.class_images import ClassImages, ensure_class_images
 from idbooth_lib.training.crops import make_face_crop
-from idbooth_lib.training.finetune import (
-    LORA_FILE,
-    IdentityData,
-    LossHistory,
-    finetune,
-    make_accelerator,
-    remove_lora,
-)
+from idbooth_lib.training.finetune import LossHistory, check_run_folder, finetune
+from idbooth_lib.training.pairs import IdentityData
 
 #: The weights each mixed-precision setting keeps the frozen models in (LoRA weights stay fp32).
 WEIGHT_DTYPES = {"no": "float32", "fp16": "float16", "bf16": "bfloat16"}
@@ -35,34 +33,107 @@ RUN_FILE = "run.json"
 
 @dataclass
 class TrainingModels:
-    """Everything fine-tuning loads once: the base pipeline, the recogniser, the detector."""
+    """Everything fine-tuning loads once per process: the base pipeline, recogniser, detector."""
 
     pipeline: object
     encoder: torch.nn.Module
     detector: object
-    accelerator: object
+
+
+def process_state(config: ProfileConfig):
+    """accelerate's view of this process (rank, process count, device). Under ``accelerate
+    launch`` (or torchrun) on CPUs it must be told ``cpu=True`` to join the other processes."""
+    from accelerate import PartialState
+
+    return PartialState(cpu=torch.device(config.device).type == "cpu")
+
+
+def process_device(config: ProfileConfig) -> torch.device:
+    """This process's device: ``cuda:<local rank>`` under ``accelerate launch`` (one GPU per
+    process), ``config.device`` itself when it names one (``cuda:1``), else the CPU.
+
+    Worked out here rather than read off ``PartialState().device``: that state is made once per
+    process, so a notebook that used the toy profile first would keep reporting the CPU."""
+    wanted = torch.device(config.device)
+    if wanted.type != "cuda" or not torch.cuda.is_available():
+        return torch.device("cpu") if wanted.type == "cuda" else wanted
+    if wanted.index is not None:
+        return wanted
+    return torch.device("cuda", process_state(config).local_process_index)
 
 
 def load_training_models(config: ProfileConfig) -> TrainingModels:
-    """Load the profile's models onto this process's device (``accelerate`` picks the GPU)."""
+    """Load the profile's models onto this process's device."""
     from idbooth_lib.data.detect import load_face_detector
     from idbooth_lib.diffusion.pipeline import load_base_pipeline
     from idbooth_lib.identity.encoders import load_identity_encoder
 
-    accelerator = make_accelerator(config.train, torch.device(config.device))
+    device = process_device(config)
     dtype = WEIGHT_DTYPES[config.train.mixed_precision]
-    pipeline = load_base_pipeline(config, device=str(accelerator.device), dtype=dtype)
+    pipeline = load_base_pipeline(config, device=str(device), dtype=dtype)
     encoder = load_identity_encoder(
         config.models.identity_encoder,
-        device=str(accelerator.device),
+        device=str(device),
         face_model_root=config.models.face_model_root,
     )
-    return TrainingModels(pipeline, encoder, load_face_detector(config), accelerator)
+    return TrainingModels(pipeline, encoder, load_face_detector(config, device=str(device)))
+
+
+def check_dataset_encoder(
+    config: ProfileConfig, dataset_root: str | Path, log: Callable[[str], None] = print
+) -> None:
+    """Refuse to train when the loss's recogniser is not the one the dataset's embeddings came
+    from: the identity term would compare embeddings of two different networks. A dataset that
+    does not name a source (prepared with a module passed in code, or before this was recorded)
+    cannot be checked: that is said, and training goes on."""
+    prepared_with = dataset_encoder(Path(dataset_root))
+    if config.train.method == "dreambooth" or prepared_with == config.models.identity_encoder:
+        return
+    if prepared_with is None or prepared_with.endswith(PASSED_IN_CODE):
+        log(
+            f"note: {Path(dataset_root) / 'dataset.json'} does not name the recogniser of its "
+            f"embeddings ({prepared_with}); make sure it is {config.models.identity_encoder!r}"
+        )
+        return
+    raise ValueError(
+        f"{Path(dataset_root) / 'dataset.json'} was prepared with the recogniser "
+        f"{prepared_with!r}, but {config.train.method} would compare its embeddings with "
+        f"{config.models.identity_encoder!r} (models.identity_encoder). Fix: train with "
+        f"--set models.identity_encoder={prepared_with}, or prepare the photos again with "
+        f"--set models.identity_encoder={config.models.identity_encoder} into a new folder"
+    )
+
+
+def check_settings_before_training(
+    config: ProfileConfig, dataset_root, identity: str, output_root, identities: list[str]
+) -> None:
+    """Compare a run folder's stored settings with this run's, all but those known only once
+    the data is loaded (its digest) or the models are (the crop's class)."""
+    from idbooth_lib.training.crops import make_face_crop
+    from idbooth_lib.training.fingerprint import run_settings
+
+    crop = type(make_face_crop(config.train.identity_crop, object())).__name__
+    context = run_context(config, dataset_root, identity) | {"identity_crop": crop}
+    wanted = run_settings(config.train, config.seed, "", context)
+    check_run_folder(run_folder(Path(output_root), identity, identities), wanted, ("data",))
 
 
 def run_folder(output_root: Path, identity: str, identities: list[str]) -> Path:
     """``OUT`` itself for a single identity, ``OUT/<identity>`` for several."""
     return Path(output_root) if len(identities) == 1 else Path(output_root) / identity
+
+
+def run_context(config: ProfileConfig, dataset_root: str | Path, identity: str) -> dict:
+    """Settings outside ``config.train`` that shape a run: part of its fingerprint."""
+    return {
+        "identity": identity,
+        "models.base_model": config.models.base_model,
+        "models.base_model_revision": config.models.base_model_revision,
+        "models.identity_encoder": config.models.identity_encoder,
+        "models.face_analysis": config.models.face_analysis,
+        "data.resolution": config.data.resolution,
+        "data.aligned_size": config.data.aligned_size,
+    }
 
 
 def train_identity(
@@ -78,15 +149,12 @@ def train_identity(
 ) -> LossHistory:
     """Fine-tune one identity with ``config.train.method``; write its LoRA and loss log."""
     output = Path(output)
+    check_dataset_encoder(config, dataset_root, log)
     data = IdentityData.from_prepared(dataset_root, identity, class_images)
     crop = make_face_crop(config.train.identity_crop, models.detector, config.data.aligned_size)
-    write_json(
-        output / RUN_FILE,
-        {"identity": identity, "dataset": str(dataset_root), "config": config.to_dict()},
-    )
     log(f"{identity}: {config.train.method}, {config.train.max_steps} steps -> {output}")
     try:
-        return finetune(
+        history = finetune(
             models.pipeline,
             models.encoder,
             data,
@@ -96,11 +164,16 @@ def train_identity(
             log=log,
             crop=crop,
             resume=resume,
-            accelerator=models.accelerator,
             progress=progress,
+            context=run_context(config, dataset_root, identity),
         )
     finally:
         remove_lora(models.pipeline.unet)
+    write_json(
+        output / RUN_FILE,
+        {"identity": identity, "dataset": str(dataset_root), "config": config.to_dict()},
+    )
+    return history
 
 
 def train_identities(
@@ -116,11 +189,13 @@ def train_identities(
 
     Run with ``accelerate launch`` to split the identities across processes.
     """
-    from accelerate import PartialState
-
     identities = identities or dataset_identities(Path(dataset_root))
+    check_dataset_encoder(config, dataset_root, log)
+    if resume:  # every folder's settings, before any model is loaded or identity trained
+        for identity in identities:
+            check_settings_before_training(config, dataset_root, identity, output_root, identities)
+    state = process_state(config)
     models = load_training_models(config)
-    state = PartialState()
     with state.main_process_first():  # the main process generates the shared class images
         class_images = ensure_class_images(
             models.pipeline, config, models.detector, models.encoder, log=log

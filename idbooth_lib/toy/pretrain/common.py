@@ -1,6 +1,6 @@
 """Pieces every toy pretraining recipe shares: seeds of the worlds, tensors, schedules.
 
-``to_unit_range`` is re-exported from :mod:`idbooth_lib.diffusion.basics` for the recipes.
+Images reach the recipes in the signed range through :func:`idbooth_lib.ranges.pixels_to_signed`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from idbooth_lib.diffusion.basics import to_unit_range
 from idbooth_lib.identity.align import warp_to_template
+from idbooth_lib.ranges import pixels_to_signed
 from idbooth_lib.toy.render import RenderedFaces, concatenate, render_faces
 
 #: The world the toy models are pretrained on; the book uses world 0, benchmarks world 2.
@@ -55,7 +55,7 @@ def aligned_batch(
     faces: RenderedFaces, indices: np.ndarray, landmark_noise_px: float, generator: torch.Generator
 ) -> torch.Tensor:
     """Aligned 112×112 crops of ``faces[indices]``, with landmarks jittered as a detector would."""
-    images = to_unit_range(faces.images[indices])
+    images = pixels_to_signed(faces.images[indices])
     landmarks = torch.as_tensor(faces.landmarks[indices])
     if landmark_noise_px:
         landmarks = landmarks + landmark_noise_px * torch.randn(
@@ -81,10 +81,29 @@ def embed_faces(model: torch.nn.Module, faces: RenderedFaces, batch_size: int = 
     model.eval()
     chunks = []
     for start in range(0, len(faces), batch_size):
-        images = to_unit_range(faces.images[start : start + batch_size])
+        images = pixels_to_signed(faces.images[start : start + batch_size])
         landmarks = torch.as_tensor(faces.landmarks[start : start + batch_size])
         chunks.append(model(warp_to_template(images, landmarks)))
     return torch.cat(chunks).numpy()
+
+
+def load_in_float32_by_default(model_folder: Path) -> None:
+    """Make a transformers model saved in fp16 load in float32 when no ``dtype`` is asked for.
+
+    transformers 5 loads a model in the dtype its ``config.json`` names, and ``save_pretrained``
+    names the dtype of the weights it saved. The toy models are *stored* in fp16 (half the size),
+    but a plain ``StableDiffusionPipeline.from_pretrained(folder)`` loads the UNet and VAE in
+    float32 (diffusers' default): a half-precision text encoder beside them fails on the first
+    prompt with "mat1 and mat2 must have the same dtype, but got Half and Float". So the config
+    says float32, and every part of a default load agrees. The JSON is written as transformers
+    writes it (sorted keys, two-space indent), so a rerun of a recipe gives the same bytes.
+    """
+    import json
+
+    path = Path(model_folder) / "config.json"
+    config = json.loads(path.read_text(encoding="utf-8"))
+    config["dtype"] = "float32"
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def write_recipe_record(output: Path, recipe, steps: int, minutes: float) -> None:

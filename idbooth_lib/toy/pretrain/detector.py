@@ -25,12 +25,12 @@ import torch.nn.functional as F
 
 from idbooth_lib.checkpoints import Checkpointer
 from idbooth_lib.identity.toy_detector import DetectorConfig, ToyFaceDetector, pixels_to_normalised
+from idbooth_lib.ranges import pixels_to_signed
 from idbooth_lib.toy.faces import BACKGROUNDS
 from idbooth_lib.toy.pretrain.common import (
     UNSEEN_WORLD_SEED,
     cosine_learning_rate,
     pretraining_faces,
-    to_unit_range,
     write_recipe_record,
 )
 from idbooth_lib.toy.render import RenderedFaces, render_faces
@@ -79,7 +79,7 @@ def paint_scenes(count: int, seed: int, size: int = 96) -> torch.Tensor:
         np.asarray(paint_background(choices[int(rng.integers(len(choices)))], rng, size))
         for _ in range(count)
     ]
-    return to_unit_range(np.stack(scenes))
+    return pixels_to_signed(np.stack(scenes))
 
 
 def _zoom_and_shift(
@@ -103,7 +103,7 @@ def face_windows(
     faces: RenderedFaces, indices: np.ndarray, recipe: DetectorRecipe, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Augmented face windows, their landmarks and labels (1 while the whole face is in view)."""
-    images = to_unit_range(faces.images[indices])
+    images = pixels_to_signed(faces.images[indices])
     landmarks = torch.as_tensor(faces.landmarks[indices]).clone()
     mirror = torch.rand(len(indices), generator=generator) < 0.5
     images[mirror] = images[mirror].flip(-1)
@@ -294,7 +294,7 @@ def benchmark_detector(
     results: dict[str, float] = {}
     found_all, errors_all = [], []
     for name, faces in (("wild", wild), ("constrained", studio)):
-        scores, landmarks = _scores_and_landmarks(detector, to_unit_range(faces.images))
+        scores, landmarks = _scores_and_landmarks(detector, pixels_to_signed(faces.images))
         errors = np.linalg.norm(landmarks - faces.landmarks, axis=-1).mean(axis=-1)
         results[f"landmark_error_px_{name}"] = float(errors.mean())
         results[f"detection_rate_{name}"] = float((scores >= 0.5).mean())

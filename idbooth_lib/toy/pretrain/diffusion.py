@@ -31,11 +31,12 @@ import torch
 import torch.nn.functional as F
 
 from idbooth_lib.checkpoints import Checkpointer
+from idbooth_lib.ranges import pixels_to_signed
 from idbooth_lib.toy.faces import describe
 from idbooth_lib.toy.pretrain.common import (
     cosine_learning_rate,
+    load_in_float32_by_default,
     pretraining_faces,
-    to_unit_range,
     write_recipe_record,
 )
 from idbooth_lib.toy.render import RenderedFaces
@@ -115,7 +116,7 @@ def encode_latents(vae, faces: RenderedFaces, batch_size: int = 256) -> tuple[to
     """
     means, stds = [], []
     for start in range(0, len(faces), batch_size):
-        images = to_unit_range(faces.images[start : start + batch_size]).to(vae.device)
+        images = pixels_to_signed(faces.images[start : start + batch_size]).to(vae.device)
         posterior = vae.encode(images).latent_dist
         means.append(posterior.mean.half())
         stds.append(posterior.std.half())
@@ -305,7 +306,7 @@ def assemble_pipeline(vae, text_encoder, tokenizer, unet, scheduler):
 def save_pipeline(
     output: Path, vae, text_encoder, tokenizer, unet, scheduler, vocabulary: Path
 ) -> None:
-    """Save the pipeline folder with fp16 weights (half the size; loading upcasts if asked).
+    """Save the pipeline folder with fp16 weights (half the size); a default load gives float32.
 
     ``vocab.json`` and ``merges.txt`` are copied from the ``vocabulary`` folder (read before
     saving, as it may be ``output/tokenizer`` itself): transformers 5 writes only
@@ -316,5 +317,6 @@ def save_pipeline(
     parts = [copy.deepcopy(module).half() for module in (vae, text_encoder, unet)]
     pipeline = assemble_pipeline(parts[0], parts[1], tokenizer, parts[2], scheduler)
     pipeline.save_pretrained(output)
+    load_in_float32_by_default(Path(output) / "text_encoder")
     for name, content in zip(files, vocabulary, strict=True):
         (Path(output) / "tokenizer" / name).write_bytes(content)

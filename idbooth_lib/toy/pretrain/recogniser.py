@@ -41,8 +41,8 @@ class RecogniserRecipe:
 
 RECOGNISER_RECIPES = {
     "recogniser": RecogniserRecipe(RecogniserConfig((32, 64, 128), 1, 128), seed=0),
-    # A second, independent evaluator: another architecture and another seed (PAPER.md asks for
-    # an evaluator that is not the network used in the loss).
+    # A second, independent evaluator: another architecture and another seed. The paper scored
+    # identity with the loss's own ArcFace, which flatters the identity methods (chapter 04).
     "recogniser_b": RecogniserRecipe(RecogniserConfig((16, 32, 64), 2, 96), seed=1, steps=1500),
 }
 

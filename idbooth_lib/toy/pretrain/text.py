@@ -31,11 +31,12 @@ from torch import nn
 
 from idbooth_lib.checkpoints import Checkpointer
 from idbooth_lib.identity.toy_recogniser import ToyRecogniser
+from idbooth_lib.ranges import pixels_to_signed
 from idbooth_lib.toy.pretrain.common import (
     cosine_learning_rate,
     embed_faces,
+    load_in_float32_by_default,
     pretraining_faces,
-    to_unit_range,
     write_recipe_record,
 )
 from idbooth_lib.toy.tokenizer import build_tokenizer, identity_names
@@ -180,7 +181,7 @@ def train_text_encoder(
         # output never sees the padding after it, so this is the same embedding; steps ran in
         # 0.25 s instead of 0.55 s here.
         ids = tokenizer(captions, padding="longest", return_tensors="pt").input_ids
-        loss = model.loss(ids, identity[indices], to_unit_range(faces.images[indices]))
+        loss = model.loss(ids, identity[indices], pixels_to_signed(faces.images[indices]))
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -193,6 +194,7 @@ def train_text_encoder(
         if (step + 1) % checkpoint_every == 0 or step + 1 == steps:
             checkpointer.store(step + 1, model=model, optimiser=optimiser)
     model.text_encoder.half().save_pretrained(Path(output) / "text_encoder")
+    load_in_float32_by_default(Path(output) / "text_encoder")
     shutil.copytree(tokenizer_folder, Path(output) / "tokenizer", dirs_exist_ok=True)
     write_recipe_record(Path(output) / "text_encoder", recipe, steps, (time.time() - began) / 60)
     log(f"saved {output}/text_encoder ({(time.time() - began) / 60:.1f} min this run)")

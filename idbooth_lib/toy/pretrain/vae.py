@@ -22,10 +22,10 @@ import torch.nn.functional as F
 from idbooth_lib.checkpoints import Checkpointer
 from idbooth_lib.identity.align import warp_to_template
 from idbooth_lib.identity.toy_recogniser import ToyRecogniser
+from idbooth_lib.ranges import pixels_to_signed
 from idbooth_lib.toy.pretrain.common import (
     cosine_learning_rate,
     pretraining_faces,
-    to_unit_range,
     write_recipe_record,
 )
 
@@ -142,7 +142,7 @@ def train_vae(
         for group in optimiser.param_groups:
             group["lr"] = cosine_learning_rate(step, steps, recipe.learning_rate)
         indices = torch.randint(0, len(faces), (recipe.batch_size,), generator=generator).numpy()
-        images = to_unit_range(faces.images[indices])
+        images = pixels_to_signed(faces.images[indices])
         landmarks = torch.as_tensor(faces.landmarks[indices])
         terms = reconstruction_losses(vae, recogniser, images, landmarks, recipe)
         loss = sum(weights[name] * value for name, value in terms.items())
@@ -175,5 +175,5 @@ def latent_scaling_factor(vae, faces, count: int = 2048) -> float:
     model then sees latents of unit variance, which its noise schedule assumes."""
     rng = np.random.default_rng(0)
     indices = rng.choice(len(faces), size=min(count, len(faces)), replace=False)
-    latents = vae.encode(to_unit_range(faces.images[np.sort(indices)])).latent_dist.sample()
+    latents = vae.encode(pixels_to_signed(faces.images[np.sort(indices)])).latent_dist.sample()
     return float(1.0 / latents.std())

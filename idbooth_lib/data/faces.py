@@ -12,6 +12,7 @@ import torch
 
 from idbooth_lib.data.detect import FaceDetector
 from idbooth_lib.identity.align import warp_to_template
+from idbooth_lib.ranges import signed_to_pixels
 
 
 @torch.no_grad()
@@ -22,7 +23,7 @@ def embed_detected_faces(
 
     The largest face of each image is used; rows without a face are zero.
     """
-    pixels = ((images.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1)
+    pixels = signed_to_pixels(images)
     landmarks = torch.zeros(len(images), 5, 2)
     found = torch.zeros(len(images), dtype=torch.bool)
     for row, image in enumerate(pixels.cpu().numpy()):

@@ -1,0 +1,109 @@
+"""The library's layers: each package imports only from the layers before it, in the order data
+flows, and the engine never imports the toy world (it reaches the toy models through
+``idbooth:`` sources). Every import counts, also those inside functions."""
+
+import ast
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+PACKAGE = ROOT / "idbooth_lib"
+#: The layers in the order data flows (see idbooth_lib/__init__.py for why identity precedes data).
+LAYERS = [
+    {"config", "io", "ranges", "env", "checkpoints", "reporting", "viz"},
+    {"identity"},
+    {"data"},
+    {"diffusion"},
+    {"training"},
+    {"generation"},
+    {"evaluation"},
+    {"recognition"},
+]
+#: Outside the layers: they may import any layer; no layer may import them.
+CONSUMERS = {"toy", "cli", "__init__"}
+
+
+def _top(module: str) -> str | None:
+    """``idbooth_lib.data.prepare`` → ``data``; None for other packages."""
+    parts = module.split(".")
+    return parts[1] if parts[0] == "idbooth_lib" and len(parts) > 1 else None
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    """Every ``idbooth_lib`` module a file imports, with the line, at any depth of the file."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module == "idbooth_lib":  # from idbooth_lib import config
+                found += [(node.lineno, f"idbooth_lib.{alias.name}") for alias in node.names]
+            else:
+                found.append((node.lineno, node.module))
+    return [(line, name) for line, name in found if _top(name) is not None]
+
+
+def _rank(name: str) -> int | None:
+    for rank, layer in enumerate(LAYERS):
+        if name in layer:
+            return rank
+    return None
+
+
+def layer_violations(package: Path = PACKAGE) -> list[str]:
+    """``file:line imports module`` for every import that breaks the layering."""
+    problems = []
+    for path in sorted(package.rglob("*.py")):
+        relative = path.relative_to(package)
+        own = relative.parts[0].removesuffix(".py")
+        if own in CONSUMERS:
+            continue
+        own_rank = _rank(own)
+        assert own_rank is not None, f"{relative} belongs to no layer: add it to LAYERS"
+        for line, module in _imports(path):
+            target = _top(module)
+            target_rank = _rank(target)
+            if target in CONSUMERS or target_rank is None or target_rank > own_rank:
+                problems.append(f"{relative}:{line} imports {module}")
+    return problems
+
+
+def test_every_package_imports_only_earlier_layers():
+    assert layer_violations() == []
+
+
+def test_every_module_belongs_to_a_layer_or_is_a_consumer():
+    names = {path.stem if path.is_file() else path.name for path in PACKAGE.iterdir()}
+    names = {name for name in names if not name.startswith((".", "_")) or name == "__init__"}
+    names -= {"__pycache__"}
+    placed = set().union(*LAYERS) | CONSUMERS
+    assert names <= placed, names - placed
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("from idbooth_lib.training.finetune import finetune\n", ["diffusion/x.py:1"]),
+        ("def f():\n    from idbooth_lib.toy.faces import ToyFaceWorld\n", ["diffusion/x.py:2"]),
+        ("from idbooth_lib import evaluation\n", ["diffusion/x.py:1"]),
+        ("from idbooth_lib.identity.align import warp_to_template\n", []),
+    ],
+)
+def test_the_check_catches_a_backward_import(tmp_path, source, expected):
+    """The checker itself: a later layer, the toy world, or a lazy import inside a function."""
+    (tmp_path / "diffusion").mkdir()
+    (tmp_path / "diffusion" / "x.py").write_text(source)
+    found = [problem.split(" imports")[0] for problem in layer_violations(tmp_path)]
+    assert found == expected
+
+
+def _stage_docstrings():
+    return {
+        name: (PACKAGE / name / "__init__.py").read_text() for layer in LAYERS[1:] for name in layer
+    }
+
+
+def test_each_stage_package_names_its_chapter():
+    for name, text in _stage_docstrings().items():
+        assert "chapter" in text.split('"""')[1], name
