@@ -36,6 +36,7 @@ from scipy import linalg
 from idbooth_lib.config import load_profile, resolve_source
 from idbooth_lib.diffusion.basics import decode_latents, encode_images, sample
 from idbooth_lib.diffusion.pipeline import load_base_pipeline
+from idbooth_lib.evaluation.adherence import SceneProbe
 from idbooth_lib.identity.align import warp_to_template
 from idbooth_lib.identity.encoders import load_identity_encoder
 from idbooth_lib.ranges import pixels_to_signed, signed_to_pixels, unit_to_signed
@@ -114,32 +115,7 @@ def embed_fixed_crop(encoder, images: torch.Tensor, landmarks: torch.Tensor) -> 
     return encoder(warp_to_template(images, landmarks.expand(len(images), 5, 2)))
 
 
-class Probe(torch.nn.Module):
-    """A small CNN with two heads (background, pose), trained on real wild toy faces."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.body = torch.nn.Sequential(
-            torch.nn.Conv2d(3, 32, 3, stride=2, padding=1),
-            torch.nn.ReLU(),
-            torch.nn.Conv2d(32, 64, 3, stride=2, padding=1),
-            torch.nn.ReLU(),
-            torch.nn.Conv2d(64, 96, 3, stride=2, padding=1),
-            torch.nn.ReLU(),
-            # 4×4 cells keep where the nose sits relative to the face: 2×2 lost the pose
-            # (0.84 pose accuracy on real faces, measured).
-            torch.nn.AdaptiveAvgPool2d(4),
-            torch.nn.Flatten(),
-        )
-        self.background = torch.nn.Linear(1536, len(BACKGROUNDS))
-        self.pose = torch.nn.Linear(1536, len(POSES))
-
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        features = self.body(images)
-        return self.background(features), self.pose(features)
-
-
-def train_probe(steps: int = 2000) -> tuple[Probe, dict[str, float]]:
+def train_probe(steps: int = 2000) -> tuple[SceneProbe, dict[str, float]]:
     """Train the probe on real wild faces of unseen identities; return it and its accuracy per
     head on held-out real faces (the ceiling for what it can say about generated ones)."""
     faces = render_faces(UNSEEN_WORLD_SEED, range(300, 800), 8, "wild", progress=False)
@@ -147,7 +123,7 @@ def train_probe(steps: int = 2000) -> tuple[Probe, dict[str, float]]:
     poses = torch.tensor([POSES.index(p) for p in faces.poses])
     images = pixels_to_signed(faces.images)
     train, held_out = slice(0, 3600), slice(3600, None)
-    probe, generator = Probe(), torch.Generator().manual_seed(0)
+    probe, generator = SceneProbe(), torch.Generator().manual_seed(0)
     optimiser = torch.optim.AdamW(probe.parameters(), lr=2e-3)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, steps)
     for _ in range(steps):

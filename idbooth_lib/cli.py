@@ -89,6 +89,20 @@ def run_train(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def run_evaluate(arguments: argparse.Namespace) -> int:
+    """Measure a folder of synthetic faces against the real ones; write one results file."""
+    from idbooth_lib.evaluation.run import evaluate_folders, summary_table, write_results
+
+    config = profile_from_arguments(arguments)
+    results = evaluate_folders(
+        arguments.synthetic, arguments.real, config, progress=not arguments.quiet
+    )
+    write_results(arguments.output, results)
+    print(summary_table(results))
+    print(f"wrote {arguments.output}")
+    return 0 if "error" not in results else 1
+
+
 def run_config(arguments: argparse.Namespace) -> int:
     """Print the resolved profile as JSON (after environment variables and ``--set``)."""
     print(profile_from_arguments(arguments).to_json())
@@ -156,6 +170,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(handler=run_train)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="measure synthetic faces against real ones (identity, diversity, ...)"
+    )
+    evaluate.add_argument(
+        "--synthetic", type=Path, required=True, metavar="GEN", help="one sub-folder per identity"
+    )
+    evaluate.add_argument(
+        "--real", type=Path, required=True, metavar="SRC", help="one sub-folder per identity"
+    )
+    evaluate.add_argument("--output", type=Path, required=True, metavar="RESULTS.json")
+    add_profile_arguments(evaluate)
+    evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
+    evaluate.set_defaults(handler=run_evaluate)
 
     config = commands.add_parser("config", help="print the resolved profile as JSON")
     add_profile_arguments(config)

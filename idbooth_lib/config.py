@@ -106,6 +106,13 @@ class ModelSources:
     face_model_root: str
     identity_encoder: str
     evaluation_encoder: str
+    #: Generic (not identity) image features for fidelity, diversity and memorisation: a Hugging
+    #: Face vision model, or a diffusers pipeline folder whose VAE latents stand in (toy).
+    image_features: str
+    #: A CLIP model for CMMD; empty to skip it.
+    clip_features: str
+    #: What judges prompt adherence (background, pose): the toy probe or a CLIP model.
+    scene_scorer: str
 
 
 @dataclass
@@ -257,6 +264,10 @@ def sd21_profile() -> ProfileConfig:
             # loss's own network, which flatters the identity methods.
             identity_encoder="buffalo_l",
             evaluation_encoder="antelopev2",
+            # the paper's DINOv2 for Fréchet distance, PRDC and Vendi; CMMD's own CLIP
+            image_features="facebook/dinov2-base",
+            clip_features="openai/clip-vit-large-patch14-336",
+            scene_scorer="openai/clip-vit-large-patch14",
         ),
         data=DataConfig(
             resolution=512,
@@ -321,6 +332,10 @@ def toy_profile() -> ProfileConfig:
             face_model_root="",
             identity_encoder=PACKAGED_PREFIX + "toy/recogniser",
             evaluation_encoder=PACKAGED_PREFIX + "toy/recogniser_b",
+            # the toy world has no DINOv2 or CLIP: its VAE's latents are the generic features
+            image_features=PACKAGED_PREFIX + "toy/foundation",
+            clip_features="",
+            scene_scorer=PACKAGED_PREFIX + "toy/probe",
         ),
         data=DataConfig(
             resolution=64,

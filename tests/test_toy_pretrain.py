@@ -4,6 +4,7 @@ They are the recipes of the shipped toy models, so a test keeps them from rottin
 """
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -152,3 +153,40 @@ def test_the_text_and_diffusion_recipes_write_the_same_files_twice(
     assert {"unet", "text_encoder", "tokenizer"} <= {name.parts[0] for name in written[0]}
     for name, content in written[0].items():
         assert content == written[1][name], name
+
+
+def test_probe_recipe_writes_a_probe_that_loads_and_reports_its_accuracy(tmp_path, monkeypatch):
+    import json
+
+    from idbooth_lib.evaluation.adherence import SceneProbe
+    from idbooth_lib.toy.pretrain.probe import ProbeRecipe, train_probe
+
+    monkeypatch.setenv("IDBOOTH_CACHE", str(tmp_path / "cache"))
+    recipe = ProbeRecipe(identities=12, wild_per_identity=2, held_out_identities=2, steps=3)
+    train_probe(recipe, tmp_path / "probe", log=lambda line: None)
+    probe = SceneProbe.load(tmp_path / "probe")
+    backgrounds, poses = probe(torch.zeros(2, 3, 64, 64))
+    assert backgrounds.shape == (2, 10) and poses.shape == (2, 2)
+    accuracy = json.loads((tmp_path / "probe" / "accuracy.json").read_text())
+    assert accuracy["held_out_images"] == 4 and 0 <= accuracy["pose"] <= 1
+
+
+def test_the_shipped_probe_reads_real_toy_scenes():
+    """Its recorded held-out accuracy, and a fresh check on the book's own world (seed 0)."""
+    import json
+
+    from idbooth_lib.config import resolve_source
+    from idbooth_lib.evaluation.adherence import SceneProbe
+    from idbooth_lib.generation.prompts import BACKGROUNDS, POSES
+    from idbooth_lib.ranges import pixels_to_signed
+    from idbooth_lib.toy.render import render_faces
+
+    folder = resolve_source("idbooth:toy/probe")
+    assert json.loads(Path(folder, "accuracy.json").read_text())["background"] > 0.95
+    faces = render_faces(0, range(20), 5, "wild", progress=False)
+    with torch.no_grad():
+        backgrounds, poses = SceneProbe.load(folder)(pixels_to_signed(faces.images))
+    wanted_b = torch.tensor([BACKGROUNDS.index(b) for b in faces.backgrounds])
+    wanted_p = torch.tensor([POSES.index(p) for p in faces.poses])
+    assert (backgrounds.argmax(1) == wanted_b).float().mean() > 0.9
+    assert (poses.argmax(1) == wanted_p).float().mean() > 0.9

@@ -8,6 +8,7 @@ Each recipe is one seeded command that writes exactly the folder that is shipped
     python -m idbooth_lib.toy.pretrain vae          --output idbooth_lib/toy/weights/foundation/vae
     python -m idbooth_lib.toy.pretrain text         --output idbooth_lib/toy/weights/foundation
     python -m idbooth_lib.toy.pretrain diffusion    --output idbooth_lib/toy/weights/foundation
+    python -m idbooth_lib.toy.pretrain probe        --output idbooth_lib/toy/weights/probe
 
 The VAE is trained first, with the recogniser's help, into the foundation pipeline's ``vae``
 folder. The text recipe then trains the tokenizer's vocabulary and the text encoder, contrastively
@@ -28,6 +29,7 @@ import torch
 
 from idbooth_lib.toy.pretrain.detector import DETECTOR_RECIPE, train_detector
 from idbooth_lib.toy.pretrain.diffusion import DIFFUSION_RECIPE, train_diffusion
+from idbooth_lib.toy.pretrain.probe import PROBE_RECIPE, train_probe
 from idbooth_lib.toy.pretrain.recogniser import RECOGNISER_RECIPES, train_recogniser
 from idbooth_lib.toy.pretrain.text import TEXT_RECIPE, train_text_encoder
 from idbooth_lib.toy.pretrain.vae import VAE_RECIPE, train_vae
@@ -42,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "recipe", choices=[*RECOGNISER_RECIPES, "vae", "text", "diffusion", "detector"]
+        "recipe", choices=[*RECOGNISER_RECIPES, "vae", "text", "diffusion", "detector", "probe"]
     )
     parser.add_argument("--output", type=Path, required=True, help="folder to write")
     parser.add_argument("--steps", type=int, default=None, help="override the recipe's step count")
@@ -83,6 +85,8 @@ def main(argv: list[str] | None = None) -> None:
         train_recogniser(RECOGNISER_RECIPES[arguments.recipe], output, steps, every)
     elif arguments.recipe == "detector":
         train_detector(DETECTOR_RECIPE, output, steps, every)
+    elif arguments.recipe == "probe":
+        train_probe(PROBE_RECIPE, output, steps, every)
     elif arguments.recipe == "vae":
         recogniser = arguments.recogniser or PACKAGED_WEIGHTS / "recogniser"
         train_vae(VAE_RECIPE, output, recogniser, steps, every)

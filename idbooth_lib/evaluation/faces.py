@@ -1,0 +1,104 @@
+"""The faces of a folder of images, found, cropped and aligned with data preparation's own code.
+
+``GEN`` and ``SRC`` of ``idbooth evaluate`` have the layout ``idbooth prepare`` reads: one
+sub-folder of images per identity. Each image goes through
+:func:`~idbooth_lib.data.crop.prepare_photo` — decode, detect, training-style crop, ArcFace
+alignment — exactly as a real photo is prepared, so generated and real faces are measured alike.
+What cannot be used (a corrupt file, a non-image, an image without a face, a stray file outside
+the identity folders) is listed with its reason, and never stops the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from idbooth_lib.data.crop import CropSettings, UnusablePhoto, prepare_photo
+from idbooth_lib.data.detect import FaceDetector
+from idbooth_lib.data.images import read_image
+from idbooth_lib.data.scan import scan_source
+
+
+@dataclass
+class FaceSet:
+    """The usable faces of one folder: per face its identity, file, aligned 112×112 crop,
+    training-style crop and landmarks (in that crop), plus every unusable file and why."""
+
+    root: str
+    identities: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    aligned: list[np.ndarray] = field(default_factory=list)
+    crops: list[np.ndarray] = field(default_factory=list)
+    landmarks: list[np.ndarray] = field(default_factory=list)
+    #: The whole decoded images, kept only when asked for (adherence judges the whole scene).
+    images: list[np.ndarray] = field(default_factory=list)
+    unusable: list[dict[str, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return np.asarray(self.identities)
+
+    def of(self, identity: str) -> np.ndarray:
+        """Indices of ``identity``'s faces."""
+        return np.flatnonzero(self.labels == identity)
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "usable": len(self),
+            "unusable": len(self.unusable),
+            "total": len(self) + len(self.unusable),
+        }
+
+
+def read_face_set(
+    root: str | Path,
+    detector: FaceDetector,
+    settings: CropSettings,
+    progress: bool = False,
+    keep_images: bool = False,
+    own_files: tuple[str, ...] = (),
+) -> FaceSet:
+    """Every face of ``root`` (one sub-folder per identity); see the module docstring.
+    ``own_files`` are files of ``root`` itself that belong there (a manifest), not strays."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"{root} is not a folder: it must hold one sub-folder of images per identity"
+        )
+    identities, stray = scan_source(root)
+    faces = FaceSet(str(root))
+    faces.unusable += [
+        {"file": record.source, "reason": record.reason}
+        for record in stray
+        if record.source not in own_files
+    ]
+    total = sum(len(identity.files) for identity in identities)
+    with tqdm(total=total, desc=f"faces in {root.name}", unit="image", disable=not progress) as bar:
+        for identity in identities:
+            faces.unusable += [
+                {"file": record.source, "reason": record.reason} for record in identity.ignored
+            ]
+            for file in identity.files:
+                bar.update(1)
+                if file.problem is not None:
+                    faces.unusable.append({"file": file.relative, "reason": file.problem})
+                    continue
+                try:
+                    photo = prepare_photo(file.path, detector, settings)
+                except UnusablePhoto as error:
+                    faces.unusable.append({"file": file.relative, "reason": str(error)})
+                    continue
+                faces.identities.append(identity.source_name)
+                faces.files.append(file.relative)
+                faces.aligned.append(photo.aligned)
+                faces.crops.append(photo.train)
+                faces.landmarks.append(photo.landmarks)
+                if keep_images:
+                    faces.images.append(read_image(file.path).pixels)
+    return faces

@@ -1,0 +1,269 @@
+"""``idbooth evaluate``: every measure of a synthetic set against a real one, in one results file.
+
+The synthetic folder ``GEN`` and the real folder ``SRC`` are matched by identity-folder name. The
+faces of both are found and aligned as data preparation does (:mod:`.faces`), then measured:
+
+- ``encoders.<role>``: identity separability (:mod:`.separability`) synthetic vs synthetic,
+  synthetic vs real and real vs real, for the recogniser in the loss (``identity_encoder``) *and*
+  the independent one (``evaluation_encoder``) — the paper scores only with the first, which the
+  identity methods were trained to please;
+- ``diversity``: per-identity Vendi score and mean pairwise distance of the generic image
+  features, and the spread of head pose (:mod:`.diversity`);
+- ``fidelity``: Fréchet distance and precision / recall / density / coverage against the real
+  set, and CMMD where a CLIP model is configured (:mod:`.fidelity`);
+- ``memorisation``: each synthetic image's nearest real image in the generic feature space,
+  judged against the real-vs-real baseline (:mod:`.memorisation`);
+- ``adherence`` (when ``GEN/manifest.jsonl`` gives each image's prompt): how often the background
+  and the pose asked for are the ones shown (:mod:`.adherence`);
+- ``faces_found`` and ``unusable``: what could not be measured, file by file, with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from idbooth_lib.config import ProfileConfig
+from idbooth_lib.data.crop import CropSettings, default_zoom
+from idbooth_lib.evaluation.adherence import (
+    MANIFEST_FILE,
+    adherence,
+    load_scene_scorer,
+    read_manifest,
+)
+from idbooth_lib.evaluation.diversity import mean_pairwise_distance, pose_spread, vendi_score
+from idbooth_lib.evaluation.faces import FaceSet, read_face_set
+from idbooth_lib.evaluation.fidelity import (
+    cmmd,
+    frechet_distance,
+    precision_recall_density_coverage,
+)
+from idbooth_lib.evaluation.memorisation import memorisation
+from idbooth_lib.evaluation.separability import cross_set_scores, separability, within_set_scores
+from idbooth_lib.io import write_json
+
+ENCODER_ROLES = ("identity_encoder", "evaluation_encoder")
+
+
+def _guarded(measure: Callable[[], Any]) -> Any:
+    """A measure's value, or ``{"error": why}`` when the sets are too small for it."""
+    try:
+        return measure()
+    except ValueError as error:
+        return {"error": str(error)}
+
+
+def identity_measures(
+    synthetic: np.ndarray, real: np.ndarray, faces: tuple[FaceSet, FaceSet]
+) -> dict:
+    """Separability of one recogniser's embeddings, the three protocols."""
+    generated, photos = faces
+    return {
+        "synthetic_vs_synthetic": _guarded(
+            lambda: separability(*within_set_scores(synthetic, generated.labels))
+        ),
+        "synthetic_vs_real": _guarded(
+            lambda: separability(
+                *cross_set_scores(synthetic, generated.labels, real, photos.labels)
+            )
+        ),
+        "real_vs_real": _guarded(lambda: separability(*within_set_scores(real, photos.labels))),
+    }
+
+
+def diversity_measures(features: np.ndarray, faces: FaceSet) -> dict:
+    """Vendi score and mean pairwise distance per identity (and their means), pose spread."""
+    vendi, distance = {}, {}
+    for identity in sorted(set(faces.identities)):
+        rows = faces.of(identity)
+        vendi[identity] = vendi_score(features[rows])
+        if len(rows) > 1:
+            distance[identity] = mean_pairwise_distance(features[rows])
+    return {
+        "vendi": vendi,
+        "vendi_mean": float(np.mean(list(vendi.values()))),
+        "mean_pairwise_distance": distance,
+        "mean_pairwise_distance_mean": float(np.mean(list(distance.values())))
+        if distance
+        else None,
+        "pose_spread": pose_spread(np.stack(faces.landmarks)),
+    }
+
+
+def evaluate_folders(
+    synthetic: str | Path,
+    real: str | Path,
+    config: ProfileConfig,
+    models: dict[str, Any] | None = None,
+    progress: bool = False,
+) -> dict:
+    """Measure ``synthetic`` against ``real``; ``models`` may hold a ``detector``, the two
+    recognisers (by role), ``image_features`` and ``clip_features`` to use instead of the
+    profile's (tests and notebooks pass small ones)."""
+    models = load_evaluation_models(config, models)
+    settings = CropSettings(
+        config.data.resolution,
+        config.data.aligned_size,
+        default_zoom(config),
+        config.data.train_framing,
+    )
+    manifest = read_manifest(synthetic)
+    generated = read_face_set(
+        synthetic,
+        models["detector"],
+        settings,
+        progress,
+        keep_images=manifest is not None,
+        own_files=(MANIFEST_FILE,),
+    )
+    photos = read_face_set(real, models["detector"], settings, progress)
+    results: dict[str, Any] = {
+        "synthetic": str(synthetic),
+        "real": str(real),
+        "profile": config.name,
+        "faces_found": {"synthetic": generated.summary(), "real": photos.summary()},
+        "unusable": {"synthetic": generated.unusable, "real": photos.unusable},
+        "identities": _matching(generated, photos),
+    }
+    if not len(generated) or not len(photos):
+        results["error"] = "no usable face in the synthetic or the real folder: see unusable"
+        return results
+    results["encoders"] = {}
+    for role in ENCODER_ROLES:
+        embed = models[role]
+        results["encoders"][role] = {
+            "source": getattr(config.models, role),
+            **identity_measures(
+                embed(generated.aligned), embed(photos.aligned), (generated, photos)
+            ),
+        }
+    features_g = models["image_features"](np.stack(generated.crops))
+    features_r = models["image_features"](np.stack(photos.crops))
+    results["diversity"] = {"features": config.models.image_features} | _guarded(
+        lambda: diversity_measures(features_g, generated)
+    )
+    results["fidelity"] = {"features": config.models.image_features} | _fidelity(
+        features_r, features_g, generated, photos, models.get("clip_features")
+    )
+    results["memorisation"] = {"features": config.models.image_features} | _guarded(
+        lambda: memorisation(features_g, features_r)
+    )
+    results["adherence"] = _adherence(generated, manifest, models, config)
+    return results
+
+
+def _adherence(generated: FaceSet, manifest: dict | None, models: dict, config) -> dict | None:
+    """Prompt adherence when ``GEN/manifest.jsonl`` gives the prompts; None without one."""
+    if manifest is None:
+        return None
+    known = [row for row, file in enumerate(generated.files) if file in manifest]
+    if not known:
+        return {"error": f"no usable image of {MANIFEST_FILE} is listed in it by its file name"}
+    scorer = models.get("scene_scorer") or load_scene_scorer(config.models.scene_scorer)
+    images = [generated.images[row] for row in known]
+    landmarks = np.stack([generated.landmarks[row] for row in known])
+    backgrounds, poses = scorer(images, landmarks)
+    prompts = [manifest[generated.files[row]]["prompt"] for row in known]
+    identities = [generated.identities[row] for row in known]
+    return {
+        "scorer": config.models.scene_scorer,
+        "not_in_manifest": len(generated) - len(known),
+    } | (adherence(prompts, backgrounds, poses, identities))
+
+
+def _fidelity(features_r, features_g, generated: FaceSet, photos: FaceSet, clip) -> dict:
+    values: dict[str, Any] = {
+        "frechet_distance": _guarded(lambda: frechet_distance(features_r, features_g)),
+        **_guarded(lambda: precision_recall_density_coverage(features_r, features_g)),
+    }
+    if clip is None:
+        values["cmmd"] = None  # no CLIP model configured (models.clip_features)
+    else:
+        values["cmmd"] = _guarded(
+            lambda: cmmd(clip(np.stack(photos.crops)), clip(np.stack(generated.crops)))
+        )
+    return values
+
+
+def _matching(generated: FaceSet, photos: FaceSet) -> dict[str, list[str]]:
+    ours, theirs = set(generated.identities), set(photos.identities)
+    return {
+        "matched": sorted(ours & theirs),
+        "synthetic_only": sorted(ours - theirs),
+        "real_only": sorted(theirs - ours),
+    }
+
+
+def load_evaluation_models(config: ProfileConfig, given: dict[str, Any] | None = None) -> dict:
+    """The detector, both recognisers (as functions of aligned uint8 crops), the generic image
+    features and the CLIP features (None when ``models.clip_features`` is empty)."""
+    from idbooth_lib.data.detect import load_face_detector
+    from idbooth_lib.data.prepare import embed_aligned
+    from idbooth_lib.evaluation.features import load_clip_features, load_image_features
+    from idbooth_lib.identity.encoders import load_identity_encoder
+
+    models = dict(given or {})
+    device = "cuda" if config.device.startswith("cuda") and _cuda() else "cpu"
+    if models.get("detector") is None:
+        models["detector"] = load_face_detector(config, device=device)
+    for role in ENCODER_ROLES:
+        if role not in models:
+            encoder = load_identity_encoder(
+                getattr(config.models, role), device, face_model_root=config.models.face_model_root
+            )
+            models[role] = lambda crops, encoder=encoder: embed_aligned(encoder, list(crops))
+    if "image_features" not in models:
+        models["image_features"] = load_image_features(config.models.image_features, device)
+    if "clip_features" not in models:
+        source = config.models.clip_features
+        models["clip_features"] = load_clip_features(source, device) if source else None
+    return models
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def summary_table(results: dict):
+    """The identity rows of the paper's table for each recogniser and protocol, plus the counts."""
+    from idbooth_lib.reporting import markdown_table
+
+    rows = []
+    for role, measures in results.get("encoders", {}).items():
+        for protocol in ("synthetic_vs_synthetic", "synthetic_vs_real", "real_vs_real"):
+            values = measures[protocol]
+            if "error" in values:
+                rows.append((role, protocol, values["error"], "", "", ""))
+                continue
+            rows.append(
+                (
+                    role,
+                    protocol,
+                    f"{values['eer']:.3f}",
+                    f"{values['fnmr_at_fmr_1e-2']:.3f}",
+                    f"{values['genuine_mean']:.3f} ± {values['genuine_std']:.3f}",
+                    f"{values['fdr']:.2f}",
+                )
+            )
+    found = results["faces_found"]
+    rows.append(
+        (
+            "faces found",
+            f"synthetic {found['synthetic']['usable']}/{found['synthetic']['total']}",
+            f"real {found['real']['usable']}/{found['real']['total']}",
+            "",
+            "",
+            "",
+        )
+    )
+    return markdown_table(["recogniser", "protocol", "EER", "FMR100", "genuine μ ± σ", "FDR"], rows)
+
+
+def write_results(path: str | Path, results: dict) -> None:
+    """``results.json``, written atomically (a reader never sees half a file)."""
+    write_json(path, results)

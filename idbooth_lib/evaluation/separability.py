@@ -1,0 +1,115 @@
+"""How well a recogniser tells one identity from another: error rates and separation of scores.
+
+Every number of the paper's identity table comes from two sets of cosine scores: *genuine* pairs
+(two images of the same identity) and *impostor* pairs (two identities). The error rates are read
+off the ROC curve, which scikit-learn computes exactly for every threshold (``roc_curve``):
+
+- FMR (false match rate): the share of impostor pairs at or above the threshold;
+- FNMR (false non-match rate): the share of genuine pairs below it;
+- EER: where the two are equal (interpolated between the two thresholds that bracket it);
+- FNMR@FMR=x: the lowest FNMR of any threshold whose FMR is at most x (FMR100: x = 1e-2,
+  FMR1000: x = 1e-3).
+
+The separation of the two distributions: Fisher's discriminant ratio
+``FDR = (μg − μi)² / (σg² + σi²)`` (the paper's) and the decidability index
+``d′ = |μg − μi| / sqrt((σg² + σi²) / 2)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import roc_curve
+
+
+def _labelled(genuine: np.ndarray, impostor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    genuine, impostor = np.asarray(genuine, float).ravel(), np.asarray(impostor, float).ravel()
+    if len(genuine) == 0 or len(impostor) == 0:
+        raise ValueError(
+            f"error rates need genuine and impostor pairs, got {len(genuine)} and {len(impostor)}"
+        )
+    scores = np.concatenate([genuine, impostor])
+    same = np.concatenate([np.ones(len(genuine), bool), np.zeros(len(impostor), bool)])
+    return scores, same
+
+
+def error_curve(genuine: np.ndarray, impostor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(fmr, fnmr)`` at every threshold, from the strictest to the most lenient."""
+    scores, same = _labelled(genuine, impostor)
+    fmr, tmr, _ = roc_curve(same, scores, drop_intermediate=False)
+    return fmr, 1 - tmr
+
+
+def equal_error_rate(genuine: np.ndarray, impostor: np.ndarray) -> float:
+    """The EER: FMR = FNMR, linearly interpolated where the two curves cross."""
+    fmr, fnmr = error_curve(genuine, impostor)
+    crossed = int(np.argmax(fmr >= fnmr))  # the first threshold at which FMR has caught up
+    if crossed == 0:
+        return float((fmr[0] + fnmr[0]) / 2)
+    before, after = crossed - 1, crossed
+    gap_before, gap_after = fnmr[before] - fmr[before], fmr[after] - fnmr[after]
+    share = gap_before / (gap_before + gap_after) if gap_before + gap_after > 0 else 0.0
+    return float(fmr[before] + share * (fmr[after] - fmr[before]))
+
+
+def fnmr_at_fmr(genuine: np.ndarray, impostor: np.ndarray, fmr_limit: float) -> float:
+    """The lowest FNMR among thresholds whose FMR is at most ``fmr_limit``."""
+    fmr, fnmr = error_curve(genuine, impostor)
+    return float(fnmr[fmr <= fmr_limit].min())
+
+
+def fisher_discriminant_ratio(genuine: np.ndarray, impostor: np.ndarray) -> float:
+    """``(μg − μi)² / (σg² + σi²)``: the paper's FDR."""
+    genuine, impostor = np.asarray(genuine, float), np.asarray(impostor, float)
+    return float((genuine.mean() - impostor.mean()) ** 2 / (genuine.var() + impostor.var()))
+
+
+def d_prime(genuine: np.ndarray, impostor: np.ndarray) -> float:
+    """``|μg − μi| / sqrt((σg² + σi²) / 2)``: the decidability index."""
+    genuine, impostor = np.asarray(genuine, float), np.asarray(impostor, float)
+    spread = np.sqrt((genuine.var() + impostor.var()) / 2)
+    return float(abs(genuine.mean() - impostor.mean()) / spread)
+
+
+def separability(genuine: np.ndarray, impostor: np.ndarray) -> dict[str, float | int]:
+    """Every identity measure of the paper's table for one pair of score sets."""
+    genuine, impostor = np.asarray(genuine, float), np.asarray(impostor, float)
+    return {
+        "eer": equal_error_rate(genuine, impostor),
+        "fnmr_at_fmr_1e-2": fnmr_at_fmr(genuine, impostor, 1e-2),
+        "fnmr_at_fmr_1e-3": fnmr_at_fmr(genuine, impostor, 1e-3),
+        "genuine_mean": float(genuine.mean()),
+        "genuine_std": float(genuine.std()),
+        "impostor_mean": float(impostor.mean()),
+        "impostor_std": float(impostor.std()),
+        "fdr": fisher_discriminant_ratio(genuine, impostor),
+        "d_prime": d_prime(genuine, impostor),
+        "genuine_pairs": int(len(genuine)),
+        "impostor_pairs": int(len(impostor)),
+    }
+
+
+def within_set_scores(embeddings: np.ndarray, labels) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine scores of all pairs of one set: genuine (same label) and impostor (different).
+
+    Each unordered pair once, never an image with itself (the paper's synthetic-vs-synthetic).
+    """
+    embeddings, labels = _unit(embeddings), np.asarray(labels)
+    scores = embeddings @ embeddings.T
+    upper = np.triu(np.ones_like(scores, dtype=bool), k=1)
+    same = labels[:, None] == labels[None, :]
+    return scores[upper & same], scores[upper & ~same]
+
+
+def cross_set_scores(
+    first: np.ndarray, first_labels, second: np.ndarray, second_labels
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine scores of every pair across two sets (e.g. synthetic vs real): genuine where the
+    labels agree, impostor where they differ."""
+    scores = _unit(first) @ _unit(second).T
+    same = np.asarray(first_labels)[:, None] == np.asarray(second_labels)[None, :]
+    return scores[same], scores[~same]
+
+
+def _unit(embeddings: np.ndarray) -> np.ndarray:
+    embeddings = np.asarray(embeddings, float)
+    return embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
