@@ -39,11 +39,16 @@ def brute_force_rates(genuine, impostor):
 
 @pytest.mark.parametrize("shift", [0.0, 0.3, 0.6, 3.0])
 def test_error_rates_agree_with_counting_pairs(shift):
-    genuine, impostor = RNG.normal(shift, 0.2, 400), RNG.normal(0.0, 0.2, 900)
+    genuine, impostor = RNG.normal(shift, 0.2, 4000), RNG.normal(0.0, 0.2, 9000)
     fmr, fnmr = brute_force_rates(genuine, impostor)
-    # the EER lies between the best max(FMR, FNMR) and the best min of them over thresholds
-    assert np.min(np.minimum(fmr, fnmr)) - 1e-9 <= equal_error_rate(genuine, impostor)
-    assert equal_error_rate(genuine, impostor) <= np.min(np.maximum(fmr, fnmr)) + 1e-9
+    eer = equal_error_rate(genuine, impostor)
+    # at the counted crossing (the threshold where FMR first reaches FNMR) the EER lies between
+    # the two rates of that threshold and of the one before it
+    crossed = int(np.argmax(fmr <= fnmr))
+    low, high = sorted([fmr[crossed], fnmr[crossed], fmr[crossed - 1], fnmr[crossed - 1]])[1:3]
+    assert low - 1e-9 <= eer <= high + 1e-9
+    # and the normal distributions' own EER: Φ(−shift / 0.4) for equal spreads of 0.2
+    assert eer == pytest.approx(statistics.NormalDist().cdf(-shift / 0.4), abs=0.01)
     for limit in (1e-2, 1e-3):
         assert fnmr_at_fmr(genuine, impostor, limit) == pytest.approx(fnmr[fmr <= limit].min())
 
@@ -67,6 +72,9 @@ def test_fdr_and_d_prime_match_their_formulas():
     assert d_prime(genuine, impostor) == pytest.approx(gap / ((variance_g + variance_i) / 2) ** 0.5)
     result = separability(genuine, impostor)
     assert result["genuine_pairs"] == 500 and result["impostor_pairs"] == 700
+    assert result["fnmr_at_fmr_1e-3"] is None  # 700 impostor pairs cannot resolve 1 in 1000
+    flat = separability([0.9], [0.1])  # one pair each: no spread, so no FDR or d′
+    assert flat["fdr"] is None and flat["d_prime"] is None and flat["eer"] == 0
     with pytest.raises(ValueError, match="genuine and impostor"):
         separability(genuine, [])
 
@@ -93,6 +101,11 @@ def test_landmark_pose_reads_roll_and_a_turned_nose():
     turned = frontal.copy()
     turned[2, 0] += 10  # the nose moves towards one eye
     assert landmark_pose(turned)[0, 0] == pytest.approx(10 / 35.2, abs=0.01)
+    lowered = frontal.copy()
+    lowered[2, 1] += 10.35  # the nose half-way further down towards the mouth line
+    assert landmark_pose(lowered)[0, 1] - landmark_pose(frontal)[0, 1] == pytest.approx(
+        10.35 / 40.6, abs=0.01
+    )
     angle = np.radians(30)
     rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     assert landmark_pose(frontal @ rotation.T)[0, 2] == pytest.approx(30, abs=0.5)
@@ -121,6 +134,30 @@ def test_fidelity_is_zero_for_one_distribution_and_grows_with_a_shift():
     assert close["precision"] > 0.8 and close["coverage"] > 0.8
     assert far["precision"] < 0.3 and far["coverage"] < 0.3
     assert abs(cmmd(real, same)) < cmmd(real, shifted)
+    small = precision_recall_density_coverage(real[:6], same[:6])
+    assert small["nearest_k"] == 4  # k + 2 points per set at the least
+    with pytest.raises(ValueError, match="at least 3 images"):
+        precision_recall_density_coverage(real[:2], same[:2])
+
+
+def test_cmmd_is_the_biased_mmd_of_unit_embeddings_times_1000():
+    """Two points per set, worked by hand: unit rows a, b (real) and a, c (generated)."""
+    a, b, c = np.array([1.0, 0.0]), np.array([0.0, 1.0]), np.array([-1.0, 0.0])
+
+    def k(x, y):
+        return np.exp(-((x - y) ** 2).sum() / 200)
+
+    within_r = (2 * k(a, a) + 2 * k(a, b)) / 4
+    within_g = (2 * k(a, a) + 2 * k(a, c)) / 4
+    across = (k(a, a) + k(a, c) + k(b, a) + k(b, c)) / 4
+    expected = 1000 * (within_r + within_g - 2 * across)
+    assert cmmd(np.stack([a, 3 * b]), np.stack([2 * a, c])) == pytest.approx(expected)
+
+
+def test_copies_are_near_copies_even_when_the_real_set_repeats_itself():
+    real = RNG.normal(0, 1, (40, 16))
+    real[1], real[3] = real[0], real[2]  # two real photos twice: the baseline's low end is 0
+    assert memorisation(real[:5], real)["near_copy_share"] == 1.0
 
 
 def test_copies_are_near_copies_and_other_draws_are_not():
@@ -376,3 +413,62 @@ def test_an_unreachable_hub_model_is_one_line_that_names_the_setting(tmp_path, m
     monkeypatch.setenv("HF_HOME", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="models.image_features"):
         load_image_features("facebook/dinov2-base")
+
+
+def test_other_studio_photos_of_the_same_people_are_no_copies(tmp_path):
+    """The hard case: held-out studio photos of the very people in the real set (as close as two
+    different photos get). Their nearest-real distances sit above the threshold; copies at 0."""
+    from idbooth_lib.toy.dataset import write_toy_dataset
+
+    studio = write_toy_dataset(tmp_path / "studio", 6, 8, "constrained", seed=0, progress=False)
+    for part, images in (("real", range(4)), ("held_out", range(4, 8))):
+        for folder in sorted(studio.glob("id_*")):
+            (tmp_path / part / folder.name).mkdir(parents=True)
+            for image in images:
+                shutil.copy(folder / f"{image:04d}.png", tmp_path / part / folder.name)
+    code, results = _evaluate(tmp_path / "held_out", tmp_path / "real", tmp_path / "out.json")
+    assert code == 0 and results["memorisation"]["near_copy_share"] == 0.0
+    nearest = results["memorisation"]["nearest_real_file"]
+    mine = [file.split("/")[0] for file in results["memorisation"]["synthetic_files"]]
+    assert [file.split("/")[0] for file in nearest] == mine  # nearest photo: the same person's
+
+
+def _strict(text):
+    """``json.loads`` that refuses NaN and Infinity, as strict readers do."""
+    return json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in results.json"))
+
+
+def test_small_and_unmatched_sets_are_reported_not_crashed(toy_folders, tmp_path):
+    """One identity with one image, an empty identity folder, an identity only in GEN."""
+    real, wild = toy_folders
+    (tmp_path / "gen" / "id_0000").mkdir(parents=True)
+    shutil.copy(wild / "id_0000" / "0000.png", tmp_path / "gen" / "id_0000")
+    (tmp_path / "gen" / "empty").mkdir()
+    code, results = _evaluate(tmp_path / "gen", real, tmp_path / "out.json")
+    strict = _strict((tmp_path / "out.json").read_text())
+    assert code == 0 and strict["faces_found"]["synthetic"]["usable"] == 1
+    one_image = results["encoders"]["identity_encoder"]["synthetic_vs_synthetic"]
+    assert "genuine and impostor pairs" in one_image["error"]  # reported, not raised
+    assert {"file": "empty/", "reason": "empty identity folder: no images in it"} in results[
+        "unusable"
+    ]["synthetic"]
+    assert "error" in results["fidelity"]["prdc"]
+    shutil.copytree(wild / "id_0001", tmp_path / "gen" / "stranger")
+    code, results = _evaluate(tmp_path / "gen", real, tmp_path / "out.json")
+    assert results["identities"]["synthetic_only"] == ["stranger"]
+    _strict((tmp_path / "out.json").read_text())
+
+
+def test_a_bad_manifest_stops_before_anything_is_measured(toy_folders, tmp_path, capsys):
+    real, wild = toy_folders
+    shutil.copytree(wild, tmp_path / "gen")
+    (tmp_path / "gen" / "manifest.jsonl").write_text(
+        '{"file": "id_0000/0000.png", "prompt": null}\n'
+    )
+    from idbooth_lib.cli import main
+
+    code = main(["evaluate", "--synthetic", str(tmp_path / "gen"), "--real", str(real),
+                 "--output", str(tmp_path / "out.json"), "--quiet"])  # fmt: skip
+    error = capsys.readouterr().err
+    assert code == 2 and "manifest.jsonl, line 1" in error and "Traceback" not in error
+    assert not (tmp_path / "out.json").exists()

@@ -1,13 +1,13 @@
-"""Data preparation (chapter 01): a folder of raw photos per identity → the prepared layout of :mod:`.layout`.
+"""Data preparation (chapter 01): a folder of raw photos per identity → the prepared layout of :mod:`~idbooth_lib.data.layout`.
 
-For every photo: decode it robustly (:mod:`.images`), find the largest face (:mod:`.detect`), cut
-the training crop and align a 112×112 crop to the ArcFace template (:mod:`.crop`), and — once per
+For every photo: decode it robustly (:mod:`~idbooth_lib.data.images`), find the largest face (:mod:`~idbooth_lib.data.detect`), cut
+the training crop and align a 112×112 crop to the ArcFace template (:mod:`~idbooth_lib.data.crop`), and — once per
 identity, batched — embed the aligned crops with the profile's recogniser, loaded by
 :func:`~idbooth_lib.identity.encoders.load_identity_encoder` like everywhere else, so every form
 of recogniser it takes (toy, ArcFace ``.onnx``, arcface_torch ``.pth``, insightface pack) works
 here too. ``dataset.json`` records which recogniser made the embeddings; fine-tuning refuses a
 loss recogniser that differs. Nothing a user's folder can contain stops the run: every file ends up
-in ``report.json`` (:mod:`.report`). The source folder is only ever read (:mod:`.scan`).
+in ``report.json`` (:mod:`~idbooth_lib.data.report`). The source folder is only ever read (:mod:`~idbooth_lib.data.scan`).
 
 Interruptions are expected (Colab disconnects, Ctrl-C). Every file is written atomically, each
 finished photo leaves a small record in ``<identity>/.work/``, and an identity's ``identity.json``

@@ -1,7 +1,8 @@
 """Did the image show what its prompt asked for? Background and head pose, prompt by prompt.
 
-Generated images come with a manifest (``GEN/manifest.jsonl``, one JSON object per line with at
-least ``file`` — relative to ``GEN`` — and ``prompt``). Each prompt is read back with the paper's
+Generated images come with a manifest (``GEN/manifest.jsonl`` or one per identity folder,
+``GEN/<identity>/manifest.jsonl``: one JSON object per line with at least ``file`` — relative to
+``GEN`` — and ``prompt``). Each prompt is read back with the paper's
 template (:func:`~idbooth_lib.generation.prompts.parse_prompt`) into the background and pose it
 asked for; a *scene scorer* says which background and pose the image shows; adherence is the share
 that agree (backgrounds only over prompts that name one).
@@ -111,7 +112,7 @@ def probe_scorer(probe: SceneProbe) -> SceneScorer:
     return score
 
 
-def clip_scorer(source: str, device: str = "cpu") -> SceneScorer:
+def clip_scorer(source: str, device: str = "cpu", batch: int = 32) -> SceneScorer:
     """The sd21 scorer: CLIP zero-shot backgrounds, landmark pose (see the module docstring)."""
     from transformers import CLIPModel, CLIPProcessor
 
@@ -126,11 +127,16 @@ def clip_scorer(source: str, device: str = "cpu") -> SceneScorer:
 
     @torch.no_grad()
     def score(images: list[np.ndarray], landmarks: np.ndarray) -> tuple[list[str], list[str]]:
-        inputs = processor(text=texts, images=list(images), return_tensors="pt", padding=True)
-        logits = model(**inputs.to(device)).logits_per_image
+        chosen = []
+        for start in range(0, len(images), batch):
+            inputs = processor(
+                text=texts, images=list(images[start : start + batch]), return_tensors="pt",
+                padding=True,
+            )  # fmt: skip
+            chosen += model(**inputs.to(device)).logits_per_image.argmax(1).tolist()
         yaw = landmark_pose(landmarks)[:, 0]
         return (
-            [BACKGROUNDS[index] for index in logits.argmax(1).tolist()],
+            [BACKGROUNDS[index] for index in chosen],
             ["side" if abs(value) > SIDE_YAW else "frontal" for value in yaw],
         )
 
@@ -145,22 +151,35 @@ def load_scene_scorer(source: str, device: str = "cpu") -> SceneScorer:
 
 
 def read_manifest(folder: str | Path) -> dict[str, dict] | None:
-    """``{file: record}`` from ``folder/manifest.jsonl`` (None when there is none); a broken line
-    is a ``ValueError`` naming the file and the line."""
-    path = Path(folder) / MANIFEST_FILE
-    if not path.is_file():
+    """``{file: record}`` from ``folder/manifest.jsonl`` and from each identity folder's own
+    ``manifest.jsonl`` (None when there is none); a broken line is a ``ValueError`` naming the
+    file and the line."""
+    paths = [Path(folder) / MANIFEST_FILE, *sorted(Path(folder).glob(f"*/{MANIFEST_FILE}"))]
+    found = [path for path in paths if path.is_file()]
+    if not found:
         return None
+    records: dict[str, dict] = {}
+    for path in found:
+        records |= _manifest_lines(path)
+    return records
+
+
+def _manifest_lines(path: Path) -> dict[str, dict]:
     records = {}
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
-            records[record["file"]] = record
-        except (ValueError, KeyError, TypeError) as error:
+            valid = all(isinstance(record.get(key), str) for key in ("file", "prompt"))
+        except (ValueError, AttributeError):
+            valid = False
+        if not valid:
             raise ValueError(
-                f"{path}, line {number}: expected a JSON object with 'file' and 'prompt' ({error})"
-            ) from error
+                f"{path}, line {number}: expected a JSON object with the strings 'file' (relative "
+                f"to {path.parent}) and 'prompt'; fix or delete the line"
+            )
+        records[record["file"]] = record
     return records
 
 

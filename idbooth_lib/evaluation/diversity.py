@@ -50,6 +50,8 @@ def landmark_pose(landmarks: np.ndarray) -> np.ndarray:
     left_eye, right_eye, nose = points[:, 0], points[:, 1], points[:, 2]
     eyes, mouth = (left_eye + right_eye) / 2, (points[:, 3] + points[:, 4]) / 2
     eye_line = right_eye - left_eye
+    if (np.linalg.norm(eye_line, axis=1) < 1e-6).any():
+        raise ValueError("landmark pose needs the two eyes apart; got coincident eye landmarks")
     roll = np.degrees(np.arctan2(eye_line[:, 1], eye_line[:, 0]))
     # into the face's own frame: x along the eye line, y towards the mouth
     unit_x = eye_line / np.linalg.norm(eye_line, axis=1, keepdims=True)

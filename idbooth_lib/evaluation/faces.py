@@ -65,7 +65,10 @@ def read_face_set(
     own_files: tuple[str, ...] = (),
 ) -> FaceSet:
     """Every face of ``root`` (one sub-folder per identity); see the module docstring.
-    ``own_files`` are files of ``root`` itself that belong there (a manifest), not strays."""
+
+    ``own_files`` are file names that belong in the folders (a manifest), not strays. A file
+    byte-identical to an earlier one is listed as unusable, as data preparation skips it: a
+    duplicate would count as its own nearest neighbour in the memorisation baseline."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(
@@ -76,18 +79,28 @@ def read_face_set(
     faces.unusable += [
         {"file": record.source, "reason": record.reason}
         for record in stray
-        if record.source not in own_files
+        if Path(record.source).name not in own_files
     ]
     total = sum(len(identity.files) for identity in identities)
     with tqdm(total=total, desc=f"faces in {root.name}", unit="image", disable=not progress) as bar:
         for identity in identities:
             faces.unusable += [
-                {"file": record.source, "reason": record.reason} for record in identity.ignored
+                {"file": record.source, "reason": record.reason}
+                for record in identity.ignored
+                if Path(record.source).name not in own_files
             ]
+            if not identity.files:
+                reason = "empty identity folder: no images in it"
+                faces.unusable.append({"file": f"{identity.source_name}/", "reason": reason})
             for file in identity.files:
                 bar.update(1)
-                if file.problem is not None:
-                    faces.unusable.append({"file": file.relative, "reason": file.problem})
+                problem = file.problem or (
+                    f"duplicate of {file.duplicate_of} (identical bytes)"
+                    if file.duplicate_of
+                    else None
+                )
+                if problem is not None:
+                    faces.unusable.append({"file": file.relative, "reason": problem})
                     continue
                 try:
                     photo = prepare_photo(file.path, detector, settings)

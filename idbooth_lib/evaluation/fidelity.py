@@ -7,8 +7,8 @@
   authors' own: realism (precision, density) and variety (recall, coverage) judged by k-nearest-
   neighbour balls around real and generated features.
 - CMMD (Jayasumana et al., 2024): the maximum mean discrepancy with a Gaussian kernel
-  (σ = 10) on CLIP image embeddings, scaled by 1000 as in its paper; written here (a few lines of
-  NumPy) because its reference code is JAX/TensorFlow.
+  (σ = 10) on unit-length CLIP image embeddings, biased estimator, scaled by 1000, as its reference
+  code computes it; written here (a few lines of NumPy) because that code is JAX/TensorFlow.
 """
 
 from __future__ import annotations
@@ -45,11 +45,17 @@ def frechet_distance(real: np.ndarray, generated: np.ndarray) -> float:
 def precision_recall_density_coverage(
     real: np.ndarray, generated: np.ndarray, nearest_k: int = 5
 ) -> dict[str, float]:
-    """``prdc.compute_prdc`` with ``k`` no larger than the smaller set allows (it prints the set
-    sizes; that line is swallowed)."""
+    """``prdc.compute_prdc`` with ``k`` no larger than the smaller set allows — it ranks each
+    point's ``k + 1``-th neighbour, itself included, so a set needs ``k + 2`` points (it also prints
+    the set sizes; that line is swallowed)."""
     from prdc import compute_prdc
 
-    k = max(1, min(nearest_k, len(real) - 1, len(generated) - 1))
+    smallest = min(len(real), len(generated))
+    if smallest < 3:
+        raise ValueError(
+            f"precision / recall / density / coverage need at least 3 images per set, got {smallest}"
+        )
+    k = min(nearest_k, smallest - 2)
     with contextlib.redirect_stdout(io.StringIO()):
         values = compute_prdc(
             np.asarray(real, np.float32), np.asarray(generated, np.float32), nearest_k=k
@@ -60,17 +66,21 @@ def precision_recall_density_coverage(
 def cmmd(
     real: np.ndarray, generated: np.ndarray, sigma: float = 10.0, scale: float = 1000.0
 ) -> float:
-    """The (unbiased) squared MMD between two embedding sets with ``exp(−|x−y|² / 2σ²)``."""
-    real, generated = np.asarray(real, float), np.asarray(generated, float)
+    """CMMD as its reference implementation computes it: rows L2-normalised, then the squared MMD
+    with ``exp(−|x − y|² / 2σ²)`` from the means of the three kernel matrices, diagonals included
+    (the biased estimator), times ``scale``."""
+    real, generated = _unit_rows(real), _unit_rows(generated)
+    if min(len(real), len(generated)) < 2:
+        raise ValueError("CMMD needs at least two images per set")
 
-    def kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    def kernel_mean(a: np.ndarray, b: np.ndarray) -> float:
         squared = (a**2).sum(1)[:, None] + (b**2).sum(1)[None, :] - 2 * a @ b.T
-        return np.exp(-np.maximum(squared, 0) / (2 * sigma**2))
+        return float(np.exp(-np.maximum(squared, 0) / (2 * sigma**2)).mean())
 
-    def mean_off_diagonal(matrix: np.ndarray) -> float:
-        count = len(matrix)
-        return float((matrix.sum() - np.trace(matrix)) / (count * (count - 1)))
+    within = kernel_mean(real, real) + kernel_mean(generated, generated)
+    return scale * (within - 2 * kernel_mean(real, generated))
 
-    within_r, within_g = kernel(real, real), kernel(generated, generated)
-    across = kernel(real, generated).mean()
-    return scale * (mean_off_diagonal(within_r) + mean_off_diagonal(within_g) - 2 * float(across))
+
+def _unit_rows(features: np.ndarray) -> np.ndarray:
+    features = np.asarray(features, float)
+    return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)

@@ -6,8 +6,10 @@ near copies of the real photos. Identity features cannot tell: two photos of the
 image-feature space (DINOv2 on ``sd21``, the toy VAE's latents on ``toy``), and its distance to the
 nearest is judged against how close real photos come to *each other*: the real-vs-real baseline,
 each real photo's distance to its nearest other real photo. A generated image is a near copy when
-it is nearer to a real photo than ``copy_factor`` times the baseline's 5th percentile — far closer
-than any two different real photos usually are.
+it is at most ``copy_factor`` times the baseline's 5th percentile from a real photo — far closer
+than any two different real photos usually are. (Byte-identical files are left out of both sets
+before this, see :mod:`~idbooth_lib.evaluation.faces`: a real set with duplicates would otherwise bring that percentile,
+and the threshold, down to zero.)
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ def memorisation(
     distances, indices = nearest_real(generated, real)
     baseline = real_baseline(real)
     threshold = copy_factor * float(np.quantile(baseline, quantile))
-    copies = distances < threshold
+    copies = distances <= threshold
     return {
         "nearest_real_distance": distances.tolist(),
         "nearest_real_index": indices.tolist(),

@@ -1,20 +1,20 @@
 """``idbooth evaluate``: every measure of a synthetic set against a real one, in one results file.
 
 The synthetic folder ``GEN`` and the real folder ``SRC`` are matched by identity-folder name. The
-faces of both are found and aligned as data preparation does (:mod:`.faces`), then measured:
+faces of both are found and aligned as data preparation does (:mod:`~idbooth_lib.evaluation.faces`), then measured:
 
-- ``encoders.<role>``: identity separability (:mod:`.separability`) synthetic vs synthetic,
+- ``encoders.<role>``: identity separability (:mod:`~idbooth_lib.evaluation.separability`) synthetic vs synthetic,
   synthetic vs real and real vs real, for the recogniser in the loss (``identity_encoder``) *and*
   the independent one (``evaluation_encoder``) — the paper scores only with the first, which the
   identity methods were trained to please;
 - ``diversity``: per-identity Vendi score and mean pairwise distance of the generic image
-  features, and the spread of head pose (:mod:`.diversity`);
+  features, and the spread of head pose (:mod:`~idbooth_lib.evaluation.diversity`);
 - ``fidelity``: Fréchet distance and precision / recall / density / coverage against the real
-  set, and CMMD where a CLIP model is configured (:mod:`.fidelity`);
+  set, and CMMD where a CLIP model is configured (:mod:`~idbooth_lib.evaluation.fidelity`);
 - ``memorisation``: each synthetic image's nearest real image in the generic feature space,
-  judged against the real-vs-real baseline (:mod:`.memorisation`);
+  judged against the real-vs-real baseline (:mod:`~idbooth_lib.evaluation.memorisation`);
 - ``adherence`` (when ``GEN/manifest.jsonl`` gives each image's prompt): how often the background
-  and the pose asked for are the ones shown (:mod:`.adherence`);
+  and the pose asked for are the ones shown (:mod:`~idbooth_lib.evaluation.adherence`);
 - ``faces_found`` and ``unusable``: what could not be measured, file by file, with the reason.
 """
 
@@ -90,6 +90,10 @@ def diversity_measures(features: np.ndarray, faces: FaceSet) -> dict:
         if distance
         else None,
         "pose_spread": pose_spread(np.stack(faces.landmarks)),
+        "pose_spread_per_identity": {
+            identity: pose_spread(np.stack(faces.landmarks)[faces.of(identity)])
+            for identity in sorted(set(faces.identities))
+        },
     }
 
 
@@ -101,16 +105,17 @@ def evaluate_folders(
     progress: bool = False,
 ) -> dict:
     """Measure ``synthetic`` against ``real``; ``models`` may hold a ``detector``, the two
-    recognisers (by role), ``image_features`` and ``clip_features`` to use instead of the
-    profile's (tests and notebooks pass small ones)."""
-    models = load_evaluation_models(config, models)
+    recognisers (by role), ``image_features``, ``clip_features`` and ``scene_scorer`` to use
+    instead of the profile's (tests and notebooks pass small ones). Every model is loaded before
+    any image is measured, so a model that cannot be loaded fails at once."""
+    manifest = read_manifest(synthetic)
+    models = load_evaluation_models(config, models, with_scene_scorer=manifest is not None)
     settings = CropSettings(
         config.data.resolution,
         config.data.aligned_size,
         default_zoom(config),
         config.data.train_framing,
     )
-    manifest = read_manifest(synthetic)
     generated = read_face_set(
         synthetic,
         models["detector"],
@@ -119,7 +124,7 @@ def evaluate_folders(
         keep_images=manifest is not None,
         own_files=(MANIFEST_FILE,),
     )
-    photos = read_face_set(real, models["detector"], settings, progress)
+    photos = read_face_set(real, models["detector"], settings, progress, own_files=(MANIFEST_FILE,))
     results: dict[str, Any] = {
         "synthetic": str(synthetic),
         "real": str(real),
@@ -149,10 +154,18 @@ def evaluate_folders(
         features_r, features_g, generated, photos, models.get("clip_features")
     )
     results["memorisation"] = {"features": config.models.image_features} | _guarded(
-        lambda: memorisation(features_g, features_r)
+        lambda: _memorisation(features_g, features_r, generated, photos)
     )
     results["adherence"] = _adherence(generated, manifest, models, config)
     return results
+
+
+def _memorisation(features_g, features_r, generated: FaceSet, photos: FaceSet) -> dict:
+    """:func:`~idbooth_lib.evaluation.memorisation.memorisation` with each synthetic file and its nearest real file."""
+    found = memorisation(features_g, features_r)
+    found["synthetic_files"] = list(generated.files)
+    found["nearest_real_file"] = [photos.files[index] for index in found.pop("nearest_real_index")]
+    return found
 
 
 def _adherence(generated: FaceSet, manifest: dict | None, models: dict, config) -> dict | None:
@@ -160,9 +173,10 @@ def _adherence(generated: FaceSet, manifest: dict | None, models: dict, config) 
     if manifest is None:
         return None
     known = [row for row, file in enumerate(generated.files) if file in manifest]
+    unusable = sum(item["file"] in manifest for item in generated.unusable)
     if not known:
         return {"error": f"no usable image of {MANIFEST_FILE} is listed in it by its file name"}
-    scorer = models.get("scene_scorer") or load_scene_scorer(config.models.scene_scorer)
+    scorer = models["scene_scorer"]
     images = [generated.images[row] for row in known]
     landmarks = np.stack([generated.landmarks[row] for row in known])
     backgrounds, poses = scorer(images, landmarks)
@@ -171,13 +185,15 @@ def _adherence(generated: FaceSet, manifest: dict | None, models: dict, config) 
     return {
         "scorer": config.models.scene_scorer,
         "not_in_manifest": len(generated) - len(known),
+        # a side view the detector missed is not judged at all: this says how many were lost
+        "manifest_images_unusable": unusable,
     } | (adherence(prompts, backgrounds, poses, identities))
 
 
 def _fidelity(features_r, features_g, generated: FaceSet, photos: FaceSet, clip) -> dict:
     values: dict[str, Any] = {
         "frechet_distance": _guarded(lambda: frechet_distance(features_r, features_g)),
-        **_guarded(lambda: precision_recall_density_coverage(features_r, features_g)),
+        "prdc": _guarded(lambda: precision_recall_density_coverage(features_r, features_g)),
     }
     if clip is None:
         values["cmmd"] = None  # no CLIP model configured (models.clip_features)
@@ -197,9 +213,12 @@ def _matching(generated: FaceSet, photos: FaceSet) -> dict[str, list[str]]:
     }
 
 
-def load_evaluation_models(config: ProfileConfig, given: dict[str, Any] | None = None) -> dict:
+def load_evaluation_models(
+    config: ProfileConfig, given: dict[str, Any] | None = None, with_scene_scorer: bool = False
+) -> dict:
     """The detector, both recognisers (as functions of aligned uint8 crops), the generic image
-    features and the CLIP features (None when ``models.clip_features`` is empty)."""
+    features, the CLIP features (None when ``models.clip_features`` is empty) and, when asked
+    for, the scene scorer of prompt adherence."""
     from idbooth_lib.data.detect import load_face_detector
     from idbooth_lib.data.prepare import embed_aligned
     from idbooth_lib.evaluation.features import load_clip_features, load_image_features
@@ -220,6 +239,8 @@ def load_evaluation_models(config: ProfileConfig, given: dict[str, Any] | None =
     if "clip_features" not in models:
         source = config.models.clip_features
         models["clip_features"] = load_clip_features(source, device) if source else None
+    if with_scene_scorer and "scene_scorer" not in models:
+        models["scene_scorer"] = load_scene_scorer(config.models.scene_scorer, device)
     return models
 
 
@@ -245,9 +266,11 @@ def summary_table(results: dict):
                     role,
                     protocol,
                     f"{values['eer']:.3f}",
-                    f"{values['fnmr_at_fmr_1e-2']:.3f}",
+                    "-"
+                    if values["fnmr_at_fmr_1e-2"] is None
+                    else f"{values['fnmr_at_fmr_1e-2']:.3f}",
                     f"{values['genuine_mean']:.3f} ± {values['genuine_std']:.3f}",
-                    f"{values['fdr']:.2f}",
+                    "-" if values["fdr"] is None else f"{values['fdr']:.2f}",
                 )
             )
     found = results["faces_found"]
@@ -265,5 +288,18 @@ def summary_table(results: dict):
 
 
 def write_results(path: str | Path, results: dict) -> None:
-    """``results.json``, written atomically (a reader never sees half a file)."""
-    write_json(path, results)
+    """``results.json``, written atomically (a reader never sees half a file); a value that is not
+    a finite number (a measure undefined on these sets) is written as null, since strict JSON
+    readers reject NaN and Infinity."""
+    write_json(path, finite(results))
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by None, at any depth."""
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(item) for item in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value

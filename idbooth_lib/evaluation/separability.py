@@ -8,7 +8,7 @@ off the ROC curve, which scikit-learn computes exactly for every threshold (``ro
 - FNMR (false non-match rate): the share of genuine pairs below it;
 - EER: where the two are equal (interpolated between the two thresholds that bracket it);
 - FNMR@FMR=x: the lowest FNMR of any threshold whose FMR is at most x (FMR100: x = 1e-2,
-  FMR1000: x = 1e-3).
+  FMR1000: x = 1e-3); reported as None when fewer than 1/x impostor pairs cannot resolve x.
 
 The separation of the two distributions: Fisher's discriminant ratio
 ``FDR = (μg − μi)² / (σg² + σi²)`` (the paper's) and the decidability index
@@ -57,17 +57,27 @@ def fnmr_at_fmr(genuine: np.ndarray, impostor: np.ndarray, fmr_limit: float) -> 
     return float(fnmr[fmr <= fmr_limit].min())
 
 
-def fisher_discriminant_ratio(genuine: np.ndarray, impostor: np.ndarray) -> float:
-    """``(μg − μi)² / (σg² + σi²)``: the paper's FDR."""
+def fisher_discriminant_ratio(genuine: np.ndarray, impostor: np.ndarray) -> float | None:
+    """``(μg − μi)² / (σg² + σi²)``: the paper's FDR (None when neither set has any spread)."""
     genuine, impostor = np.asarray(genuine, float), np.asarray(impostor, float)
-    return float((genuine.mean() - impostor.mean()) ** 2 / (genuine.var() + impostor.var()))
+    spread = genuine.var() + impostor.var()
+    return float((genuine.mean() - impostor.mean()) ** 2 / spread) if spread > 0 else None
 
 
-def d_prime(genuine: np.ndarray, impostor: np.ndarray) -> float:
-    """``|μg − μi| / sqrt((σg² + σi²) / 2)``: the decidability index."""
+def d_prime(genuine: np.ndarray, impostor: np.ndarray) -> float | None:
+    """``|μg − μi| / sqrt((σg² + σi²) / 2)``: the decidability index (None without spread)."""
     genuine, impostor = np.asarray(genuine, float), np.asarray(impostor, float)
     spread = np.sqrt((genuine.var() + impostor.var()) / 2)
-    return float(abs(genuine.mean() - impostor.mean()) / spread)
+    return float(abs(genuine.mean() - impostor.mean()) / spread) if spread > 0 else None
+
+
+def resolvable_fnmr(genuine: np.ndarray, impostor: np.ndarray, fmr_limit: float) -> float | None:
+    """:func:`fnmr_at_fmr`, or None when there are too few impostor pairs (fewer than
+    ``1 / fmr_limit``) for one false match to be rarer than the limit: the value would be the FNMR
+    at FMR 0, not at the limit."""
+    if len(impostor) * fmr_limit < 1:
+        return None
+    return fnmr_at_fmr(genuine, impostor, fmr_limit)
 
 
 def separability(genuine: np.ndarray, impostor: np.ndarray) -> dict[str, float | int]:
@@ -75,8 +85,8 @@ def separability(genuine: np.ndarray, impostor: np.ndarray) -> dict[str, float |
     genuine, impostor = np.asarray(genuine, float), np.asarray(impostor, float)
     return {
         "eer": equal_error_rate(genuine, impostor),
-        "fnmr_at_fmr_1e-2": fnmr_at_fmr(genuine, impostor, 1e-2),
-        "fnmr_at_fmr_1e-3": fnmr_at_fmr(genuine, impostor, 1e-3),
+        "fnmr_at_fmr_1e-2": resolvable_fnmr(genuine, impostor, 1e-2),
+        "fnmr_at_fmr_1e-3": resolvable_fnmr(genuine, impostor, 1e-3),
         "genuine_mean": float(genuine.mean()),
         "genuine_std": float(genuine.std()),
         "impostor_mean": float(impostor.mean()),
