@@ -89,6 +89,21 @@ def run_train(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def run_generate(arguments: argparse.Namespace) -> int:
+    """Draw the paper's prompts from trained LoRAs into GEN/<method>/<identity>/ with manifests."""
+    from idbooth_lib.generation.generate import generate_images
+
+    config = profile_from_arguments(arguments)
+    generate_images(
+        arguments.runs,
+        arguments.output,
+        config,
+        images_per_identity=arguments.images_per_identity,
+        progress=not arguments.quiet,
+    )
+    return 0
+
+
 def run_evaluate(arguments: argparse.Namespace) -> int:
     """Measure a folder of synthetic faces against the real ones; write one results file."""
     from idbooth_lib.evaluation.run import evaluate_folders, summary_table, write_results
@@ -170,6 +185,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(handler=run_train)
+
+    generate = commands.add_parser(
+        "generate", help="draw the paper's prompts from trained LoRAs, with a manifest"
+    )
+    generate.add_argument(
+        "--runs",
+        type=Path,
+        action="append",
+        required=True,
+        metavar="RUNS",
+        help="an `idbooth train` output: one run folder or a folder of them (repeatable)",
+    )
+    generate.add_argument("--output", type=Path, required=True, metavar="GEN")
+    generate.add_argument(
+        "--images-per-identity", type=int, default=None, help="sets generate.images_per_identity"
+    )
+    add_profile_arguments(generate)
+    generate.add_argument("--quiet", action="store_true", help="no progress bar")
+    generate.set_defaults(handler=run_generate)
 
     evaluate = commands.add_parser(
         "evaluate", help="measure synthetic faces against real ones (identity, diversity, ...)"

@@ -56,3 +56,21 @@ def test_ratios_divide_by_dreambooths_median_of_the_same_run():
     ratios = train_step.with_ratios(result)
     assert [ratios[name]["ratio_to_dreambooth"] for name in result] == [1.0, 1.5, 1.65]
     assert train_step.crop_ratio(result) == 1.1
+
+
+def test_generate_benchmark_reports_a_ratio_of_two_medians_of_one_run(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import generate
+
+    output = tmp_path / "generate.json"
+    settings = ["--set", "generate.num_inference_steps=2", "--set", "generate.batch_size=3"]
+    assert (
+        generate.main([*settings, "--images", "3", "--rounds", "1", "--output", str(output)]) == 0
+    )
+    report = json.loads(output.read_text())
+    rates = report["images_per_second"]
+    assert rates["batched"] > 0 and rates["one_per_call"] > 0
+    assert (
+        abs(report["ratio_batched_to_one_per_call"] - rates["batched"] / rates["one_per_call"])
+        <= 6e-4
+    )

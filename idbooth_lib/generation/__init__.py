@@ -1,2 +1,3 @@
-"""Generation (chapter 05): the paper's prompt template (:mod:`~idbooth_lib.generation.prompts`);
-sampling sets of images from fine-tuned LoRAs joins it with that chapter."""
+"""Generation (chapter 05): the paper's prompt template and per-identity prompt plans
+(:mod:`~idbooth_lib.generation.prompts`), and ``idbooth generate``, which draws them from every
+trained LoRA with a manifest that evaluation reads (:mod:`~idbooth_lib.generation.generate`)."""

@@ -18,7 +18,13 @@ from pathlib import Path
 import torch
 
 from idbooth_lib.config import ProfileConfig
-from idbooth_lib.data.layout import PASSED_IN_CODE, dataset_encoder, dataset_identities
+from idbooth_lib.data.layout import (
+    IDENTITY_FILE,
+    PASSED_IN_CODE,
+    dataset_encoder,
+    dataset_identities,
+    read_json,
+)
 from idbooth_lib.diffusion.lora import LORA_FILE, remove_lora
 from idbooth_lib.io import write_json
 from idbooth_lib.training.class_images import ClassImages, ensure_class_images
@@ -169,9 +175,16 @@ def train_identity(
         )
     finally:
         remove_lora(models.pipeline.unet)
+    gender = read_json(Path(dataset_root) / identity / IDENTITY_FILE).get("gender")
     write_json(
         output / RUN_FILE,
-        {"identity": identity, "dataset": str(dataset_root), "config": config.to_dict()},
+        {
+            "identity": identity,
+            "gender": gender,
+            "method": config.train.method,
+            "dataset": str(dataset_root),
+            "config": config.to_dict(),
+        },
     )
     return history
 
