@@ -12,8 +12,12 @@ import platform
 import random
 import sys
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # torch is imported where it is used, so `idbooth --help` stays instant
+    import torch
 
 #: Distributions whose versions matter for the book, in the order a reader would look for them.
 TRACKED_PACKAGES = (
@@ -110,6 +114,31 @@ def environment_report() -> EnvironmentReport:
         gpu_memory_gib=gpu_memory,
         packages={name: package_version(name) for name in TRACKED_PACKAGES},
     )
+
+
+def process_state(config):
+    """accelerate's view of this process (rank, process count, device). Under ``accelerate
+    launch`` (or torchrun) on CPUs it must be told ``cpu=True`` to join the other processes."""
+    import torch
+    from accelerate import PartialState
+
+    return PartialState(cpu=torch.device(config.device).type == "cpu")
+
+
+def process_device(config) -> torch.device:
+    """This process's device: ``cuda:<local rank>`` under ``accelerate launch`` (one GPU per
+    process), ``config.device`` itself when it names one (``cuda:1``), else the CPU.
+
+    Worked out here rather than read off ``PartialState().device``: that state is made once per
+    process, so a notebook that used the toy profile first would keep reporting the CPU."""
+    import torch
+
+    wanted = torch.device(config.device)
+    if wanted.type != "cuda" or not torch.cuda.is_available():
+        return torch.device("cpu") if wanted.type == "cuda" else wanted
+    if wanted.index is not None:
+        return wanted
+    return torch.device("cuda", process_state(config).local_process_index)
 
 
 def seed_everything(seed: int) -> None:

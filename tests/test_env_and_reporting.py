@@ -49,3 +49,20 @@ def test_markdown_table():
     assert table._repr_markdown_() == str(table)
     with pytest.raises(ValueError):
         markdown_table(["a", "b"], [(1,)])
+
+
+def test_each_process_gets_its_own_gpu(monkeypatch):
+    """``cuda`` under ``accelerate launch`` means this process's GPU; ``cuda:1`` is kept; without
+    a GPU everything runs on the CPU."""
+    from types import SimpleNamespace
+
+    def config(device):
+        return SimpleNamespace(device=device)
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert env.process_device(config("cuda")) == torch.device("cpu")
+    assert env.process_device(config("cpu")) == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(env, "process_state", lambda config: SimpleNamespace(local_process_index=3))
+    assert env.process_device(config("cuda")) == torch.device("cuda", 3)
+    assert env.process_device(config("cuda:1")) == torch.device("cuda", 1)

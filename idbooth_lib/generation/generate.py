@@ -205,15 +205,15 @@ def generate_images(
     The pipeline is loaded once (``pipeline`` may be passed in instead); under ``accelerate
     launch`` each process takes its share of the runs.
     """
-    from accelerate import PartialState
+    from idbooth_lib.env import process_device, process_state
 
     runs = find_runs(run_paths)
     count = images_per_identity or config.generate.images_per_identity
+    state = process_state(config)
     if pipeline is None:
         from idbooth_lib.diffusion.pipeline import load_base_pipeline
 
-        pipeline = load_base_pipeline(config)
-    state = PartialState(cpu=torch.device(config.device).type == "cpu")
+        pipeline = load_base_pipeline(config, device=str(process_device(config)))
     drawn = {}
     with (
         state.split_between_processes(runs) as mine,

@@ -26,6 +26,7 @@ from idbooth_lib.data.layout import (
     read_json,
 )
 from idbooth_lib.diffusion.lora import LORA_FILE, remove_lora
+from idbooth_lib.env import process_device, process_state
 from idbooth_lib.io import write_json
 from idbooth_lib.training.class_images import ClassImages, ensure_class_images
 from idbooth_lib.training.crops import make_face_crop
@@ -44,28 +45,6 @@ class TrainingModels:
     pipeline: object
     encoder: torch.nn.Module
     detector: object
-
-
-def process_state(config: ProfileConfig):
-    """accelerate's view of this process (rank, process count, device). Under ``accelerate
-    launch`` (or torchrun) on CPUs it must be told ``cpu=True`` to join the other processes."""
-    from accelerate import PartialState
-
-    return PartialState(cpu=torch.device(config.device).type == "cpu")
-
-
-def process_device(config: ProfileConfig) -> torch.device:
-    """This process's device: ``cuda:<local rank>`` under ``accelerate launch`` (one GPU per
-    process), ``config.device`` itself when it names one (``cuda:1``), else the CPU.
-
-    Worked out here rather than read off ``PartialState().device``: that state is made once per
-    process, so a notebook that used the toy profile first would keep reporting the CPU."""
-    wanted = torch.device(config.device)
-    if wanted.type != "cuda" or not torch.cuda.is_available():
-        return torch.device("cpu") if wanted.type == "cuda" else wanted
-    if wanted.index is not None:
-        return wanted
-    return torch.device("cuda", process_state(config).local_process_index)
 
 
 def load_training_models(config: ProfileConfig) -> TrainingModels:
