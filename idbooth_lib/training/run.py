@@ -92,8 +92,8 @@ def check_dataset_encoder(
 def check_settings_before_training(
     config: ProfileConfig, dataset_root, identity: str, output_root, identities: list[str]
 ) -> None:
-    """Compare a run folder's stored settings with this run's, all but those known only once
-    the data is loaded (its digest) or the models are (the crop's class)."""
+    """Compare a run folder's stored settings with this run's, all but the data's digest (known
+    only once the class images exist, which takes the models)."""
     from idbooth_lib.training.crops import make_face_crop
     from idbooth_lib.training.fingerprint import run_settings
 
