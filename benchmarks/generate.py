@@ -13,8 +13,10 @@ for a session with a GPU. Results go to ``benchmarks/results/generate_<profile>_
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -39,6 +41,15 @@ def images_per_second(pipeline, config, planned: list[dict], batch: int) -> floa
     return len(planned) / (time.perf_counter() - began)
 
 
+def _commit() -> str | None:
+    """The repository's commit, so a results file says which code made it."""
+    done = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+        cwd=Path(__file__).parent,
+    )  # fmt: skip
+    return done.stdout.strip() or None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="toy")
@@ -59,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         rates["batched"].append(images_per_second(pipeline, config, planned, batch))
     medians = {mode: statistics.median(values) for mode, values in rates.items()}
     report = {
+        "date": datetime.date.today().isoformat(),
+        "commit": _commit(),
         "profile": config.name,
         "device": str(pipeline.device),
         "batch_size": batch,
