@@ -472,3 +472,17 @@ def test_a_bad_manifest_stops_before_anything_is_measured(toy_folders, tmp_path,
     error = capsys.readouterr().err
     assert code == 2 and "manifest.jsonl, line 1" in error and "Traceback" not in error
     assert not (tmp_path / "out.json").exists()
+
+
+def test_raw_identity_names_match_the_safe_names_generation_writes(toy_folders, tmp_path):
+    """SRC keeps the raw folder name ("Zoë K"); training and generation use prepare's safe name."""
+    from idbooth_lib.data.scan import safe_name
+
+    real, wild = toy_folders
+    shutil.copytree(real, tmp_path / "real", ignore=shutil.ignore_patterns("metadata.json"))
+    shutil.copytree(wild, tmp_path / "gen", ignore=shutil.ignore_patterns("metadata.json"))
+    (tmp_path / "real" / "id_0000").rename(tmp_path / "real" / "Zoë K")
+    (tmp_path / "gen" / "id_0000").rename(tmp_path / "gen" / safe_name("Zoë K"))
+    code, results = _evaluate(tmp_path / "gen", tmp_path / "real", tmp_path / "out.json")
+    assert safe_name("Zoë K") in results["identities"]["matched"]
+    assert results["identities"]["synthetic_only"] == results["identities"]["real_only"] == []

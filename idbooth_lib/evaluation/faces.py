@@ -107,7 +107,9 @@ def read_face_set(
                 except UnusablePhoto as error:
                     faces.unusable.append({"file": file.relative, "reason": str(error)})
                     continue
-                faces.identities.append(identity.source_name)
+                # the file-system-safe name, as `idbooth prepare` (and so training and
+                # generation) names an identity: raw SRC "Zoë K" matches GEN's "Zoe_K_<hash>"
+                faces.identities.append(identity.name)
                 faces.files.append(file.relative)
                 faces.aligned.append(photo.aligned)
                 faces.crops.append(photo.train)
