@@ -190,6 +190,14 @@ def test_checkpoints_keep_only_the_newest(make_tiny_pipeline, tiny_recogniser, t
     assert names == ["checkpoint-4.pt", "checkpoint-6.pt"]
 
 
+def _draw(pipeline) -> torch.Tensor:
+    """Two sampling steps of ``photo of sks person`` from seed 0 (compares adapters' outputs)."""
+    generator = torch.Generator().manual_seed(0)
+    return pipeline(
+        "photo of sks person", num_inference_steps=2, generator=generator, output_type="pt"
+    ).images
+
+
 def test_saved_lora_loads_into_a_plain_pipeline_and_changes_its_output(
     make_tiny_pipeline, tiny_recogniser, tmp_path
 ):
@@ -197,10 +205,7 @@ def test_saved_lora_loads_into_a_plain_pipeline_and_changes_its_output(
     pipeline = make_tiny_pipeline()
 
     def draw():
-        generator = torch.Generator().manual_seed(0)
-        return pipeline(
-            "photo of sks person", num_inference_steps=2, generator=generator, output_type="pt"
-        ).images
+        return _draw(pipeline)
 
     before = draw()
     pipeline.load_lora_weights(tmp_path, weight_name=LORA_FILE)
@@ -405,15 +410,9 @@ def test_a_plain_reload_reproduces_the_trained_adapters_output(
     config = _config(lora_rank=4, lora_alpha=8)
     finetune(trained, tiny_recogniser, _data(), config, tmp_path, log=lambda line: None)
 
-    def draw(pipeline):
-        generator = torch.Generator().manual_seed(0)
-        return pipeline(
-            "photo of sks person", num_inference_steps=2, generator=generator, output_type="pt"
-        ).images
-
     reloaded = make_tiny_pipeline()
     reloaded.load_lora_weights(tmp_path, weight_name=LORA_FILE)
-    assert torch.allclose(draw(reloaded), draw(trained), atol=1e-5)
+    assert torch.allclose(_draw(reloaded), _draw(trained), atol=1e-5)
     assert next(iter(reloaded.unet.peft_config.values())).lora_alpha == 8
 
 

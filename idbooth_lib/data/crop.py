@@ -64,6 +64,8 @@ class PreparedPhoto:
     aligned: np.ndarray
     landmarks: np.ndarray
     notes: list[str]
+    #: The whole decoded photo (upright RGB), for stages that judge the scene, not only the face.
+    pixels: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -188,4 +190,4 @@ def prepare_photo(path: Path, detector: FaceDetector, settings: CropSettings) ->
     landmarks = np.asarray(face.landmarks, dtype=np.float32)
     train, in_crop, crop_notes = crop_face(image.pixels, landmarks, settings)
     aligned = align_face(image.pixels, landmarks, settings.aligned_size)
-    return PreparedPhoto(train, aligned, in_crop, notes + crop_notes)
+    return PreparedPhoto(train, aligned, in_crop, notes + crop_notes, image.pixels)

@@ -33,11 +33,11 @@ import torch
 
 from idbooth_lib.config import PACKAGED_PREFIX, resolve_source
 from idbooth_lib.evaluation.diversity import landmark_pose
+from idbooth_lib.generation.generate import MANIFEST_FILE
 from idbooth_lib.generation.prompts import BACKGROUNDS, POSES, parse_prompt
 from idbooth_lib.identity.storage import read_network, save_network
 from idbooth_lib.ranges import pixels_to_signed
 
-MANIFEST_FILE = "manifest.jsonl"
 #: A face whose yaw proxy exceeds this counts as a side view (CLIP scorer).
 SIDE_YAW = 0.15
 

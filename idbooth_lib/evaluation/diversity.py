@@ -17,10 +17,15 @@ from __future__ import annotations
 import numpy as np
 
 
+def unit_rows(features: np.ndarray) -> np.ndarray:
+    """Each row scaled to length 1 (a zero row stays zero): what every cosine here starts from."""
+    features = np.asarray(features, float)
+    return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+
+
 def cosine_similarities(features: np.ndarray) -> np.ndarray:
     """``K[i, j] = cos(f_i, f_j)`` of L2-normalised rows."""
-    features = np.asarray(features, float)
-    unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+    unit = unit_rows(features)
     return unit @ unit.T
 
 

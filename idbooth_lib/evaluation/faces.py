@@ -18,7 +18,6 @@ from tqdm.auto import tqdm
 
 from idbooth_lib.data.crop import CropSettings, UnusablePhoto, prepare_photo
 from idbooth_lib.data.detect import FaceDetector
-from idbooth_lib.data.images import read_image
 from idbooth_lib.data.scan import scan_source
 
 
@@ -115,5 +114,5 @@ def read_face_set(
                 faces.crops.append(photo.train)
                 faces.landmarks.append(photo.landmarks)
                 if keep_images:
-                    faces.images.append(read_image(file.path).pixels)
+                    faces.images.append(photo.pixels)  # decoded once, by prepare_photo
     return faces

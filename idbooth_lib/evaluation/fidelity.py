@@ -19,6 +19,8 @@ import io
 import numpy as np
 from scipy import linalg
 
+from idbooth_lib.evaluation.diversity import unit_rows
+
 
 def frechet_distance(real: np.ndarray, generated: np.ndarray) -> float:
     """The Fréchet distance between Gaussians fitted to two ``(N, D)`` feature sets.
@@ -69,7 +71,7 @@ def cmmd(
     """CMMD as its reference implementation computes it: rows L2-normalised, then the squared MMD
     with ``exp(−|x − y|² / 2σ²)`` from the means of the three kernel matrices, diagonals included
     (the biased estimator), times ``scale``."""
-    real, generated = _unit_rows(real), _unit_rows(generated)
+    real, generated = unit_rows(real), unit_rows(generated)
     if min(len(real), len(generated)) < 2:
         raise ValueError("CMMD needs at least two images per set")
 
@@ -79,8 +81,3 @@ def cmmd(
 
     within = kernel_mean(real, real) + kernel_mean(generated, generated)
     return scale * (within - 2 * kernel_mean(real, generated))
-
-
-def _unit_rows(features: np.ndarray) -> np.ndarray:
-    features = np.asarray(features, float)
-    return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)

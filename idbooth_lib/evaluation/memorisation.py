@@ -17,21 +17,20 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import pairwise_distances
 
-
-def _unit(features: np.ndarray) -> np.ndarray:
-    features = np.asarray(features, float)
-    return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+from idbooth_lib.evaluation.diversity import unit_rows
 
 
 def nearest_real(generated: np.ndarray, real: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each generated row's cosine distance to its nearest real row, and that row's index."""
-    distances = pairwise_distances(_unit(generated), _unit(real), metric="euclidean") ** 2 / 2
+    distances = (
+        pairwise_distances(unit_rows(generated), unit_rows(real), metric="euclidean") ** 2 / 2
+    )
     return distances.min(1), distances.argmin(1)
 
 
 def real_baseline(real: np.ndarray) -> np.ndarray:
     """Each real row's cosine distance to its nearest *other* real row."""
-    distances = pairwise_distances(_unit(real), metric="euclidean") ** 2 / 2
+    distances = pairwise_distances(unit_rows(real), metric="euclidean") ** 2 / 2
     np.fill_diagonal(distances, np.inf)
     return distances.min(1)
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from idbooth_lib.config import ProfileConfig
 from idbooth_lib.data.crop import CropSettings, default_zoom
+from idbooth_lib.env import process_device
 from idbooth_lib.evaluation.adherence import (
     MANIFEST_FILE,
     adherence,
@@ -225,7 +226,7 @@ def load_evaluation_models(
     from idbooth_lib.identity.encoders import load_identity_encoder
 
     models = dict(given or {})
-    device = "cuda" if config.device.startswith("cuda") and _cuda() else "cpu"
+    device = str(process_device(config))
     if models.get("detector") is None:
         models["detector"] = load_face_detector(config, device=device)
     for role in ENCODER_ROLES:
@@ -242,12 +243,6 @@ def load_evaluation_models(
     if with_scene_scorer and "scene_scorer" not in models:
         models["scene_scorer"] = load_scene_scorer(config.models.scene_scorer, device)
     return models
-
-
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def summary_table(results: dict):

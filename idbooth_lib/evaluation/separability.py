@@ -20,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import roc_curve
 
+from idbooth_lib.evaluation.diversity import unit_rows
+
 
 def _labelled(genuine: np.ndarray, impostor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     genuine, impostor = np.asarray(genuine, float).ravel(), np.asarray(impostor, float).ravel()
@@ -103,7 +105,7 @@ def within_set_scores(embeddings: np.ndarray, labels) -> tuple[np.ndarray, np.nd
 
     Each unordered pair once, never an image with itself (the paper's synthetic-vs-synthetic).
     """
-    embeddings, labels = _unit(embeddings), np.asarray(labels)
+    embeddings, labels = unit_rows(embeddings), np.asarray(labels)
     scores = embeddings @ embeddings.T
     upper = np.triu(np.ones_like(scores, dtype=bool), k=1)
     same = labels[:, None] == labels[None, :]
@@ -115,11 +117,6 @@ def cross_set_scores(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cosine scores of every pair across two sets (e.g. synthetic vs real): genuine where the
     labels agree, impostor where they differ."""
-    scores = _unit(first) @ _unit(second).T
+    scores = unit_rows(first) @ unit_rows(second).T
     same = np.asarray(first_labels)[:, None] == np.asarray(second_labels)[None, :]
     return scores[same], scores[~same]
-
-
-def _unit(embeddings: np.ndarray) -> np.ndarray:
-    embeddings = np.asarray(embeddings, float)
-    return embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)

@@ -34,9 +34,10 @@ from idbooth_lib.data.scan import safe_name
 from idbooth_lib.diffusion.lora import ADAPTER_NAME, LORA_FILE, load_lora, remove_lora
 from idbooth_lib.generation.prompts import instance_token, prompt_plan
 from idbooth_lib.io import atomic_path, save_image
+from idbooth_lib.training.finetune import FINISHED_FILE
+from idbooth_lib.training.run import RUN_FILE
 
-RUN_FILE = "run.json"
-FINISHED_FILE = "finished.json"
+#: One per identity folder; ``idbooth evaluate`` reads it for prompt adherence.
 MANIFEST_FILE = "manifest.jsonl"
 IMAGE_NAME = re.compile(r"^\d{4}\.png$")
 
