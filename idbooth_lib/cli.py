@@ -118,6 +118,54 @@ def run_evaluate(arguments: argparse.Namespace) -> int:
     return 0 if "error" not in results else 1
 
 
+def run_fr_train(arguments: argparse.Namespace) -> int:
+    """Train a recogniser on a prepared dataset, plus prepared synthetic sets of the same people."""
+    from idbooth_lib.recognition.data import hold_out_identities, read_aligned
+    from idbooth_lib.recognition.train import RecognitionConfig, train_recognition
+
+    config = RecognitionConfig(
+        backbone=arguments.backbone,
+        head=arguments.head,
+        embedding_dim=arguments.embedding_dim,
+        epochs=arguments.epochs,
+        batch_size=arguments.batch_size,
+        learning_rate=arguments.lr,
+        mixed_precision=arguments.mixed_precision,
+        seed=arguments.seed,
+    )
+    roots = [arguments.data, *arguments.synthetic]
+    everything = read_aligned(roots)
+    train, validation = hold_out_identities(
+        everything, arguments.validation_share, arguments.seed, origin=Path(arguments.data).name
+    )
+    about = {"data": str(arguments.data), "synthetic": [str(p) for p in arguments.synthetic]}
+    record = train_recognition(train, validation, config, arguments.output, arguments.device,
+                               progress=not arguments.quiet, about=about)  # fmt: skip
+    print(f"chose epoch {record['selected_epoch']} (validation accuracy "
+          f"{record['validation_accuracy']:.4f}); wrote {arguments.output}")  # fmt: skip
+    return 0
+
+
+def run_fr_eval(arguments: argparse.Namespace) -> int:
+    """Verification accuracy of a recogniser on ``.bin`` benchmarks."""
+    from idbooth_lib.evaluation.run import write_results
+    from idbooth_lib.recognition.benchmarks import benchmark_table, evaluate_benchmarks
+
+    results = evaluate_benchmarks(arguments.model, arguments.bins, arguments.device)
+    write_results(arguments.output, results)
+    print(benchmark_table(results))
+    print(f"wrote {arguments.output}")
+    return 0
+
+
+def run_toy_bin(arguments: argparse.Namespace) -> int:
+    """Write the toy verification benchmark as an insightface .bin file."""
+    from idbooth_lib.toy.benchmark import write_toy_benchmark
+
+    print(f"wrote {write_toy_benchmark(arguments.output)}")
+    return 0
+
+
 def run_config(arguments: argparse.Namespace) -> int:
     """Print the resolved profile as JSON (after environment variables and ``--set``)."""
     print(profile_from_arguments(arguments).to_json())
@@ -218,6 +266,45 @@ def build_parser() -> argparse.ArgumentParser:
     add_profile_arguments(evaluate)
     evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
     evaluate.set_defaults(handler=run_evaluate)
+
+    fr_train = commands.add_parser(
+        "fr-train", help="train a face recogniser on real (+ synthetic) prepared data"
+    )
+    fr_train.add_argument("--data", type=Path, required=True, metavar="DST",
+                          help="the real photos, prepared (idbooth prepare)")  # fmt: skip
+    fr_train.add_argument(
+        "--synthetic", type=Path, action="append", default=[], metavar="PREPARED",
+        help="a prepared synthetic set of the same people (repeatable)",
+    )  # fmt: skip
+    fr_train.add_argument("--output", type=Path, required=True, metavar="FR")
+    fr_train.add_argument("--backbone", default="toy", choices=["toy", "iresnet18", "iresnet50"])
+    fr_train.add_argument("--head", default="arcface", choices=["arcface", "cosface"])
+    fr_train.add_argument("--embedding-dim", type=int, default=128)
+    fr_train.add_argument("--epochs", type=int, default=20)
+    fr_train.add_argument("--batch-size", type=int, default=64)
+    fr_train.add_argument("--lr", type=float, default=0.1)
+    fr_train.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"])
+    fr_train.add_argument(
+        "--validation-share", type=float, default=0.1,
+        help="share of the real people held out to choose the epoch (never a test benchmark)",
+    )  # fmt: skip
+    fr_train.add_argument("--seed", type=int, default=0)
+    fr_train.add_argument("--device", default="cpu")
+    fr_train.add_argument("--quiet", action="store_true", help="no progress bar")
+    fr_train.set_defaults(handler=run_fr_train)
+
+    fr_eval = commands.add_parser("fr-eval", help="verification accuracy on .bin benchmarks")
+    fr_eval.add_argument("--model", required=True, metavar="M",
+                         help="an fr-train output, or any recogniser source (idbooth:toy/..., "
+                              ".onnx, .pth)")  # fmt: skip
+    fr_eval.add_argument("--bins", type=Path, nargs="+", required=True, metavar="A.bin")
+    fr_eval.add_argument("--output", type=Path, required=True, metavar="RESULTS.json")
+    fr_eval.add_argument("--device", default="cpu")
+    fr_eval.set_defaults(handler=run_fr_eval)
+
+    toy_bin = commands.add_parser("toy-bin", help="write the toy verification benchmark (.bin)")
+    toy_bin.add_argument("output", type=Path, metavar="OUT.bin")
+    toy_bin.set_defaults(handler=run_toy_bin)
 
     config = commands.add_parser("config", help="print the resolved profile as JSON")
     add_profile_arguments(config)

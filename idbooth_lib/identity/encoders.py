@@ -4,7 +4,8 @@ The identity loss, the evaluators and data preparation only ever call :func:`loa
 and then the returned module, so the toy recogniser and ArcFace are interchangeable. Every source
 gives a torch module that gradients flow through (the identity loss needs them):
 
-* ``idbooth:toy/NAME`` — a packaged toy recogniser (toy profile);
+* ``idbooth:toy/NAME`` — a packaged toy recogniser (toy profile), or the folder of one
+  (``config.json`` and ``model.safetensors``, as ``idbooth fr-train`` writes a toy backbone);
 * ``/path/model.onnx`` — an insightface ArcFace ONNX file, converted by ``onnx2torch``;
 * ``/path/backbone.pth`` (``.pt``, ``.safetensors``) — an arcface_torch iResNet checkpoint, such as
   the paper's R100 MS1MV3; its depth is read off the state dict;
@@ -24,7 +25,7 @@ from idbooth_lib.identity.toy_recogniser import ToyRecogniser
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".safetensors")
 
 ACCEPTED_FORMS = (
-    f"{PACKAGED_PREFIX}toy/NAME (packaged toy recogniser), a path to an ArcFace .onnx file, a path "
+    f"{PACKAGED_PREFIX}toy/NAME (packaged toy recogniser) or a toy recogniser folder, a path to an ArcFace .onnx file, a path "
     f"to an arcface_torch checkpoint ({', '.join(CHECKPOINT_SUFFIXES)}), or an insightface pack "
     "name or folder (buffalo_l, antelopev2)"
 )
@@ -51,6 +52,8 @@ def _build(
     """The unfrozen module for ``source``; the heavy imports happen only for the form used."""
     if source.startswith(PACKAGED_PREFIX):
         return ToyRecogniser.load(resolve_source(source))
+    if _is_toy_recogniser_folder(Path(source).expanduser()):
+        return ToyRecogniser.load(Path(source).expanduser())
     suffix = Path(source).suffix.lower()
     if suffix == ".onnx":
         from idbooth_lib.identity.arcface_torch import load_onnx_as_torch
@@ -65,6 +68,17 @@ def _build(
         # letting insightface try (and fail) to download a pack of that name.
         raise ValueError(f"unknown identity encoder source {source!r}: expected {ACCEPTED_FORMS}")
     return _insightface_pack(source, face_model_root, allow_download)
+
+
+def _is_toy_recogniser_folder(folder: Path) -> bool:
+    """A folder holding a saved :class:`~idbooth_lib.identity.toy_recogniser.ToyRecogniser`."""
+    import json
+
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and {"widths", "embedding_dim"} <= set(config)
 
 
 def _insightface_pack(

@@ -1,0 +1,52 @@
+"""``idbooth fr-eval``: a recogniser on verification benchmarks, in one results file (chapter 07).
+
+``M`` is an ``idbooth fr-train`` output folder or any source
+:func:`~idbooth_lib.identity.encoders.load_identity_encoder` takes (a packaged toy recogniser, an
+ArcFace ``.onnx``, an arcface_torch checkpoint). Each ``.bin`` file is read safely
+(:mod:`~idbooth_lib.recognition.bins`), every face embedded with its mirror image, and scored with
+the 10-fold protocol in file order and TAR at FAR 1e-3
+(:mod:`~idbooth_lib.recognition.verification`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from idbooth_lib.recognition.bins import read_bin
+from idbooth_lib.recognition.train import TRAINING_FILE, embed_images, trained_backbone_source
+from idbooth_lib.recognition.verification import verify_pairs
+
+
+def model_source(model: str | Path) -> str:
+    """The recogniser source of ``model``: an fr-train folder's chosen backbone, or ``model``."""
+    return trained_backbone_source(model) if (Path(model) / TRAINING_FILE).is_file() else str(model)
+
+
+def evaluate_benchmarks(model: str | Path, bins: list[str | Path], device: str = "cpu") -> dict:
+    """``{"model": ..., "benchmarks": {name: accuracy mean/std, TAR@FAR 1e-3, pairs}}``; every
+    benchmark is read before the model is loaded, so a bad file fails at once."""
+    from idbooth_lib.identity.encoders import load_identity_encoder
+
+    benchmarks = [read_bin(path) for path in bins]
+    source = model_source(model)
+    encoder = load_identity_encoder(source, device)
+    results = {}
+    for pairs in benchmarks:
+        embeddings = embed_images(encoder, pairs.images, device)
+        results[pairs.name] = verify_pairs(embeddings, pairs.same)
+    return {"model": source, "benchmarks": results}
+
+
+def benchmark_table(results: dict):
+    """One row per benchmark: accuracy mean ± std, TAR at FAR 1e-3, pairs."""
+    from idbooth_lib.reporting import markdown_table
+
+    rows = [
+        (name, f"{found['accuracy_mean']:.4f} ± {found['accuracy_std']:.4f}",
+         f"{found['tar_at_far_1e-3']:.4f}", found["pairs"])
+        for name, found in results["benchmarks"].items()
+    ]  # fmt: skip
+    return markdown_table(["benchmark", "accuracy (10-fold)", "TAR @ FAR 1e-3", "pairs"], rows)
+
+
+__all__ = ["benchmark_table", "evaluate_benchmarks", "model_source"]

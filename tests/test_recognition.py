@@ -1,0 +1,188 @@
+"""Recognition training, model selection, the toy benchmark and `idbooth fr-train` / `fr-eval`."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from idbooth_lib.cli import main
+from idbooth_lib.config import load_profile
+from idbooth_lib.data.prepare import prepare_dataset
+from idbooth_lib.recognition import bins as bins_module
+from idbooth_lib.recognition.benchmarks import evaluate_benchmarks
+from idbooth_lib.recognition.data import (
+    FaceClasses,
+    hold_out_identities,
+    read_aligned,
+    validation_pairs,
+)
+from idbooth_lib.recognition.train import (
+    RecognitionConfig,
+    build_backbone,
+    learning_rate_factor,
+    train_recognition,
+)
+from idbooth_lib.toy.benchmark import toy_benchmark_pairs, write_toy_benchmark
+from idbooth_lib.toy.dataset import write_toy_dataset
+
+SMALL_BENCHMARK = {"people_per_fold": 4, "pairs_per_fold": 20, "photos_per_person": 4}
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    """30 toy people, 4 wild photos each, prepared as chapter 01 prepares photos."""
+    root = tmp_path_factory.mktemp("recognition")
+    config = load_profile("toy", {"paths.root": str(root)}, environ={})
+    raw = write_toy_dataset(root / "raw", identities=30, images_per_identity=4, mode="wild",
+                            seed=5, progress=False)  # fmt: skip
+    prepare_dataset(raw, root / "data", config, progress=False)
+    return root / "data"
+
+
+@pytest.fixture(scope="module")
+def benchmark(tmp_path_factory):
+    return write_toy_benchmark(tmp_path_factory.mktemp("bench") / "toy.bin", **SMALL_BENCHMARK)
+
+
+def test_the_toy_benchmark_has_ten_folds_of_half_genuine_pairs(benchmark):
+    pairs = bins_module.read_bin(benchmark)
+    assert len(pairs) == 10 * SMALL_BENCHMARK["pairs_per_fold"]
+    assert pairs.images.shape[1:] == (112, 112, 3)
+    folds = pairs.same.reshape(10, -1)
+    assert (folds.mean(1) == 0.5).all()
+    images, same = toy_benchmark_pairs(**SMALL_BENCHMARK)  # deterministic
+    np.testing.assert_array_equal(images, pairs.images)
+
+
+def test_held_out_people_are_not_trained_on_and_keep_only_real_images():
+    data = FaceClasses(
+        np.zeros((12, 2, 2, 3), np.uint8),
+        np.repeat(np.arange(6), 2),
+        [f"p{i}" for i in range(6)],
+        ["real", "synthetic"] * 6,
+    )
+    train, validation = hold_out_identities(data, share=0.34, seed=0, origin="real")
+    assert not set(train.classes) & set(validation.classes)
+    assert len(validation.classes) == 2 and set(validation.origins) == {"real"}
+    assert len(train) == 8 and train.labels.max() == len(train.classes) - 1
+    with pytest.raises(ValueError, match="cannot spare"):
+        hold_out_identities(data, share=1.0)
+
+
+def test_validation_pairs_are_every_genuine_pair_and_as_many_impostors():
+    data = FaceClasses(np.zeros((6, 2, 2, 3), np.uint8), np.array([0, 0, 0, 1, 1, 2]),
+                       ["a", "b", "c"])  # fmt: skip
+    pairs, same = validation_pairs(data)
+    assert same.sum() == 4 and len(same) == 8  # 3 pairs of a, 1 of b
+    labels = data.labels
+    assert np.array_equal(labels[pairs[:, 0]] == labels[pairs[:, 1]], same)
+
+
+def test_schedules():
+    cosine, step = RecognitionConfig(), RecognitionConfig(schedule="step")
+    assert learning_rate_factor(cosine, 0, 100) == 1.0
+    assert learning_rate_factor(cosine, 50, 100) == pytest.approx(0.5)
+    assert learning_rate_factor(step, 59, 100) == 1.0
+    assert learning_rate_factor(step, 60, 100) == pytest.approx(0.1)
+    assert learning_rate_factor(step, 80, 100) == pytest.approx(0.01)
+    with pytest.raises(ValueError, match="unknown head"):
+        RecognitionConfig(head="softmax")
+
+
+def _short(**changes):
+    settings = dict(epochs=4, batch_size=32, learning_rate=0.05, embedding_dim=64, seed=0)
+    return RecognitionConfig(**{**settings, **changes})
+
+
+def test_model_selection_cannot_read_a_test_benchmark():
+    """Training takes no benchmark and its module imports no benchmark reader: the epoch is
+    chosen on people held out of the training data, as the record says."""
+    import ast
+    import inspect
+
+    from idbooth_lib.recognition import train as train_module
+
+    tree = ast.parse(inspect.getsource(train_module))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not imported & {"idbooth_lib.recognition.bins", "idbooth_lib.recognition.benchmarks"}
+    assert list(inspect.signature(train_recognition).parameters)[:3] == [
+        "train",
+        "validation",
+        "config",
+    ]
+
+
+def test_a_short_training_beats_the_untrained_backbone(prepared, benchmark, tmp_path):
+    """Trained on 27 people for four epochs, the toy backbone verifies unseen people better than
+    at its start."""
+    everything = read_aligned([prepared])
+    train, validation = hold_out_identities(everything, 0.1, seed=0)
+    assert not set(train.classes) & set(validation.classes)
+    record = train_recognition(train, validation, _short(), tmp_path / "fr", progress=False,
+                               log=lambda line: None)  # fmt: skip
+    assert record["selected_on"].startswith("validation") and 1 <= record["selected_epoch"] <= 4
+    assert record["validation_accuracy"] == max(r["validation_accuracy"] for r in record["curves"])
+
+    untrained = tmp_path / "untrained"
+    torch.manual_seed(0)
+    build_backbone("toy", 64).save(untrained)
+    before = evaluate_benchmarks(untrained, [benchmark])["benchmarks"]["toy"]["accuracy_mean"]
+    after = evaluate_benchmarks(tmp_path / "fr", [benchmark])["benchmarks"]["toy"]["accuracy_mean"]
+    assert after > before + 0.05, (before, after)
+
+
+def test_an_interrupted_training_resumes_to_the_same_model(prepared, tmp_path):
+    from safetensors.torch import load_file
+
+    everything = read_aligned([prepared])
+    train, validation = hold_out_identities(everything, 0.1, seed=0)
+    config = _short(epochs=2)
+    train_recognition(train, validation, config, tmp_path / "whole", progress=False,
+                      log=lambda line: None)  # fmt: skip
+
+    def stop_before_the_last_checkpoint(line):  # after epoch 2 is measured, before its checkpoint
+        if line.startswith("epoch 2/"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_recognition(train, validation, config, tmp_path / "cut", progress=False,
+                          log=stop_before_the_last_checkpoint)  # fmt: skip
+    record = train_recognition(train, validation, config, tmp_path / "cut", progress=False,
+                               log=lambda line: None)  # fmt: skip
+    whole = json.loads((tmp_path / "whole" / "training.json").read_text())
+    assert record["curves"] == whole["curves"]
+    first = load_file(tmp_path / "whole" / "backbone" / "model.safetensors")
+    second = load_file(tmp_path / "cut" / "backbone" / "model.safetensors")
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    with pytest.raises(ValueError, match="another recognition run"):
+        train_recognition(train, validation, _short(epochs=2, learning_rate=0.01),
+                          tmp_path / "cut", progress=False, log=lambda line: None)  # fmt: skip
+
+
+def test_cli_fr_train_and_fr_eval(prepared, benchmark, tmp_path, capsys):
+    assert main(["fr-train", "--data", str(prepared), "--output", str(tmp_path / "fr"),
+                 "--epochs", "1", "--embedding-dim", "32", "--quiet"]) == 0  # fmt: skip
+    assert main(["fr-eval", "--model", str(tmp_path / "fr"), "--bins", str(benchmark),
+                 "--output", str(tmp_path / "r.json")]) == 0  # fmt: skip
+    results = json.loads((tmp_path / "r.json").read_text())["benchmarks"]["toy"]
+    assert {"accuracy_mean", "accuracy_std", "tar_at_far_1e-3", "pairs"} <= set(results)
+    assert main(["fr-eval", "--model", "idbooth:toy/recogniser", "--bins", str(benchmark),
+                 "--output", str(tmp_path / "s.json")]) == 0  # fmt: skip
+    assert "TAR @ FAR 1e-3" in capsys.readouterr().out
+
+
+def test_cli_fr_eval_refuses_a_crafted_benchmark(tmp_path, capsys):
+    import pickle
+
+    path = tmp_path / "evil.bin"
+    path.write_bytes(pickle.dumps(([b"a", b"b"], [print]), protocol=4))
+    assert main(["fr-eval", "--model", "idbooth:toy/recogniser", "--bins", str(path),
+                 "--output", str(tmp_path / "r.json")]) == 2  # fmt: skip
+    assert "builtins.print" in capsys.readouterr().err
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_cli_toy_bin_writes_a_benchmark(tmp_path):
+    assert main(["toy-bin", str(tmp_path / "toy.bin")]) == 0
+    assert len(bins_module.read_bin(tmp_path / "toy.bin")) == 600
