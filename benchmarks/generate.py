@@ -16,12 +16,12 @@ import argparse
 import datetime
 import json
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from idbooth_lib.config import load_profile, parse_assignments
+from idbooth_lib.env import source_commit
 from idbooth_lib.generation.generate import draw
 from idbooth_lib.generation.prompts import prompt_plan
 
@@ -34,20 +34,27 @@ def records(config, count: int) -> list[dict]:
     return [image.to_dict() for image in plan]
 
 
+def reset_peak_memory(device) -> None:
+    if device.type == "cuda":
+        import torch
+
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_memory_gib(device) -> float | None:
+    """The GPU memory peak since the last reset (None on the CPU, where torch does not track it)."""
+    if device.type != "cuda":
+        return None
+    import torch
+
+    return torch.cuda.max_memory_allocated(device) / 2**30
+
+
 def images_per_second(pipeline, config, planned: list[dict], batch: int) -> float:
     began = time.perf_counter()
     for start in range(0, len(planned), batch):
         draw(pipeline, planned[start : start + batch], config)
     return len(planned) / (time.perf_counter() - began)
-
-
-def _commit() -> str | None:
-    """The repository's commit, so a results file says which code made it."""
-    done = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-        cwd=Path(__file__).parent,
-    )  # fmt: skip
-    return done.stdout.strip() or None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,13 +72,16 @@ def main(argv: list[str] | None = None) -> int:
     planned, batch = records(config, arguments.images), config.generate.batch_size
     images_per_second(pipeline, config, planned[:2], 2)  # warm-up
     rates = {"one_per_call": [], "batched": []}
+    peaks = {}
     for _ in range(arguments.rounds):
-        rates["one_per_call"].append(images_per_second(pipeline, config, planned, 1))
-        rates["batched"].append(images_per_second(pipeline, config, planned, batch))
+        for mode, size in (("one_per_call", 1), ("batched", batch)):
+            reset_peak_memory(pipeline.device)
+            rates[mode].append(images_per_second(pipeline, config, planned, size))
+            peaks[mode] = max(peaks.get(mode, 0.0), peak_memory_gib(pipeline.device) or 0.0)
     medians = {mode: statistics.median(values) for mode, values in rates.items()}
     report = {
         "date": datetime.date.today().isoformat(),
-        "commit": _commit(),
+        "commit": source_commit(),
         "profile": config.name,
         "device": str(pipeline.device),
         "batch_size": batch,
@@ -81,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         "images_per_second": medians,
         "ratio_batched_to_one_per_call": round(medians["batched"] / medians["one_per_call"], 3),
     }
+    if pipeline.device.type == "cuda":
+        report["peak_memory_gib"] = {mode: round(value, 2) for mode, value in peaks.items()}
     output = arguments.output or RESULTS / f"generate_{config.name}_{pipeline.device.type}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=2) + "\n")

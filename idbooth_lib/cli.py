@@ -118,6 +118,72 @@ def run_evaluate(arguments: argparse.Namespace) -> int:
     return 0 if "error" not in results else 1
 
 
+def run_tradeoff(arguments: argparse.Namespace) -> int:
+    """Fine-tune, sample along training and evaluate: the identity–prompt trade-off study."""
+    from idbooth_lib.evaluation.tradeoff import StudyPlan, run_tradeoff, summarise
+    from idbooth_lib.reporting import markdown_table
+
+    config = profile_from_arguments(arguments)
+    plan = StudyPlan(
+        snapshot_steps=tuple(arguments.steps),
+        methods=tuple(arguments.methods.split(",")),
+        images_per_identity=arguments.images_per_identity,
+    )
+    photos = arguments.photos
+    if photos is None:  # the toy people, written into the study folder
+        from idbooth_lib.toy.study import write_study_photos
+
+        photos = write_study_photos(arguments.output, config, arguments.identities)
+    command = _tradeoff_command(arguments)
+    results = run_tradeoff(
+        arguments.output, config, photos, plan, progress=not arguments.quiet, command=command
+    )
+    rows = [
+        (s["method"], s["step"], f"{s['identity_independent_gained']:+.3f}",
+         f"{s['background']:.2f}", f"{s['pose']:.2f}", f"{s['vendi']:.2f}")
+        for s in summarise(results["rows"])
+    ]  # fmt: skip
+    headers = ["method", "step", "identity gained", "background", "pose", "Vendi"]
+    print(markdown_table(headers, rows))
+    return 0
+
+
+def _tradeoff_command(arguments: argparse.Namespace) -> str:
+    """The command line that repeats this study, for its results file."""
+    import shlex
+
+    words = [
+        "idbooth",
+        "tradeoff",
+        "--output",
+        str(arguments.output),
+        "--profile",
+        arguments.profile,
+    ]
+    if arguments.photos is None:
+        words += ["--identities", str(arguments.identities)]
+    else:
+        words += ["--photos", str(arguments.photos)]
+    words += ["--steps", ",".join(map(str, arguments.steps))]
+    words += ["--methods", arguments.methods]
+    words += ["--images-per-identity", str(arguments.images_per_identity)]
+    for assignment in arguments.assignments:
+        words += ["--set", assignment]
+    return shlex.join(words)
+
+
+def _step_list(text: str) -> list[int]:
+    try:
+        steps = [int(item) for item in text.split(",") if item.strip()]
+    except ValueError:
+        steps = []
+    if not steps or min(steps) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected positive steps separated by commas, got {text!r}"
+        )
+    return steps
+
+
 def run_fr_train(arguments: argparse.Namespace) -> int:
     """Train a recogniser on a prepared dataset, plus prepared synthetic sets of the same people."""
     from idbooth_lib.recognition.data import hold_out_identities, read_aligned
@@ -266,6 +332,30 @@ def build_parser() -> argparse.ArgumentParser:
     add_profile_arguments(evaluate)
     evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
     evaluate.set_defaults(handler=run_evaluate)
+
+    tradeoff = commands.add_parser(
+        "tradeoff", help="the identity-prompt trade-off study: fine-tune, sample along, evaluate"
+    )
+    tradeoff.add_argument("--output", type=Path, required=True, metavar="STUDY")
+    tradeoff.add_argument(
+        "--photos", type=Path, default=None, metavar="SRC",
+        help="one sub-folder of photos per identity (default: toy studio photos)",
+    )  # fmt: skip
+    tradeoff.add_argument(
+        "--identities", type=int, default=8, help="toy identities without --photos (default 8)"
+    )
+    tradeoff.add_argument(
+        "--steps", type=_step_list, default=[25, 50, 100, 200, 300], metavar="S1,S2,...",
+        help="training steps at which to sample (default 25,50,100,200,300); 0 is always added",
+    )  # fmt: skip
+    tradeoff.add_argument(
+        "--methods", default="dreambooth,portraitbooth,idbooth", metavar="M1,M2,...",
+        help="methods to study (default: all three)",
+    )  # fmt: skip
+    tradeoff.add_argument("--images-per-identity", type=int, default=21)
+    add_profile_arguments(tradeoff)
+    tradeoff.add_argument("--quiet", action="store_true", help="no progress bars")
+    tradeoff.set_defaults(handler=run_tradeoff)
 
     fr_train = commands.add_parser(
         "fr-train", help="train a face recogniser on real (+ synthetic) prepared data"

@@ -169,6 +169,10 @@ class TrainConfig:
     use_8bit_adam: bool
     checkpointing_steps: int
     checkpoints_total_limit: int
+    #: Also save the LoRA at these steps, in ``snapshots/step-NNNNN`` of the run folder, to sample
+    #: along training (the trade-off study does); step 0 is the untrained LoRA, whose zero B
+    #: matrices leave the base model unchanged. Empty: no snapshots.
+    lora_snapshot_steps: tuple[int, ...] = ()
 
 
 @dataclass
@@ -451,6 +455,8 @@ def _convert(value: Any, annotation: Any, dotted: str) -> Any:
         return _convert(value, inner[0], dotted)
     if origin is tuple:
         items = value.split(",") if isinstance(value, str) else list(value)
+        if isinstance(value, str) and not value.strip() and arguments[-1] is Ellipsis:
+            return ()  # `--set train.lora_snapshot_steps=` empties a variable-length tuple
         element_types = arguments if arguments[-1] is not Ellipsis else [arguments[0]] * len(items)
         if len(element_types) != len(items):
             raise ValueError(f"{dotted} expects {len(element_types)} values, got {value!r}")

@@ -141,6 +141,29 @@ def process_device(config) -> torch.device:
     return torch.device("cuda", process_state(config).local_process_index)
 
 
+def source_commit() -> str | None:
+    """This library's git commit (short), with ``-dirty`` when its files differ from that commit,
+    so that a results file says which code made it; None outside a git checkout (a wheel)."""
+    import subprocess
+    from pathlib import Path
+
+    here = Path(__file__).parent
+
+    def git(*arguments: str) -> str:
+        done = subprocess.run(["git", *arguments], capture_output=True, text=True, cwd=here,
+                              check=False)  # fmt: skip
+        return done.stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short", "HEAD")
+        changed = git("status", "--porcelain", "--", str(here))
+    except OSError:  # no git on this machine
+        return None
+    if not commit:
+        return None
+    return f"{commit}-dirty" if changed else commit
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (all devices), so a notebook gives the same figures each run."""
     import torch

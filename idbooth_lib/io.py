@@ -59,12 +59,15 @@ def _umask() -> int:
     return mask
 
 
-def write_json(path: str | os.PathLike[str], data: Any) -> None:
-    """Write ``data`` as indented UTF-8 JSON, atomically."""
+def write_json(path: str | os.PathLike[str], data: Any, keep_unchanged: bool = False) -> None:
+    """Write ``data`` as indented UTF-8 JSON, atomically; with ``keep_unchanged``, a file that
+    already holds exactly this is left alone (a rerun that changes nothing touches no file)."""
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    path = Path(path)
+    if keep_unchanged and path.is_file() and path.read_text(encoding="utf-8") == text:
+        return
     with atomic_path(path) as temporary:
-        temporary.write_text(
-            json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-        )
+        temporary.write_text(text, encoding="utf-8")
 
 
 def save_image(path: str | os.PathLike[str], image: Image.Image) -> None:

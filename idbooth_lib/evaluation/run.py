@@ -4,7 +4,8 @@ The synthetic folder ``GEN`` and the real folder ``SRC`` are matched by identity
 faces of both are found and aligned as data preparation does (:mod:`~idbooth_lib.evaluation.faces`), then measured:
 
 - ``encoders.<role>``: identity separability (:mod:`~idbooth_lib.evaluation.separability`) synthetic vs synthetic,
-  synthetic vs real and real vs real, for the recogniser in the loss (``identity_encoder``) *and*
+  synthetic vs real and real vs real, and per identity the mean similarity of its synthetic
+  images to its real photos, for the recogniser in the loss (``identity_encoder``) *and*
   the independent one (``evaluation_encoder``) — the paper scores only with the first, which the
   identity methods were trained to please;
 - ``diversity``: per-identity Vendi score and mean pairwise distance of the generic image
@@ -43,7 +44,12 @@ from idbooth_lib.evaluation.fidelity import (
     precision_recall_density_coverage,
 )
 from idbooth_lib.evaluation.memorisation import memorisation
-from idbooth_lib.evaluation.separability import cross_set_scores, separability, within_set_scores
+from idbooth_lib.evaluation.separability import (
+    cross_set_scores,
+    separability,
+    similarity_to_real,
+    within_set_scores,
+)
 from idbooth_lib.io import write_json
 
 ENCODER_ROLES = ("identity_encoder", "evaluation_encoder")
@@ -60,9 +66,11 @@ def _guarded(measure: Callable[[], Any]) -> Any:
 def identity_measures(
     synthetic: np.ndarray, real: np.ndarray, faces: tuple[FaceSet, FaceSet]
 ) -> dict:
-    """Separability of one recogniser's embeddings, the three protocols."""
+    """Separability of one recogniser's embeddings, the three protocols, and each identity's
+    mean similarity to its own real photos."""
     generated, photos = faces
     return {
+        "similarity_to_real": similarity_to_real(synthetic, generated.labels, real, photos.labels),
         "synthetic_vs_synthetic": _guarded(
             lambda: separability(*within_set_scores(synthetic, generated.labels))
         ),

@@ -120,3 +120,18 @@ def cross_set_scores(
     scores = unit_rows(first) @ unit_rows(second).T
     same = np.asarray(first_labels)[:, None] == np.asarray(second_labels)[None, :]
     return scores[same], scores[~same]
+
+
+def similarity_to_real(
+    synthetic: np.ndarray, synthetic_labels, real: np.ndarray, real_labels
+) -> dict[str, float]:
+    """Per identity, the mean cosine of its synthetic images to its own real photos: how much of
+    the person the generator drew (the trade-off study's identity axis)."""
+    scores = unit_rows(synthetic) @ unit_rows(real).T
+    synthetic_labels, real_labels = np.asarray(synthetic_labels), np.asarray(real_labels)
+    return {
+        str(identity): float(
+            scores[synthetic_labels == identity][:, real_labels == identity].mean()
+        )
+        for identity in sorted(set(synthetic_labels) & set(real_labels))
+    }

@@ -133,8 +133,13 @@ def read_identity_manifest(path: Path) -> dict[str, dict]:
 
 
 def write_identity_manifest(path: Path, records: list[dict]) -> None:
+    """Write the manifest atomically; an unchanged one is left alone, so that a rerun with nothing
+    to draw changes no file (what the trade-off study relies on to keep its evaluations)."""
+    text = "".join(json.dumps(record) + "\n" for record in records)
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return
     with atomic_path(path) as temporary:
-        temporary.write_text("".join(json.dumps(record) + "\n" for record in records), "utf-8")
+        temporary.write_text(text, "utf-8")
 
 
 def generate_run(

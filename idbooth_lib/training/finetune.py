@@ -46,6 +46,8 @@ from idbooth_lib.training.pairs import IdentityData, draw_pairs
 from idbooth_lib.training.precision import MixedPrecision, build_optimiser
 
 LOSS_LOG_FILE = "loss_log.csv"
+#: Sub-folder of LoRA snapshots along training (``train.lora_snapshot_steps``).
+SNAPSHOT_FOLDER = "snapshots"
 #: Written last, when the LoRA and the loss log are complete: the settings of the finished run.
 FINISHED_FILE = "finished.json"
 
@@ -57,10 +59,12 @@ __all__ = [
     "LossHistory",
     "NoisedBatch",
     "RunPlan",
+    "SNAPSHOT_FOLDER",
     "TrainableState",
     "check_run_folder",
     "finetune",
     "run_fingerprint",
+    "snapshot_folder",
     "stored_settings",
     "training_step",
 ]
@@ -323,7 +327,7 @@ def finetune(
             f"{output} already holds this run, finished at step {finished.steps[-1]}: not retrained"
         )
         return finished
-    plan = RunPlan(data, config, seed, crop, checkpoints, settings, log, progress)
+    plan = RunPlan(data, config, seed, crop, checkpoints, settings, log, progress, output)
     history = _train(pipeline, encoder, plan)
     save_lora(pipeline.unet, output)
     history.write_csv(output / LOSS_LOG_FILE)
@@ -343,6 +347,24 @@ class RunPlan:
     settings: dict[str, Any]
     log: Callable[[str], None]
     progress: bool
+    output: Path
+
+
+def snapshot_folder(run: str | Path, step: int) -> Path:
+    """Where the LoRA of ``run`` at ``step`` is saved when ``step`` is a ``lora_snapshot_steps``."""
+    return Path(run) / SNAPSHOT_FOLDER / f"step-{step:05d}"
+
+
+def _save_snapshot(unet, run: Path, step: int) -> None:
+    """Save the LoRA at ``step``, whole or not at all: written beside, then moved into place."""
+    import shutil
+
+    final = snapshot_folder(run, step)
+    partial = final.with_name(final.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    save_lora(unet, partial)
+    shutil.rmtree(final, ignore_errors=True)
+    partial.rename(final)
 
 
 def _train(pipeline, encoder, plan: RunPlan) -> LossHistory:
@@ -373,6 +395,8 @@ def _train(pipeline, encoder, plan: RunPlan) -> LossHistory:
     with torch.no_grad():
         prompts = encode_prompts(pipeline, [config.instance_prompt, config.class_prompt])
     began = time.time()
+    if start == 0 and 0 in config.lora_snapshot_steps:
+        _save_snapshot(pipeline.unet, plan.output, 0)  # the untrained LoRA: the base model
     pipeline.unet.train()
     bar = trange(
         start, config.max_steps, initial=start, total=config.max_steps, disable=not plan.progress
@@ -393,6 +417,8 @@ def _train(pipeline, encoder, plan: RunPlan) -> LossHistory:
         if done % 50 == 0 or done == config.max_steps:
             text = "  ".join(f"{name} {value:.4f}" for name, value in values.items())
             plan.log(f"step {done}/{config.max_steps}  {text}  {time.time() - began:.0f} s")
+        if done in config.lora_snapshot_steps:  # before the checkpoint: a resume rewrites it
+            _save_snapshot(pipeline.unet, plan.output, done)
         if done % config.checkpointing_steps == 0 and done < config.max_steps:
             plan.checkpoints.store(done, metadata={"settings": plan.settings}, **parts)
     pipeline.unet.eval()

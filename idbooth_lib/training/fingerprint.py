@@ -21,7 +21,12 @@ from idbooth_lib.config import TrainConfig
 
 #: Training settings that do not change what a run computes: where and how often it saves, and
 #: recomputing activations instead of storing them.
-NOT_SHAPING = ("checkpointing_steps", "checkpoints_total_limit", "gradient_checkpointing")
+NOT_SHAPING = (
+    "checkpointing_steps",
+    "checkpoints_total_limit",
+    "gradient_checkpointing",
+    "lora_snapshot_steps",
+)
 
 
 class RunMismatchError(ValueError):

@@ -164,6 +164,7 @@ def train_identity(
             "dataset": str(dataset_root),
             "config": config.to_dict(),
         },
+        keep_unchanged=True,  # a finished run, rerun, changes no file
     )
     return history
 

@@ -1,0 +1,364 @@
+"""The identity–prompt trade-off: where each method stands between identity gained and prompt kept.
+
+The paper compares DreamBooth, PortraitBooth and ID-Booth by one point each, after a fixed
+training length. A fine-tuned model gains the person and loses the prompt as training goes on,
+so one point says little: this study follows each method *along* training. For a folder of
+several people's photos (the CLI writes toy studio photos when none is given) it
+
+1. prepares the photos (chapter 01);
+2. fine-tunes each method on each identity with ``train.lora_snapshot_steps``, so that the LoRA
+   is saved at every step of the plan (step 0 is the untrained LoRA: the base model);
+3. draws the paper's prompt plan (:func:`~idbooth_lib.generation.prompts.prompt_plan`) from
+   every snapshot with the *same* seeds;
+4. evaluates every (step, method) folder with ``idbooth evaluate`` against the identities' real
+   photos, and collects, per method, person and step, the identity similarity by both
+   recognisers, background and pose adherence, and diversity.
+
+Everything is written below one study folder and every stage resumes: the runs from their
+checkpoints, the samples from their manifests, the evaluations from their results files (made
+again when their samples are newer). The results file holds the date and the commit it came
+from::
+
+    STUDY/data                            the photos, prepared (the toy photos: STUDY/raw)
+    STUDY/runs/<method>/<identity>/       idbooth train's run folders, with snapshots/step-NNNNN
+    STUDY/samples/step-NNNNN/<method>/    idbooth generate's output for that snapshot
+    STUDY/samples/step-NNNNN/<method>/evaluation.json
+    STUDY/tradeoff.json                   rows per (method, identity, step), and the plan
+
+The step-0 samples are drawn once, under the name ``base``: before training, every method's
+LoRA is zero, so every method draws the same images.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from idbooth_lib.config import ProfileConfig
+from idbooth_lib.diffusion.lora import LORA_FILE
+from idbooth_lib.env import source_commit
+from idbooth_lib.evaluation.run import evaluate_folders, load_evaluation_models, write_results
+from idbooth_lib.generation.generate import TrainedRun, file_hash, generate_run
+from idbooth_lib.generation.generate import read_run as read_trained_run
+from idbooth_lib.training.finetune import snapshot_folder
+
+METHODS = ("dreambooth", "portraitbooth", "idbooth")
+#: The name of the step-0 samples: the untrained LoRA, the same for every method.
+BASE = "base"
+RESULTS_FILE = "tradeoff.json"
+EVALUATION_FILE = "evaluation.json"
+#: The measures of one (method, identity, step) row, and the recogniser each identity value uses.
+IDENTITY_ROLES = {"identity_independent": "evaluation_encoder", "identity_loss": "identity_encoder"}
+
+
+@dataclass(frozen=True)
+class StudyPlan:
+    """Which steps, which methods, how many images per identity: the study's own settings."""
+
+    snapshot_steps: tuple[int, ...] = (25, 50, 100, 200, 300)
+    methods: tuple[str, ...] = METHODS
+    images_per_identity: int = 21
+
+    def __post_init__(self) -> None:
+        if not self.snapshot_steps or min(self.snapshot_steps) < 1:
+            raise ValueError(f"snapshot steps must be positive, got {self.snapshot_steps}")
+        unknown = sorted(set(self.methods) - set(METHODS))
+        if unknown:
+            raise ValueError(f"unknown methods {unknown}: choose from {', '.join(METHODS)}")
+
+    @property
+    def steps(self) -> tuple[int, ...]:
+        """Every sampled step, 0 (the base model) first."""
+        return (0, *sorted(set(self.snapshot_steps)))
+
+    @property
+    def max_steps(self) -> int:
+        return max(self.snapshot_steps)
+
+
+def study_config(config: ProfileConfig, method: str, plan: StudyPlan) -> ProfileConfig:
+    """``config`` with ``method``, training as long as the last snapshot, saving every snapshot."""
+    train = dataclasses.replace(
+        config.train,
+        method=method,
+        max_steps=plan.max_steps,
+        lora_snapshot_steps=plan.steps,
+        # a checkpoint at the first snapshot: an interruption loses at most that many steps
+        checkpointing_steps=min(plan.snapshot_steps),
+    )
+    generate = dataclasses.replace(config.generate, images_per_identity=plan.images_per_identity)
+    return dataclasses.replace(config, train=train, generate=generate)
+
+
+def prepare_study_data(
+    folder: Path, config: ProfileConfig, photos: Path, progress: bool = False
+) -> Path:
+    """Prepare the study's photos (one sub-folder per identity) into ``folder/data``."""
+    from idbooth_lib.data.prepare import prepare_dataset
+
+    prepare_dataset(photos, folder / "data", config, progress=progress)
+    return folder / "data"
+
+
+def train_study_runs(
+    folder: Path,
+    config: ProfileConfig,
+    plan: StudyPlan,
+    log: Callable[[str], None] = print,
+    progress: bool = False,
+) -> None:
+    """Fine-tune every method on every identity, saving the snapshots (resumes; a finished run
+    with its snapshots is not trained again)."""
+    from idbooth_lib.training.run import train_identities
+
+    for method in plan.methods:
+        runs = folder / "runs" / method
+        train_identities(study_config(config, method, plan), folder / "data", None, runs,
+                         log=log, progress=progress)  # fmt: skip
+        for run in sorted(runs.iterdir()):
+            missing = [s for s in plan.steps if not (snapshot_folder(run, s) / LORA_FILE).is_file()]
+            if missing:
+                raise RuntimeError(
+                    f"{run} finished without the LoRA snapshots of steps {missing} (it was trained "
+                    "before they were asked for): delete the folder and run the study again"
+                )
+
+
+def study_runs(folder: Path, plan: StudyPlan) -> dict[str, list[Path]]:
+    """The run folders of each method, sorted by identity."""
+    return {
+        method: sorted(p for p in (folder / "runs" / method).iterdir() if p.is_dir())
+        for method in plan.methods
+    }
+
+
+def samples_folder(folder: Path, step: int, method: str) -> Path:
+    """Where the images of ``method`` at ``step`` are drawn (``base`` at step 0)."""
+    return folder / "samples" / f"step-{step:05d}" / (BASE if step == 0 else method)
+
+
+def snapshot_run(run_folder: Path, step: int, name: str) -> TrainedRun:
+    """The snapshot of ``run_folder`` at ``step`` as a run that ``generate_run`` can draw from."""
+    run = read_trained_run(run_folder)
+    snapshot = snapshot_folder(run_folder, step)
+    return TrainedRun(snapshot, run.identity, run.gender, name, file_hash(snapshot / LORA_FILE))
+
+
+def draw_study_samples(
+    folder: Path, config: ProfileConfig, plan: StudyPlan, progress: bool = False
+) -> None:
+    """Draw the prompt plan from every snapshot (what is already drawn is kept)."""
+    from tqdm.auto import tqdm
+
+    from idbooth_lib.diffusion.pipeline import load_base_pipeline
+
+    config = study_config(config, plan.methods[0], plan)
+    pipeline = load_base_pipeline(config)
+    runs = study_runs(folder, plan)
+    jobs = [(0, plan.methods[0])] + [(s, m) for s in plan.steps[1:] for m in plan.methods]
+    total = len(jobs) * len(runs[plan.methods[0]]) * plan.images_per_identity
+    with tqdm(total=total, desc="drawing", unit="image", disable=not progress) as bar:
+        for step, method in jobs:
+            output = samples_folder(folder, step, method)
+            for run_folder in runs[method]:
+                run = snapshot_run(run_folder, step, output.name)
+                generate_run(pipeline, run, config, output.parent, plan.images_per_identity, bar)
+
+
+def _is_current(results: Path, samples: Path) -> bool:
+    """Whether ``results`` was written after every image and manifest of ``samples`` (an image
+    drawn again, after an interruption, is not bit-identical: batches of another size round
+    differently)."""
+    if not results.is_file():
+        return False
+    drawn = [path for path in samples.glob("*/*") if path.is_file()]
+    written = results.stat().st_mtime_ns
+    return bool(drawn) and all(path.stat().st_mtime_ns <= written for path in drawn)
+
+
+def evaluate_study(
+    folder: Path, config: ProfileConfig, plan: StudyPlan, photos: Path, progress: bool = False
+) -> dict[tuple[int, str], dict]:
+    """``idbooth evaluate`` on every (step, method) folder against the real ``photos``."""
+    models = None
+    evaluations = {}
+    for step in plan.steps:
+        for method in (BASE,) if step == 0 else plan.methods:
+            samples = samples_folder(folder, step, method)
+            results = samples / EVALUATION_FILE
+            if not _is_current(results, samples):
+                models = models or load_evaluation_models(config, with_scene_scorer=True)
+                found = evaluate_folders(samples, photos, config, models, progress)
+                write_results(results, found)
+            evaluations[(step, method)] = json.loads(results.read_text(encoding="utf-8"))
+    return evaluations
+
+
+def identity_rows(evaluation: dict, step: int, method: str) -> list[dict[str, Any]]:
+    """One row per identity of an evaluation: identity by both recognisers, adherence,
+    diversity."""
+    encoders = evaluation["encoders"]
+    adherence = evaluation["adherence"]["per_identity"]
+    diversity = evaluation["diversity"]
+    rows = []
+    for identity in evaluation["identities"]["matched"]:
+        row: dict[str, Any] = {"method": method, "identity": identity, "step": step}
+        for measure, role in IDENTITY_ROLES.items():
+            row[measure] = encoders[role]["similarity_to_real"].get(identity)
+        row["background"] = adherence.get(identity, {}).get("background")
+        row["pose"] = adherence.get(identity, {}).get("pose")
+        row["vendi"] = diversity["vendi"].get(identity)
+        row["yaw_spread"] = (
+            diversity["pose_spread_per_identity"].get(identity, {}).get("yaw_proxy_std")
+        )
+        rows.append(row)
+    return rows
+
+
+def study_rows(evaluations: dict[tuple[int, str], dict], plan: StudyPlan) -> list[dict]:
+    """Rows per (method, identity, step), the base model's rows repeated for every method at step
+    0, and each identity value's gain over the base model."""
+    rows = []
+    for (step, method), evaluation in sorted(evaluations.items()):
+        names = plan.methods if method == BASE else (method,)
+        for name in names:
+            rows += identity_rows(evaluation, step, name)
+    base = {(r["method"], r["identity"]): r for r in rows if r["step"] == 0}
+    for row in rows:
+        start = base[(row["method"], row["identity"])]
+        for measure in IDENTITY_ROLES:
+            row[f"{measure}_gained"] = _difference(row[measure], start[measure])
+    return rows
+
+
+def _difference(value: float | None, start: float | None) -> float | None:
+    return None if value is None or start is None else value - start
+
+
+MEASURES = (
+    "identity_independent_gained",
+    "identity_loss_gained",
+    "identity_independent",
+    "background",
+    "pose",
+    "vendi",
+)
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    """Mean and standard deviation over identities, per (method, step), of every measure."""
+    summary = []
+    for method in sorted({r["method"] for r in rows}, key=list(METHODS).index):
+        for step in sorted({r["step"] for r in rows if r["method"] == method}):
+            mine = [r for r in rows if r["method"] == method and r["step"] == step]
+            entry: dict[str, Any] = {"method": method, "step": step, "identities": len(mine)}
+            for measure in MEASURES:
+                values = [r[measure] for r in mine if r[measure] is not None]
+                entry[measure] = float(np.mean(values)) if values else None
+                entry[f"{measure}_std"] = float(np.std(values)) if values else None
+            summary.append(entry)
+    return summary
+
+
+def balanced_step(summary: list[dict]) -> int:
+    """The book's rule for choosing a training length from the curves: at each trained step and
+    for each method, take the *worse* of two shares — of the method's largest identity gain
+    (independent recogniser) reached, and of the base model's background adherence kept — and
+    choose the step where their mean over the methods is largest. A step that buys identity by
+    giving up the prompt, or keeps the prompt without learning the person, scores low."""
+    base = np.mean([s["background"] for s in summary if s["step"] == 0])
+    trained = [s for s in summary if s["step"] > 0]
+    largest = {}
+    for s in trained:
+        largest[s["method"]] = max(largest.get(s["method"], 0.0), s["identity_independent_gained"])
+
+    def balance(s: dict) -> float:
+        reached = (
+            s["identity_independent_gained"] / largest[s["method"]]
+            if largest[s["method"]] > 0
+            else 0.0
+        )
+        return min(reached, s["background"] / base)
+
+    steps = sorted({s["step"] for s in trained})
+    scores = {step: np.mean([balance(s) for s in trained if s["step"] == step]) for step in steps}
+    return max(steps, key=lambda step: (scores[step], -step))
+
+
+def run_tradeoff(
+    folder: str | Path,
+    config: ProfileConfig,
+    photos: str | Path,
+    plan: StudyPlan = StudyPlan(),
+    log: Callable[[str], None] = print,
+    progress: bool = True,
+    command: str = "",
+) -> dict:
+    """Run (or resume) the whole study in ``folder`` on ``photos`` (a folder of identity
+    folders, as ``idbooth prepare`` reads); write and return ``tradeoff.json``."""
+    folder, photos = Path(folder), Path(photos)
+    log(f"trade-off study in {folder} on {photos}: steps {plan.steps}")
+    prepare_study_data(folder, config, photos, progress)
+    train_study_runs(folder, config, plan, log, progress)
+    draw_study_samples(folder, config, plan, progress)
+    evaluations = evaluate_study(folder, config, plan, photos, progress)
+    rows = study_rows(evaluations, plan)
+    results = {
+        "date": datetime.date.today().isoformat(),
+        "commit": source_commit(),
+        "profile": config.name,
+        "photos": str(photos),
+        "plan": dataclasses.asdict(plan),
+        "train": dataclasses.asdict(study_config(config, plan.methods[0], plan).train)
+        | {"method": None},
+        "command": command,
+        "rows": rows,
+        "summary": summarise(rows),
+        # every measure of `idbooth evaluate`, per "<step>/<method>" (step 0: "0/base")
+        "evaluations": {f"{step}/{method}": found for (step, method), found in evaluations.items()},
+    }
+    write_results(folder / RESULTS_FILE, results)
+    log(f"wrote {folder / RESULTS_FILE}")
+    return json.loads((folder / RESULTS_FILE).read_text(encoding="utf-8"))
+
+
+def read_tradeoff(path: str | Path) -> dict:
+    """A results file of :func:`run_tradeoff`, checked for the fields the chapters read."""
+    path = Path(path)
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path} is not a readable trade-off results file ({error}): "
+                         "run `idbooth tradeoff --output STUDY` to make one") from error  # fmt: skip
+    missing = [key for key in ("rows", "summary", "plan") if key not in results]
+    if missing:
+        raise ValueError(f"{path} lacks {', '.join(missing)}: it was not written by "
+                         "`idbooth tradeoff`; run it again")  # fmt: skip
+    return results
+
+
+__all__ = [
+    "BASE",
+    "METHODS",
+    "RESULTS_FILE",
+    "StudyPlan",
+    "draw_study_samples",
+    "evaluate_study",
+    "identity_rows",
+    "balanced_step",
+    "prepare_study_data",
+    "read_tradeoff",
+    "run_tradeoff",
+    "samples_folder",
+    "study_config",
+    "study_rows",
+    "summarise",
+    "train_study_runs",
+]
