@@ -19,6 +19,8 @@ FAST_PARAMETERS = {
     "02_latent_diffusion": {"STEPS": 3, "GUIDANCE_SCALES": [1.0, 5.0], "SAMPLES_PER_CELL": 1},
     "03_identity_objective": {"IDENTITIES": 3, "IMAGES_PER_IDENTITY": 3},
     "04_finetuning": {"STEPS": 4, "SAMPLES": 2},
+    "05_generation": {"IDENTITIES": 1, "IMAGES_PER_IDENTITY": 3},
+    "06_evaluation": {"LIVE_IDENTITIES": 2, "LIVE_IMAGES": 3},
 }
 
 

@@ -253,9 +253,11 @@ MEASURES = (
 
 
 def summarise(rows: list[dict]) -> list[dict]:
-    """Mean and standard deviation over identities, per (method, step), of every measure."""
+    """Mean and standard deviation over identities, per (method, step), of every measure (the
+    three methods in their usual order, other names after them)."""
     summary = []
-    for method in sorted({r["method"] for r in rows}, key=list(METHODS).index):
+    order = {method: index for index, method in enumerate(METHODS)}
+    for method in sorted({r["method"] for r in rows}, key=lambda m: (order.get(m, len(order)), m)):
         for step in sorted({r["step"] for r in rows if r["method"] == method}):
             mine = [r for r in rows if r["method"] == method and r["step"] == step]
             entry: dict[str, Any] = {"method": method, "step": step, "identities": len(mine)}

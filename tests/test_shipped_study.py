@@ -1,0 +1,139 @@
+"""The trade-off study the book ships: complete, made with the book's toy setting, and its LoRAs
+load in plain diffusers. Chapter 06's reading of it is checked here against the numbers."""
+
+import json
+
+import pytest
+
+from idbooth_lib.config import load_profile
+from idbooth_lib.evaluation.tradeoff import METHODS, read_tradeoff, summarise
+from idbooth_lib.generation.generate import read_run
+from idbooth_lib.toy.study import STUDY_IDENTITIES, shipped_results, shipped_runs
+
+SHOWN = ("id_0000", "id_0001")
+
+
+@pytest.fixture(scope="module")
+def study():
+    path = shipped_results()
+    assert path is not None, "idbooth_lib/toy/weights/study/tradeoff.json is not shipped"
+    return read_tradeoff(path)
+
+
+def test_the_study_is_complete_and_says_where_it_came_from(study):
+    assert study["date"] and study["commit"] and study["command"].startswith("idbooth tradeoff")
+    steps = [0, *study["plan"]["snapshot_steps"]]
+    people = {row["identity"] for row in study["rows"]}
+    assert len(people) == STUDY_IDENTITIES >= 8
+    assert {(r["method"], r["identity"], r["step"]) for r in study["rows"]} == {
+        (m, p, s) for m in METHODS for p in people for s in steps
+    }
+    assert len(steps) >= 6  # the base model and five snapshots
+    assert study["summary"] == json.loads(json.dumps(summarise(study["rows"])))
+
+
+def test_the_books_toy_setting_is_a_step_of_the_study(study):
+    """The shipped LoRAs are snapshots at train.max_steps of a constant-rate run, which is
+    exactly a run of the book's setting: every other training setting must agree."""
+    train = load_profile("toy", environ={}).train
+    assert train.max_steps in study["plan"]["snapshot_steps"]
+    assert train.lr_scheduler == study["train"]["lr_scheduler"] == "constant"
+    for name in ("learning_rate", "lora_rank", "lora_alpha", "batch_size", "num_class_images",
+                 "prior_loss_weight", "triplet_margin", "pair_sampling"):  # fmt: skip
+        assert getattr(train, name) == study["train"][name], name
+    for method in METHODS:
+        assert f"{train.max_steps}/{method}" in study["evaluations"]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_the_shipped_loras_are_run_folders_that_diffusers_loads(method, repository_root):
+    from diffusers import StableDiffusionPipeline
+
+    folder = repository_root / "idbooth_lib" / "toy" / "weights" / "foundation"
+    pipeline = StableDiffusionPipeline.from_pretrained(folder, safety_checker=None)
+    for identity in SHOWN:
+        run = read_run(shipped_runs(method) / identity)
+        assert run.method == method and run.identity == identity and run.gender
+        pipeline.load_lora_weights(shipped_runs(method) / identity, adapter_name="check")
+        assert "check" in pipeline.get_active_adapters()
+        pipeline.delete_adapters("check")
+
+
+def _at(study, method, step):
+    return next(s for s in study["summary"] if s["method"] == method and s["step"] == step)
+
+
+def _eer(study, step, method, role="identity_encoder"):
+    name = "0/base" if step == 0 else f"{step}/{method}"
+    return study["evaluations"][name]["encoders"][role]["synthetic_vs_synthetic"]["eer"]
+
+
+def test_chapter_06s_reading_states_the_shipped_numbers(study):
+    """Every number the reading in chapter 06 quotes, and every comparison it makes."""
+    db, pb, idb = METHODS
+    trained = sorted({s["step"] for s in study["summary"]} - {0})
+    base = _at(study, db, 0)
+    assert (round(base["background"], 2), round(base["pose"], 2)) == (0.80, 0.94)
+    assert [round(_at(study, m, 25)["background"], 2) for m in METHODS] == [0.47, 0.49, 0.60]
+    gained = [round(_at(study, m, 25)["identity_independent_gained"], 2) for m in METHODS]
+    assert gained == [0.05, 0.13, 0.09]
+    assert all(0.15 <= _at(study, m, s)["background"] <= 0.25 for m in METHODS for s in trained
+               if s >= 100)  # fmt: skip
+    gained = [round(_at(study, m, 200)["identity_independent_gained"], 2) for m in METHODS]
+    assert gained == [0.33, 0.48, 0.43]
+    for step in trained:  # PortraitBooth gains the most identity, DreamBooth the least
+        ours = [_at(study, m, step)["identity_independent_gained"] for m in METHODS]
+        assert ours[1] > ours[2] > ours[0], step
+    for step in (25, 50):  # ID-Booth keeps the most background early
+        assert _at(study, idb, step)["background"] > max(
+            _at(study, m, step)["background"] for m in (db, pb)
+        )
+    assert round(_at(study, idb, 50)["background"], 2) == 0.34
+
+    from idbooth_lib.evaluation.tradeoff import balanced_step
+
+    assert balanced_step(study["summary"]) == 50 == load_profile("toy", environ={}).train.max_steps
+    at_50 = [_at(study, m, 50)["background"] for m in METHODS]
+    assert (round(min(at_50), 2), round(max(at_50), 2)) == (0.26, 0.34)
+    assert [round(_eer(study, 50, m), 3) for m in METHODS] == [0.347, 0.324, 0.352]
+    assert [round(_eer(study, 200, m), 3) for m in METHODS] == [0.323, 0.246, 0.255]
+    for step in trained:
+        for m in METHODS:
+            assert abs(_eer(study, step, m) - _eer(study, step, m, "evaluation_encoder")) <= 0.04
+    best = min(_eer(study, s, m, role) for s in trained for m in METHODS
+               for role in ("identity_encoder", "evaluation_encoder"))  # fmt: skip
+    assert 0.23 <= best <= 0.27
+    step_50 = study["evaluations"]["50/idbooth"]["encoders"]["identity_encoder"]
+    impostors = [study["evaluations"][f"50/{m}"]["encoders"]["identity_encoder"]
+                 ["synthetic_vs_synthetic"]["impostor_mean"] for m in METHODS]  # fmt: skip
+    assert (round(min(impostors), 2), round(max(impostors), 2)) == (0.28, 0.34)
+    assert round(step_50["real_vs_real"]["impostor_mean"], 2) == 0.01
+    assert round(step_50["real_vs_real"]["genuine_mean"], 3) == 0.995
+    for step in trained:  # more diverse than PortraitBooth at every step but 200
+        assert (_at(study, idb, step)["vendi"] > _at(study, pb, step)["vendi"]) == (step != 200)
+    assert [round(_at(study, m, 50)["vendi"], 2) for m in (idb, pb)] == [6.36, 6.09]
+    assert round(base["vendi"], 1) == 10.9
+    assert all(0.4 <= _at(study, m, 100)["vendi"] / base["vendi"] <= 0.6 for m in METHODS)
+    frechet = {name: found["fidelity"]["frechet_distance"]
+               for name, found in study["evaluations"].items()}  # fmt: skip
+    for m in METHODS:
+        assert frechet["0/base"] > frechet[f"25/{m}"] > frechet[f"100/{m}"] > frechet[f"200/{m}"]
+    assert all(found["memorisation"]["near_copies"] == 0 for found in study["evaluations"].values())
+
+
+def test_chapter_06s_reading_of_the_slower_rate(study):
+    from idbooth_lib.toy.study import shipped_variant
+
+    slower = read_tradeoff(shipped_variant("tradeoff_idbooth_lr1e-3.json"))
+    six = {row["identity"] for row in slower["rows"]}
+    assert len(six) == 6 and slower["train"]["learning_rate"] == 1e-3
+    fast = [dict(r, method="fast") for r in study["rows"]
+            if r["method"] == "idbooth" and r["identity"] in six]  # fmt: skip
+    both = {(s["method"], s["step"]): s for s in summarise(fast + slower["rows"])}
+    assert round(both[("fast", 50)]["identity_independent_gained"], 2) == 0.24
+    assert round(both[("idbooth", 200)]["identity_independent_gained"], 2) == 0.22
+    assert (
+        round(both[("fast", 50)]["background"], 1)
+        == round(both[("idbooth", 200)]["background"], 1)
+        == 0.3
+    )
