@@ -82,6 +82,7 @@ def test_codecs_encode_is_admitted_only_for_latin1(tmp_path):
         (([b"a"], [True]), "two images per pair"),
         (([1, 2], [True]), "list of encoded images"),
         (([b"a", b"b"], ["yes"]), "list of booleans"),
+        (([b"a", b"b"], [7]), "list of booleans"),
         (([b"not an image", b"b"], [True]), "cannot be decoded"),
         ({"images": []}, "does not hold"),
     ],
@@ -100,3 +101,16 @@ def test_a_truncated_file_is_a_clear_error(tmp_path):
     (tmp_path / "cut.bin").write_bytes(data[: len(data) // 2])
     with pytest.raises(BenchmarkFileError, match="download it again"):
         read_bin(tmp_path / "cut.bin")
+
+
+def test_a_picture_too_large_for_a_face_benchmark_is_refused_before_decoding(tmp_path):
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (2000, 10)).save(buffer, format="PNG")
+    path = tmp_path / "huge.bin"
+    path.write_bytes(pickle.dumps(([buffer.getvalue(), buffer.getvalue()], [True]), protocol=4))
+    with pytest.raises(BenchmarkFileError, match="larger than any face benchmark"):
+        read_bin(path)

@@ -173,7 +173,9 @@ def test_the_study_runs_resumes_and_redraws_only_what_is_missing(tmp_path):
     assert {r["file"] for r in records} == {"id_0000/0000.png", "id_0000/0001.png"}
 
     before = _mtimes(study / "samples") | _mtimes(study / "runs")
+    stamped = (study / RESULTS_FILE).stat().st_mtime_ns
     again = run()
+    assert (study / RESULTS_FILE).stat().st_mtime_ns == stamped  # same results: the file stays
     assert again["rows"] == results["rows"]
     assert (_mtimes(study / "samples") | _mtimes(study / "runs")) == before
 
@@ -210,3 +212,11 @@ def test_the_balanced_step_weighs_identity_reached_against_prompt_kept():
     assert balanced_step(summary) == 20
     summary[-2]["background"] = summary[-1]["background"] = 0.8  # nothing lost at 40 after all
     assert balanced_step(summary) == 40
+
+
+def test_a_study_of_one_person_is_refused_with_the_reason(tmp_path):
+    config = load_profile("toy", environ={})
+    photos = write_study_photos(tmp_path, config, identities=1, photos=2)
+    with pytest.raises(ValueError, match="two or more"):
+        run_tradeoff(tmp_path, config, photos, StudyPlan(snapshot_steps=(1,)), progress=False,
+                     log=lambda line: None)  # fmt: skip

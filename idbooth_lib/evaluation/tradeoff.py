@@ -16,8 +16,10 @@ several people's photos (the CLI writes toy studio photos when none is given) it
 
 Everything is written below one study folder and every stage resumes: the runs from their
 checkpoints, the samples from their manifests, the evaluations from their results files (made
-again when their samples are newer). The results file holds the date and the commit it came
-from::
+again when their samples are newer, or when they were made against other photos or
+recognisers). The results file holds the date and the commit of the code that wrote it (with
+``-dirty`` for uncommitted changes; a study resumed across commits ran its earlier stages under
+older code), and is left as it is by a rerun that changes no number::
 
     STUDY/data                            the photos, prepared (the toy photos: STUDY/raw)
     STUDY/runs/<method>/<identity>/       idbooth train's run folders, with snapshots/step-NNNNN
@@ -122,7 +124,7 @@ def train_study_runs(
         runs = folder / "runs" / method
         train_identities(study_config(config, method, plan), folder / "data", None, runs,
                          log=log, progress=progress)  # fmt: skip
-        for run in sorted(runs.iterdir()):
+        for run in sorted(p for p in runs.iterdir() if p.is_dir()):
             missing = [s for s in plan.steps if not (snapshot_folder(run, s) / LORA_FILE).is_file()]
             if missing:
                 raise RuntimeError(
@@ -172,11 +174,19 @@ def draw_study_samples(
                 generate_run(pipeline, run, config, output.parent, plan.images_per_identity, bar)
 
 
-def _is_current(results: Path, samples: Path) -> bool:
-    """Whether ``results`` was written after every image and manifest of ``samples`` (an image
-    drawn again, after an interruption, is not bit-identical: batches of another size round
-    differently)."""
+def _is_current(results: Path, samples: Path, photos: Path, config: ProfileConfig) -> bool:
+    """Whether ``results`` was made against these ``photos`` with these recognisers after every
+    image and manifest of ``samples`` was written (an image drawn again, after an interruption, is
+    not bit-identical: batches of another size round differently)."""
     if not results.is_file():
+        return False
+    try:
+        made = json.loads(results.read_text(encoding="utf-8"))
+        sources = {role: found["source"] for role, found in made["encoders"].items()}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return False
+    wanted = {role: getattr(config.models, role) for role in IDENTITY_ROLES.values()}
+    if made.get("real") != str(photos) or sources != wanted:
         return False
     drawn = [path for path in samples.glob("*/*") if path.is_file()]
     written = results.stat().st_mtime_ns
@@ -193,7 +203,7 @@ def evaluate_study(
         for method in (BASE,) if step == 0 else plan.methods:
             samples = samples_folder(folder, step, method)
             results = samples / EVALUATION_FILE
-            if not _is_current(results, samples):
+            if not _is_current(results, samples, photos, config):
                 models = models or load_evaluation_models(config, with_scene_scorer=True)
                 found = evaluate_folders(samples, photos, config, models, progress)
                 write_results(results, found)
@@ -232,9 +242,9 @@ def study_rows(evaluations: dict[tuple[int, str], dict], plan: StudyPlan) -> lis
             rows += identity_rows(evaluation, step, name)
     base = {(r["method"], r["identity"]): r for r in rows if r["step"] == 0}
     for row in rows:
-        start = base[(row["method"], row["identity"])]
+        start = base.get((row["method"], row["identity"]), {})  # no base face found: no gain
         for measure in IDENTITY_ROLES:
-            row[f"{measure}_gained"] = _difference(row[measure], start[measure])
+            row[f"{measure}_gained"] = _difference(row[measure], start.get(measure))
     return rows
 
 
@@ -274,24 +284,53 @@ def balanced_step(summary: list[dict]) -> int:
     for each method, take the *worse* of two shares — of the method's largest identity gain
     (independent recogniser) reached, and of the base model's background adherence kept — and
     choose the step where their mean over the methods is largest. A step that buys identity by
-    giving up the prompt, or keeps the prompt without learning the person, scores low."""
-    base = np.mean([s["background"] for s in summary if s["step"] == 0])
-    trained = [s for s in summary if s["step"] > 0]
-    largest = {}
+    giving up the prompt, or keeps the prompt without learning the person, scores low. It reads
+    means over people; the table beside the curves shows how far people spread around them."""
+    usable = [
+        s for s in summary
+        if s["background"] is not None and s["identity_independent_gained"] is not None
+    ]  # fmt: skip
+    base = np.mean([s["background"] for s in usable if s["step"] == 0])
+    trained = [s for s in usable if s["step"] > 0]
+    if not trained or not base:
+        raise ValueError("the summary holds no trained step with both measures, or no base model")
+    largest: dict[str, float] = {}
     for s in trained:
         largest[s["method"]] = max(largest.get(s["method"], 0.0), s["identity_independent_gained"])
 
     def balance(s: dict) -> float:
-        reached = (
-            s["identity_independent_gained"] / largest[s["method"]]
-            if largest[s["method"]] > 0
-            else 0.0
-        )
+        top = largest[s["method"]]
+        reached = s["identity_independent_gained"] / top if top > 0 else 0.0
         return min(reached, s["background"] / base)
 
     steps = sorted({s["step"] for s in trained})
     scores = {step: np.mean([balance(s) for s in trained if s["step"] == step]) for step in steps}
     return max(steps, key=lambda step: (scores[step], -step))
+
+
+def people_with_both(rows: list[dict], method: str, share: float = 0.5) -> list[str]:
+    """The people for whom some trained step of ``method`` keeps ``share`` of the base model's
+    background adherence *and* reaches ``share`` of that person's largest identity gain — the
+    people for whom a training length gives both the prompt and the person."""
+    found = []
+    for person in sorted({r["identity"] for r in rows if r["method"] == method}):
+        mine = [r for r in rows if r["method"] == method and r["identity"] == person]
+        base = next((r["background"] for r in mine if r["step"] == 0), None)
+        gains = [r["identity_independent_gained"] for r in mine if r["step"] > 0]
+        gains = [g for g in gains if g is not None]
+        if base is None or not gains or max(gains) <= 0:
+            continue
+        top = max(gains)
+        if any(
+            r["step"] > 0
+            and r["background"] is not None
+            and r["identity_independent_gained"] is not None
+            and r["background"] >= share * base
+            and r["identity_independent_gained"] >= share * top
+            for r in mine
+        ):
+            found.append(person)
+    return found
 
 
 def run_tradeoff(
@@ -307,7 +346,14 @@ def run_tradeoff(
     folders, as ``idbooth prepare`` reads); write and return ``tradeoff.json``."""
     folder, photos = Path(folder), Path(photos)
     log(f"trade-off study in {folder} on {photos}: steps {plan.steps}")
-    prepare_study_data(folder, config, photos, progress)
+    data = prepare_study_data(folder, config, photos, progress)
+    from idbooth_lib.data.layout import dataset_identities
+
+    if len(dataset_identities(data)) < 2:
+        raise ValueError(
+            f"{photos} gives {len(dataset_identities(data))} usable identity: the study compares "
+            "people (separability needs impostors), so give it two or more (the book uses eight)"
+        )
     train_study_runs(folder, config, plan, log, progress)
     draw_study_samples(folder, config, plan, progress)
     evaluations = evaluate_study(folder, config, plan, photos, progress)
@@ -326,9 +372,31 @@ def run_tradeoff(
         # every measure of `idbooth evaluate`, per "<step>/<method>" (step 0: "0/base")
         "evaluations": {f"{step}/{method}": found for (step, method), found in evaluations.items()},
     }
-    write_results(folder / RESULTS_FILE, results)
-    log(f"wrote {folder / RESULTS_FILE}")
+    if _same_results(folder / RESULTS_FILE, results):
+        log(f"{folder / RESULTS_FILE} already holds these results (made {results['date']})")
+    else:
+        write_results(folder / RESULTS_FILE, results)
+        log(f"wrote {folder / RESULTS_FILE}")
     return json.loads((folder / RESULTS_FILE).read_text(encoding="utf-8"))
+
+
+def _same_results(path: Path, results: dict) -> bool:
+    """Whether ``path`` holds ``results`` but for the date and commit; then it is kept as it is,
+    and ``results`` takes its date and commit (the day and code that made those numbers)."""
+    from idbooth_lib.evaluation.run import finite
+
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    stamp = ("date", "commit")
+    fresh = json.loads(json.dumps(finite(results)))
+    if {k: v for k, v in stored.items() if k not in stamp} != {
+        k: v for k, v in fresh.items() if k not in stamp
+    }:
+        return False
+    results.update({key: stored.get(key) for key in stamp})
+    return True
 
 
 def read_tradeoff(path: str | Path) -> dict:
@@ -355,6 +423,7 @@ __all__ = [
     "evaluate_study",
     "identity_rows",
     "balanced_step",
+    "people_with_both",
     "prepare_study_data",
     "read_tradeoff",
     "run_tradeoff",

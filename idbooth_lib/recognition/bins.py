@@ -76,7 +76,8 @@ def read_bin(path: str | Path) -> VerificationPairs:
             loaded = _BenchmarkUnpickler(handle, encoding="bytes").load()
     except BenchmarkFileError as error:
         raise BenchmarkFileError(f"{path} {error}") from None
-    except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError) as error:
+    except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError, KeyError,
+            IndexError, AttributeError, MemoryError) as error:  # fmt: skip
         raise BenchmarkFileError(
             f"{path} is not a readable verification benchmark ({error}); download it again"
         ) from None
@@ -90,7 +91,7 @@ def _check_layout(path: Path, loaded) -> tuple[list[bytes], list]:
     images, same = loaded
     if not isinstance(images, list | tuple) or not all(isinstance(i, bytes) for i in images):
         raise BenchmarkFileError(f"{path}: the first item is not a list of encoded images")
-    if not isinstance(same, list | tuple) or not all(isinstance(s, bool | int) for s in same):
+    if not isinstance(same, list | tuple) or not all(s in (0, 1) for s in same):
         raise BenchmarkFileError(f"{path}: the second item is not a list of booleans")
     if not same or len(images) != 2 * len(same):
         raise BenchmarkFileError(
@@ -100,12 +101,24 @@ def _check_layout(path: Path, loaded) -> tuple[list[bytes], list]:
     return list(images), list(same)
 
 
+#: The largest side a benchmark picture may have: the benchmarks hold 112×112 aligned faces, and
+#: the size is read from the header before anything is decoded, so a crafted file cannot make the
+#: reader decode huge images.
+MAX_SIDE = 1024
+
+
 def _decode_all(path: Path, images: list[bytes]) -> np.ndarray:
     decoded = []
     for index, data in enumerate(images):
         try:
-            decoded.append(np.asarray(Image.open(io.BytesIO(data)).convert("RGB")))
-        except (UnidentifiedImageError, OSError) as error:
+            with Image.open(io.BytesIO(data)) as image:
+                if max(image.size) > MAX_SIDE:
+                    raise BenchmarkFileError(
+                        f"{path}: image {index} is {image.size[0]}×{image.size[1]}, larger than "
+                        f"any face benchmark ({MAX_SIDE} px at most)"
+                    )
+                decoded.append(np.asarray(image.convert("RGB")))
+        except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as error:
             raise BenchmarkFileError(f"{path}: image {index} cannot be decoded ({error})") from None
     shapes = {image.shape for image in decoded}
     if len(shapes) != 1:

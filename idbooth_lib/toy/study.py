@@ -3,8 +3,10 @@
 ``idbooth tradeoff`` (:mod:`~idbooth_lib.evaluation.tradeoff`) runs on any folder of photos;
 without one it studies the toy people written here — constrained studio photos, as the paper
 fine-tunes on. Chapters 05 and 06 read the study's committed results and draw from the LoRAs of
-the book's toy setting, shipped in ``weights/study`` by :func:`ship_study` (made by the command
-in its ``tradeoff.json``), so that the book need not train 24 LoRAs each time it is built.
+the book's toy setting for two of its eight people, shipped in ``weights/study`` by
+:func:`ship_study` (made by the command in its ``tradeoff.json``), so that the book need not
+fine-tune each time it is built. Paths inside the shipped files name the study's folder
+``STUDY``, as its command does.
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ def ship_study(
             shutil.copyfile(snapshot_folder(run, step) / LORA_FILE, target / LORA_FILE)
             about = json.loads((run / RUN_FILE).read_text(encoding="utf-8"))
             about["config"]["train"]["max_steps"] = step
+            about["config"]["train"]["lora_snapshot_steps"] = []
             about |= {"dataset": "the toy world, seed 0 (idbooth tradeoff)", "snapshot_step": step}
             write_json(target / RUN_FILE, about)
             write_json(target / FINISHED_FILE, {"steps": step, "snapshot_of": str(run.name)})
@@ -90,7 +93,7 @@ def ship_study(
         name: found if name.startswith(f"{step}/") else slim_evaluation(found)
         for name, found in results["evaluations"].items()
     }
-    write_json(destination / RESULTS_FILE, slimmed)
+    write_json(destination / RESULTS_FILE, _without_local_paths(slimmed, study))
 
 
 #: Per-file lists of an evaluation, kept only at the shipped step (chapter 06's audit reads them).
@@ -106,11 +109,17 @@ def slim_evaluation(found: dict) -> dict:
     return slim
 
 
+def _without_local_paths(results: dict, study: Path) -> dict:
+    """``results`` with the study's folder written ``STUDY`` (no path of the machine that ran it)."""
+    text = json.dumps(results).replace(str(study.resolve()), "STUDY").replace(str(study), "STUDY")
+    return json.loads(text)
+
+
 def ship_variant(study: str | Path, name: str, destination: Path = SHIPPED) -> Path:
     """Ship another study's rows and summary only (no LoRAs, no evaluations), as ``name``."""
     results = json.loads((Path(study) / RESULTS_FILE).read_text(encoding="utf-8"))
     results.pop("evaluations", None)
-    write_json(destination / name, results)
+    write_json(destination / name, _without_local_paths(results, Path(study)))
     return destination / name
 
 
