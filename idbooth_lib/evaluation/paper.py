@@ -27,6 +27,8 @@ IDENTITY = {
 REAL_VS_REAL = {"eer": 0.001, "genuine_mean": 0.871, "fdr": 75.8}
 #: CMMD against FFHQ (CLIP features); the toy world has no CLIP model, so the toy CMMD is None.
 CMMD = {"dreambooth": 1.072, "portraitbooth": 0.941, "idbooth": 0.930}
+
+
 def published(protocol: str, measure: str, method: str) -> float | None:
     """The authors' number for ``method`` (None when they published none)."""
     return IDENTITY.get(protocol, {}).get(measure, {}).get(method)

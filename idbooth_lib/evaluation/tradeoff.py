@@ -127,7 +127,7 @@ def train_study_runs(
         for run in sorted(p for p in runs.iterdir() if p.is_dir()):
             missing = [s for s in plan.steps if not (snapshot_folder(run, s) / LORA_FILE).is_file()]
             if missing:
-                raise RuntimeError(
+                raise ValueError(  # the CLI prints it as one line, no traceback
                     f"{run} finished without the LoRA snapshots of steps {missing} (it was trained "
                     "before they were asked for): delete the folder and run the study again"
                 )
