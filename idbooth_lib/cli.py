@@ -138,9 +138,12 @@ def run_tradeoff(arguments: argparse.Namespace) -> int:
     results = run_tradeoff(
         arguments.output, config, photos, plan, progress=not arguments.quiet, command=command
     )
+    def shown(value, form):  # a measure no image could give (no face found) is shown as "-"
+        return "-" if value is None else format(value, form)
+
     rows = [
-        (s["method"], s["step"], f"{s['identity_independent_gained']:+.3f}",
-         f"{s['background']:.2f}", f"{s['pose']:.2f}", f"{s['vendi']:.2f}")
+        (s["method"], s["step"], shown(s["identity_independent_gained"], "+.3f"),
+         shown(s["background"], ".2f"), shown(s["pose"], ".2f"), shown(s["vendi"], ".2f"))
         for s in summarise(results["rows"])
     ]  # fmt: skip
     headers = ["method", "step", "identity gained", "background", "pose", "Vendi"]
