@@ -138,6 +138,7 @@ def run_tradeoff(arguments: argparse.Namespace) -> int:
     results = run_tradeoff(
         arguments.output, config, photos, plan, progress=not arguments.quiet, command=command
     )
+
     def shown(value, form):  # a measure no image could give (no face found) is shown as "-"
         return "-" if value is None else format(value, form)
 

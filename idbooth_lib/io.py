@@ -59,15 +59,19 @@ def _umask() -> int:
     return mask
 
 
-def write_json(path: str | os.PathLike[str], data: Any, keep_unchanged: bool = False) -> None:
-    """Write ``data`` as indented UTF-8 JSON, atomically; with ``keep_unchanged``, a file that
-    already holds exactly this is left alone (a rerun that changes nothing touches no file)."""
-    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+def write_text(path: str | os.PathLike[str], text: str, keep_unchanged: bool = False) -> None:
+    """Write UTF-8 ``text`` atomically; with ``keep_unchanged``, a file that already holds exactly
+    this is left alone (a rerun that changes nothing touches no file)."""
     path = Path(path)
     if keep_unchanged and path.is_file() and path.read_text(encoding="utf-8") == text:
         return
     with atomic_path(path) as temporary:
         temporary.write_text(text, encoding="utf-8")
+
+
+def write_json(path: str | os.PathLike[str], data: Any, keep_unchanged: bool = False) -> None:
+    """Write ``data`` as indented UTF-8 JSON (see :func:`write_text`)."""
+    write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n", keep_unchanged)
 
 
 def save_image(path: str | os.PathLike[str], image: Image.Image) -> None:

@@ -33,7 +33,7 @@ from idbooth_lib.config import ProfileConfig
 from idbooth_lib.data.scan import safe_name
 from idbooth_lib.diffusion.lora import ADAPTER_NAME, LORA_FILE, load_lora, remove_lora
 from idbooth_lib.generation.prompts import instance_token, prompt_plan
-from idbooth_lib.io import atomic_path, save_image
+from idbooth_lib.io import save_image, write_text
 from idbooth_lib.training.finetune import FINISHED_FILE
 from idbooth_lib.training.run import RUN_FILE
 
@@ -135,11 +135,7 @@ def read_identity_manifest(path: Path) -> dict[str, dict]:
 def write_identity_manifest(path: Path, records: list[dict]) -> None:
     """Write the manifest atomically; an unchanged one is left alone, so that a rerun with nothing
     to draw changes no file (what the trade-off study relies on to keep its evaluations)."""
-    text = "".join(json.dumps(record) + "\n" for record in records)
-    if path.is_file() and path.read_text(encoding="utf-8") == text:
-        return
-    with atomic_path(path) as temporary:
-        temporary.write_text(text, "utf-8")
+    write_text(path, "".join(json.dumps(r) + "\n" for r in records), keep_unchanged=True)
 
 
 def generate_run(

@@ -32,7 +32,7 @@ def evaluate_benchmarks(model: str | Path, bins: list[str | Path], device: str =
     encoder = load_identity_encoder(source, device)
     results = {}
     for pairs in benchmarks:
-        embeddings = embed_images(encoder, pairs.images, device)
+        embeddings = embed_images(encoder, pairs.images)
         results[pairs.name] = verify_pairs(embeddings, pairs.same)
     return {"model": source, "benchmarks": results}
 

@@ -107,21 +107,20 @@ def learning_rate_factor(config: RecognitionConfig, step: int, total: int) -> fl
     return 0.1 ** sum(progress >= edge for edge in (0.6, 0.8))
 
 
-def embed_images(model: torch.nn.Module, images: np.ndarray, device: str) -> np.ndarray:
-    """Flip-summed unit embeddings of uint8 crops (the benchmarks' test-time embedding)."""
+def embed_images(model: torch.nn.Module, images: np.ndarray) -> np.ndarray:
+    """Flip-summed unit embeddings of uint8 crops (the benchmarks' test-time embedding), each
+    half embedded as data preparation embeds (:func:`~idbooth_lib.data.prepare.embed_aligned`)."""
+    from idbooth_lib.data.prepare import embed_aligned
+
     model.eval()
-
-    def embed(batch: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return model(pixels_to_signed(batch.copy()).to(device)).float().cpu().numpy()
-
-    return flip_sum_embeddings(embed, images, batch=128)
+    with torch.no_grad():  # a model in training keeps its gradients on; none are needed here
+        return flip_sum_embeddings(lambda batch: embed_aligned(model, list(batch)), images, 128)
 
 
-def validation_accuracy(model, validation: FaceClasses, device: str, seed: int) -> float:
+def validation_accuracy(model, validation: FaceClasses, seed: int) -> float:
     """10-fold accuracy on every genuine pair of the held-out people and as many impostors."""
     pairs, same = validation_pairs(validation, seed)
-    embeddings = embed_images(model, validation.images, device)
+    embeddings = embed_images(model, validation.images)
     scores = np.einsum("nd,nd->n", embeddings[pairs[:, 0]], embeddings[pairs[:, 1]])
     return ten_fold_accuracy(scores, same).accuracy_mean
 
@@ -217,7 +216,7 @@ def train_recognition(
             precision.step(loss, optimiser, parameters, max_grad_norm=5.0)
             schedule.step()
             losses.append(loss.item())
-        accuracy = validation_accuracy(model, validation, device, config.seed)
+        accuracy = validation_accuracy(model, validation, config.seed)
         row = {"epoch": epoch + 1, "loss": float(np.mean(losses)),
                "validation_accuracy": accuracy, "lr": schedule.get_last_lr()[0]}  # fmt: skip
         curves.rows.append(row)

@@ -132,7 +132,7 @@ def book_runs(
 ) -> dict[str, Path]:
     """Each method's folder of run folders for ``identities`` at the book's toy setting: the
     shipped ones when every one is there, or else trained now, with ``config``, on the study's
-    photos in ``work`` (about a minute per run on a 2-core CPU)."""
+    photos in ``work`` (under a minute per run on a 2-core CPU)."""
     if all((shipped_runs(m) / i / LORA_FILE).is_file() for m in methods for i in identities):
         return {method: shipped_runs(method) for method in methods}
     from idbooth_lib.data.prepare import prepare_dataset
