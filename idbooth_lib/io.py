@@ -74,6 +74,22 @@ def write_json(path: str | os.PathLike[str], data: Any, keep_unchanged: bool = F
     write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n", keep_unchanged)
 
 
+def read_results(path: str | os.PathLike[str], fields: tuple[str, ...], maker: str) -> dict:
+    """A JSON results file holding ``fields``; anything else is a one-line ``ValueError`` naming
+    the file and ``maker``, the command that writes such a file."""
+    path = Path(path)
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path} is not a readable results file ({error}): run `{maker}` to "
+                         "make one") from error  # fmt: skip
+    missing = [key for key in fields if not isinstance(results, dict) or key not in results]
+    if missing:
+        raise ValueError(f"{path} lacks {', '.join(missing)}: it was not written by `{maker}`; "
+                         "run it again")  # fmt: skip
+    return results
+
+
 def save_image(path: str | os.PathLike[str], image: Image.Image) -> None:
     """Save a PIL image atomically; the format follows ``path``'s suffix."""
     target = Path(path)

@@ -36,3 +36,17 @@ def test_finished_files_get_the_usual_permissions(tmp_path):
     finally:
         os.umask(previous)
     assert stat.S_IMODE((tmp_path / "report.json").stat().st_mode) == 0o640
+
+
+def test_a_results_file_that_cannot_be_read_names_itself_and_its_maker(tmp_path):
+    from idbooth_lib.io import read_results
+
+    broken = tmp_path / "results.json"
+    broken.write_text('{"plan": ', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"results.json is not a readable .*run `make it`"):
+        read_results(broken, ("plan",), "make it")
+    with pytest.raises(ValueError, match="absent.json is not a readable"):
+        read_results(tmp_path / "absent.json", ("plan",), "make it")
+    broken.write_text("[1, 2]", encoding="utf-8")
+    with pytest.raises(ValueError, match="lacks plan: it was not written by `make it`"):
+        read_results(broken, ("plan",), "make it")

@@ -49,6 +49,7 @@ from idbooth_lib.env import source_commit
 from idbooth_lib.evaluation.run import evaluate_folders, load_evaluation_models, write_results
 from idbooth_lib.generation.generate import TrainedRun, file_hash, generate_run
 from idbooth_lib.generation.generate import read_run as read_trained_run
+from idbooth_lib.io import read_results
 from idbooth_lib.training.finetune import snapshot_folder
 
 METHODS = ("dreambooth", "portraitbooth", "idbooth")
@@ -174,7 +175,9 @@ def draw_study_samples(
                 generate_run(pipeline, run, config, output.parent, plan.images_per_identity, bar)
 
 
-def _is_current(results: Path, samples: Path, photos: Path, config: ProfileConfig) -> bool:
+def evaluation_is_current(
+    results: Path, samples: Path, photos: Path, config: ProfileConfig
+) -> bool:
     """Whether ``results`` was made against these ``photos`` with these recognisers after every
     image and manifest of ``samples`` was written (an image drawn again, after an interruption, is
     not bit-identical: batches of another size round differently)."""
@@ -203,7 +206,7 @@ def evaluate_study(
         for method in (BASE,) if step == 0 else plan.methods:
             samples = samples_folder(folder, step, method)
             results = samples / EVALUATION_FILE
-            if not _is_current(results, samples, photos, config):
+            if not evaluation_is_current(results, samples, photos, config):
                 models = models or load_evaluation_models(config, with_scene_scorer=True)
                 found = evaluate_folders(samples, photos, config, models, progress)
                 write_results(results, found)
@@ -401,17 +404,7 @@ def _same_results(path: Path, results: dict) -> bool:
 
 def read_tradeoff(path: str | Path) -> dict:
     """A results file of :func:`run_tradeoff`, checked for the fields the chapters read."""
-    path = Path(path)
-    try:
-        results = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ValueError(f"{path} is not a readable trade-off results file ({error}): "
-                         "run `idbooth tradeoff --output STUDY` to make one") from error  # fmt: skip
-    missing = [key for key in ("rows", "summary", "plan") if key not in results]
-    if missing:
-        raise ValueError(f"{path} lacks {', '.join(missing)}: it was not written by "
-                         "`idbooth tradeoff`; run it again")  # fmt: skip
-    return results
+    return read_results(path, ("rows", "summary", "plan"), "idbooth tradeoff --output STUDY")
 
 
 __all__ = [
