@@ -9,7 +9,7 @@ TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 EXTRAS ?= diffusion,faces,book,dev
 STAMP := $(VENV)/.installed
 
-.PHONY: book test lint clean clean-cache env
+.PHONY: book test lint clean clean-cache env reproduce
 
 book: $(STAMP) ## execute every notebook on the toy profile and render _build/html
 	$(PY) tools/refresh_book_cache.py _build
@@ -18,6 +18,12 @@ book: $(STAMP) ## execute every notebook on the toy profile and render _build/ht
 
 test: $(STAMP) ## library tests, notebook execution and the strict book build
 	$(PY) -m pytest
+
+# The whole toy experiment at a larger scale than the book (about half an hour on a 2-core CPU; resumes
+# when started again), then its results are copied into the package for chapter 07 and the report.
+REPRO ?= outputs/reproduce
+reproduce: $(STAMP) ## run the toy reproduction and ship its results file
+	$(PY) -m idbooth_lib.toy.reproduce $(REPRO) --ship
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

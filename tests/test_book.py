@@ -110,3 +110,13 @@ def test_the_readmes_local_route_installs_what_it_runs():
     installed = re.search(r"-e \.\[([a-z,]+)\]", (ROOT / "environment.yml").read_text()).group(1)
     wanted = [requirement for extra in installed.split(",") for requirement in extras[extra]]
     assert any(requirement.startswith("jupyterlab") for requirement in wanted)
+
+
+def test_every_notebook_page_is_committed_without_outputs():
+    """Chapters and generated pages alike (the report is a notebook in book/): the book executes
+    them, so a committed output could only be stale."""
+    for entry in _toc_files():
+        path = ROOT / f"{entry}.ipynb"
+        if path.exists():
+            cells = json.loads(path.read_text())["cells"]
+            assert all(not c.get("outputs") for c in cells if c["cell_type"] == "code"), entry

@@ -21,6 +21,12 @@ FAST_PARAMETERS = {
     "04_finetuning": {"STEPS": 4, "SAMPLES": 2},
     "05_generation": {"IDENTITIES": 1, "IMAGES_PER_IDENTITY": 3},
     "06_evaluation": {"LIVE_IDENTITIES": 2, "LIVE_IMAGES": 3},
+    "07_recognition": {
+        "IDENTITIES": 6,
+        "PHOTOS_PER_IDENTITY": 3,
+        "EPOCHS": 2,
+        "BENCHMARK_PAIRS_PER_FOLD": 6,
+    },
 }
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ import torch
 from tqdm.auto import tqdm
 
 from idbooth_lib.checkpoints import Checkpointer
-from idbooth_lib.io import atomic_path, write_json
+from idbooth_lib.io import atomic_path, write_json, write_text
 from idbooth_lib.ranges import pixels_to_signed
 from idbooth_lib.recognition.data import FaceClasses, validation_pairs
 from idbooth_lib.recognition.verification import flip_sum_embeddings, ten_fold_accuracy
@@ -142,10 +143,14 @@ class Curves:
         return max(self.rows, key=lambda row: (row["validation_accuracy"], -row["epoch"]))
 
     def write_csv(self, path: Path) -> None:
-        with atomic_path(path) as temporary, temporary.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, ["epoch", "loss", "validation_accuracy", "lr"])
-            writer.writeheader()
-            writer.writerows(self.rows)
+        """The curves as CSV (a finished run's rerun leaves an unchanged file alone)."""
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(
+            text, ["epoch", "loss", "validation_accuracy", "lr"], lineterminator="\n"
+        )
+        writer.writeheader()
+        writer.writerows(self.rows)
+        write_text(path, text.getvalue(), keep_unchanged=True)
 
 
 def save_backbone(model: torch.nn.Module, config: RecognitionConfig, output: Path) -> Path:
@@ -239,7 +244,7 @@ def train_recognition(
         "curves": curves.rows,
         **(about or {}),
     }
-    write_json(output / TRAINING_FILE, record)
+    write_json(output / TRAINING_FILE, record, keep_unchanged=True)
     return record
 
 

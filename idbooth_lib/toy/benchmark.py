@@ -32,6 +32,14 @@ def toy_benchmark_pairs(
     world = ToyFaceWorld(BENCHMARK_WORLD_SEED)
     rng = np.random.default_rng(seed)
     images, same = [], []
+    rendered: dict[tuple[int, int], np.ndarray] = {}  # a face drawn for two pairs is drawn once
+
+    def aligned(person: int, photo: int) -> np.ndarray:
+        key = (int(person), int(photo))
+        if key not in rendered:
+            rendered[key] = _aligned(world, *key)
+        return rendered[key]
+
     for fold in range(FOLDS):
         people = range(fold * people_per_fold, (fold + 1) * people_per_fold)
         for pair in range(pairs_per_fold):
@@ -40,7 +48,7 @@ def toy_benchmark_pairs(
             if genuine:
                 second = first
             a, b = rng.choice(photos_per_person, size=2, replace=False)
-            images += [_aligned(world, first, a), _aligned(world, second, b)]
+            images += [aligned(first, a), aligned(second, b)]
             same.append(genuine)
     return np.stack(images), same
 

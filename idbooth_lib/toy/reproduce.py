@@ -1,0 +1,339 @@
+"""``make reproduce``: the paper's whole experiment on the toy world, at a larger scale than the book.
+
+The book executes each stage on two to eight people; the paper's end claim — a small real dataset
+augmented with synthetic images of its people trains a better recogniser — needs more people than
+that for recognition training to mean anything. This command runs every stage, with the library's
+own functions and the toy profile's settings, on :attr:`ReproducePlan.identities` toy people:
+
+1. their constrained studio photos (a few per person, as Tufts has), prepared (chapter 01);
+2. one LoRA per person and method (chapter 04);
+3. synthetic images of every person with every method, the same prompts and seeds (chapter 05),
+   prepared like any photos;
+4. the paper's evaluation of each method's images against the real photos (chapter 06);
+5. toy recognisers trained on the real photos alone and on real + each method's images, selected on
+   people held out of the training data, tested on the toy verification benchmark — unseen people
+   in the wild (chapter 07), with several seeds.
+
+Every stage resumes (runs from their checkpoints, images from their manifests, prepared sets from
+their records, recognisers from their epoch checkpoints), so an interrupted ``make reproduce`` is
+simply started again. The results file holds the date, the commit and the command::
+
+    REPRO/raw, REPRO/data                  the real photos and their prepared set
+    REPRO/runs/<method>/<identity>/        idbooth train's run folders
+    REPRO/generated/<method>/<identity>/   idbooth generate's images and manifests
+    REPRO/synthetic/<method>/              the generated images, prepared
+    REPRO/evaluation/<method>.json         idbooth evaluate
+    REPRO/benchmark/toy.bin                idbooth toy-bin
+    REPRO/recognition/<setting>-seed<k>/   idbooth fr-train, with fr-eval's benchmarks.json
+    REPRO/reproduce.json                   the results the book's chapter 07 and report read
+
+``python -m idbooth_lib.toy.reproduce REPRO --ship`` copies ``reproduce.json`` into the package,
+where the book finds it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from idbooth_lib.config import ProfileConfig
+from idbooth_lib.env import source_commit
+from idbooth_lib.io import read_results, write_json
+from idbooth_lib.toy.study import SHIPPED, write_study_photos
+
+METHODS = ("dreambooth", "portraitbooth", "idbooth")
+RESULTS_FILE = "reproduce.json"
+BENCHMARK_FILE = "benchmarks.json"
+#: The real photos' prepared set; fr-train names a dataset by its folder, so this is "data".
+REAL = "data"
+
+
+@dataclass(frozen=True)
+class ReproducePlan:
+    """The experiment's scale. The defaults fit ``make reproduce`` in about half an hour on a 2-core CPU."""
+
+    identities: int = 24
+    photos_per_identity: int = 5
+    images_per_identity: int = 40
+    methods: tuple[str, ...] = METHODS
+    recogniser_seeds: tuple[int, ...] = (0, 1, 2)
+    recogniser_epochs: int = 30
+    validation_share: float = 0.2
+    benchmark_people_per_fold: int = 10
+    benchmark_pairs_per_fold: int = 60
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.methods) - set(METHODS))
+        if unknown:
+            raise ValueError(f"unknown methods {unknown}: choose from {', '.join(METHODS)}")
+        if self.identities < 6:
+            raise ValueError(
+                f"{self.identities} people: recognition training holds whole people out for "
+                "validation and needs several classes left; use six or more"
+            )
+
+    @property
+    def settings(self) -> tuple[str, ...]:
+        """The recognisers' training sets: the real photos alone, then real + each method's."""
+        return ("real", *(f"real+{method}" for method in self.methods))
+
+
+def method_config(config: ProfileConfig, method: str) -> ProfileConfig:
+    return dataclasses.replace(config, train=dataclasses.replace(config.train, method=method))
+
+
+def prepare_real(folder: Path, config: ProfileConfig, plan: ReproducePlan) -> Path:
+    """The toy studio photos of the plan's people, prepared into ``folder/data``."""
+    from idbooth_lib.data.prepare import prepare_dataset
+
+    raw = write_study_photos(folder, config, plan.identities, plan.photos_per_identity)
+    prepare_dataset(raw, folder / REAL, config, progress=False)
+    return raw
+
+
+def train_and_generate(
+    folder: Path, config: ProfileConfig, plan: ReproducePlan, log: Callable[[str], None]
+) -> None:
+    """One LoRA per person and method, then the paper's prompts from each, prepared as data."""
+    from idbooth_lib.data.prepare import prepare_dataset
+    from idbooth_lib.diffusion.pipeline import load_base_pipeline
+    from idbooth_lib.generation.generate import generate_images
+    from idbooth_lib.training.run import train_identities
+
+    for method in plan.methods:
+        train_identities(method_config(config, method), folder / REAL, None,
+                         folder / "runs" / method, log=log, progress=False)  # fmt: skip
+    pipeline = load_base_pipeline(config)
+    for method in plan.methods:
+        generate_images([folder / "runs" / method], folder / "generated", config,
+                        plan.images_per_identity, pipeline, progress=False, log=log)  # fmt: skip
+        prepare_dataset(folder / "generated" / method, folder / "synthetic" / method, config,
+                        progress=False)  # fmt: skip
+
+
+def evaluate_methods(folder: Path, config: ProfileConfig, plan: ReproducePlan, raw: Path) -> dict:
+    """``idbooth evaluate`` of each method's images against the real photos (made again only
+    when images were drawn after it)."""
+    from idbooth_lib.evaluation.run import evaluate_folders, load_evaluation_models, write_results
+    from idbooth_lib.evaluation.tradeoff import evaluation_is_current
+
+    found, models = {}, None
+    for method in plan.methods:
+        path = folder / "evaluation" / f"{method}.json"
+        if not evaluation_is_current(path, folder / "generated" / method, raw, config):
+            models = models or load_evaluation_models(config, with_scene_scorer=True)
+            write_results(
+                path, evaluate_folders(folder / "generated" / method, raw, config, models)
+            )
+        found[method] = json.loads(path.read_text(encoding="utf-8"))
+    return found
+
+
+def train_recognisers(
+    folder: Path, plan: ReproducePlan, benchmark: Path, log: Callable[[str], None]
+) -> list[dict]:
+    """A toy recogniser per training set and seed, tested on ``benchmark``; one row each."""
+    from idbooth_lib.evaluation.run import write_results
+    from idbooth_lib.recognition.benchmarks import evaluate_benchmarks
+    from idbooth_lib.recognition.data import hold_out_identities, read_aligned
+    from idbooth_lib.recognition.train import RecognitionConfig, train_recognition
+
+    rows = []
+    for setting in plan.settings:
+        roots = [folder / REAL] + [folder / "synthetic" / m for m in setting.split("+")[1:]]
+        everything = read_aligned(roots)
+        for seed in plan.recogniser_seeds:
+            output = folder / "recognition" / f"{setting}-seed{seed}"
+            train, validation = hold_out_identities(everything, plan.validation_share, seed,
+                                                    origin=REAL)  # fmt: skip
+            config = RecognitionConfig(epochs=plan.recogniser_epochs, seed=seed)
+            began = time.perf_counter()
+            record = train_recognition(train, validation, config, output, log=log, progress=False,
+                                       about={"data": [str(r) for r in roots]})  # fmt: skip
+            tested = output / BENCHMARK_FILE
+            if not tested.is_file():
+                write_results(tested, evaluate_benchmarks(output, [benchmark]))
+            benchmarks = json.loads(tested.read_text(encoding="utf-8"))["benchmarks"]
+            rows.append(recogniser_row(setting, seed, record, benchmarks))
+            log(f"{setting} seed {seed}: {time.perf_counter() - began:.0f} s, toy benchmark "
+                f"{rows[-1]['accuracy_mean']:.4f}")  # fmt: skip
+    return rows
+
+
+def recogniser_row(setting: str, seed: int, record: dict, benchmarks: dict) -> dict[str, Any]:
+    """One recogniser's training summary and its toy-benchmark result."""
+    (name, found), = benchmarks.items()  # fmt: skip
+    return {
+        "setting": setting,
+        "seed": seed,
+        "benchmark": name,
+        "accuracy_mean": found["accuracy_mean"],
+        "accuracy_std": found["accuracy_std"],
+        "tar_at_far_1e-3": found["tar_at_far_1e-3"],
+        "pairs": found["pairs"],
+        "validation_accuracy": record["validation_accuracy"],
+        "selected_epoch": record["selected_epoch"],
+        "train": record["train"],
+        "validation": record["validation"],
+    }
+
+
+#: The reference rows' name for a toy backbone that was never trained (seed 0).
+UNTRAINED = "untrained toy backbone"
+RESULT_KEYS = ("accuracy_mean", "accuracy_std", "tar_at_far_1e-3", "pairs")
+
+
+def reference_rows(benchmark: Path) -> list[dict[str, Any]]:
+    """The same benchmark scored by an untrained toy backbone (what random convolutions alone
+    pick up) and by the shipped toy recognisers (what thousands of pretraining images give), to
+    place what a few photos per person give between them."""
+    import torch
+
+    from idbooth_lib.recognition.benchmarks import evaluate_benchmarks
+    from idbooth_lib.recognition.bins import read_bin
+    from idbooth_lib.recognition.train import build_backbone, embed_images
+    from idbooth_lib.recognition.verification import verify_pairs
+
+    pairs = read_bin(benchmark)
+    torch.manual_seed(0)
+    untrained = verify_pairs(embed_images(build_backbone("toy", 128).eval(), pairs.images),
+                             pairs.same)  # fmt: skip
+    rows = [{"model": UNTRAINED, "benchmark": pairs.name} | {k: untrained[k] for k in RESULT_KEYS}]
+    for source in ("idbooth:toy/recogniser", "idbooth:toy/recogniser_b"):
+        (name, found), = evaluate_benchmarks(source, [benchmark])["benchmarks"].items()  # fmt: skip
+        rows.append({"model": source, "benchmark": name} | {k: found[k] for k in RESULT_KEYS})
+    return rows
+
+
+def recognition_summary(rows: list[dict]) -> list[dict[str, Any]]:
+    """Per training set: the mean over seeds of the benchmark accuracy and TAR, and their spread."""
+    summary = []
+    for setting in dict.fromkeys(row["setting"] for row in rows):
+        mine = [row for row in rows if row["setting"] == setting]
+        accuracy = np.array([row["accuracy_mean"] for row in mine])
+        tar = np.array([row["tar_at_far_1e-3"] for row in mine])
+        summary.append({
+            "setting": setting,
+            "seeds": len(mine),
+            "accuracy_mean": float(accuracy.mean()),
+            "accuracy_seed_std": float(accuracy.std()),
+            "tar_at_far_1e-3_mean": float(tar.mean()),
+            "train_images": int(np.mean([row["train"]["images"] for row in mine])),
+        })  # fmt: skip
+    return summary
+
+
+def method_summary(evaluation: dict) -> dict[str, Any]:
+    """The paper's table entries of one method's evaluation (both recognisers), slimmed."""
+    keep = ("eer", "fnmr_at_fmr_1e-2", "genuine_mean", "genuine_std", "impostor_mean", "fdr")
+    summary: dict[str, Any] = {"faces_found": evaluation.get("faces_found")}
+    for role, measures in evaluation.get("encoders", {}).items():
+        summary[role] = {
+            protocol: {key: measures[protocol].get(key) for key in keep}
+            for protocol in ("synthetic_vs_synthetic", "synthetic_vs_real", "real_vs_real")
+        }
+        similarity = measures.get("similarity_to_real") or {}
+        summary[role]["similarity_to_real_mean"] = (
+            float(np.mean(list(similarity.values()))) if similarity else None
+        )
+    summary["vendi_mean"] = (evaluation.get("diversity") or {}).get("vendi_mean")
+    adherence = evaluation.get("adherence") or {}
+    summary["background"] = adherence.get("background")
+    summary["pose"] = adherence.get("pose")
+    summary["near_copies"] = (evaluation.get("memorisation") or {}).get("near_copies")
+    return summary
+
+
+def run_reproduce(
+    folder: str | Path,
+    config: ProfileConfig,
+    plan: ReproducePlan = ReproducePlan(),
+    log: Callable[[str], None] = print,
+    command: str = "",
+) -> dict:
+    """Run (or resume) the whole toy experiment in ``folder``; write and return its results."""
+    from idbooth_lib.toy.benchmark import write_toy_benchmark
+
+    folder = Path(folder)
+    log(f"reproducing on {plan.identities} toy people in {folder}")
+    raw = prepare_real(folder, config, plan)
+    train_and_generate(folder, config, plan, log)
+    evaluations = evaluate_methods(folder, config, plan, raw)
+    benchmark = folder / "benchmark" / "toy.bin"
+    if not benchmark.is_file():
+        write_toy_benchmark(benchmark, people_per_fold=plan.benchmark_people_per_fold,
+                            pairs_per_fold=plan.benchmark_pairs_per_fold)  # fmt: skip
+    rows = train_recognisers(folder, plan, benchmark, log)
+    results = {
+        "date": datetime.date.today().isoformat(),
+        "commit": source_commit(),
+        "command": command,
+        "profile": config.name,
+        "plan": dataclasses.asdict(plan),
+        "train": dataclasses.asdict(config.train) | {"method": None},
+        "methods": {method: method_summary(found) for method, found in evaluations.items()},
+        "recognition": rows,
+        "recognition_summary": recognition_summary(rows),
+        "reference_recognisers": reference_rows(benchmark),
+    }
+    write_json(folder / RESULTS_FILE, results)
+    log(f"wrote {folder / RESULTS_FILE}")
+    return results
+
+
+def shipped_reproduction() -> Path | None:
+    """The committed results of ``make reproduce``, or None when they are not shipped."""
+    path = SHIPPED / RESULTS_FILE
+    return path if path.is_file() else None
+
+
+def read_reproduction(path: str | Path) -> dict:
+    """A results file of :func:`run_reproduce`, checked for the fields the book reads."""
+    return read_results(path, ("plan", "methods", "recognition_summary"), "make reproduce")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m idbooth_lib.toy.reproduce REPRO [--ship]``: run the toy experiment in REPRO."""
+    import argparse
+    import shlex
+    import sys
+
+    from idbooth_lib.config import load_profile
+
+    parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--identities", type=int, default=ReproducePlan.identities)
+    parser.add_argument("--images-per-identity", type=int,
+                        default=ReproducePlan.images_per_identity)  # fmt: skip
+    parser.add_argument("--epochs", type=int, default=ReproducePlan.recogniser_epochs)
+    parser.add_argument("--ship", action="store_true",
+                        help=f"copy REPRO/{RESULTS_FILE} into the package for the book")  # fmt: skip
+    arguments = parser.parse_args(argv)
+    plan = ReproducePlan(identities=arguments.identities,
+                         images_per_identity=arguments.images_per_identity,
+                         recogniser_epochs=arguments.epochs)  # fmt: skip
+    try:
+        config = load_profile("toy", {"paths.root": str(arguments.folder / "cache")})
+        command = "python -m idbooth_lib.toy.reproduce " + shlex.join(sys.argv[1:] if argv is None
+                                                                      else argv)  # fmt: skip
+        run_reproduce(arguments.folder, config, plan, command=command)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if arguments.ship:
+        shutil.copyfile(arguments.folder / RESULTS_FILE, SHIPPED / RESULTS_FILE)
+        print(f"shipped {SHIPPED / RESULTS_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
