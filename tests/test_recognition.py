@@ -158,6 +158,24 @@ def test_an_interrupted_training_resumes_to_the_same_model(prepared, tmp_path):
     with pytest.raises(ValueError, match="another recognition run"):
         train_recognition(train, validation, _short(epochs=2, learning_rate=0.01),
                           tmp_path / "cut", progress=False, log=lambda line: None)  # fmt: skip
+    fewer = train.subset(np.arange(len(train) - 1))  # the same people, one image less
+    with pytest.raises(ValueError, match="people or images"):
+        train_recognition(fewer, validation, config, tmp_path / "cut", progress=False,
+                          log=lambda line: None)  # fmt: skip
+
+
+def test_equal_validation_accuracy_is_decided_by_the_separation():
+    """A few held-out people are all told apart early; the epoch whose genuine and impostor
+    scores lie farther apart is chosen, not the first perfect one."""
+    from idbooth_lib.recognition.train import Curves
+
+    curves = Curves([
+        {"epoch": 1, "validation_accuracy": 1.0, "validation_separation": 2.0},
+        {"epoch": 2, "validation_accuracy": 1.0, "validation_separation": 3.5},
+        {"epoch": 3, "validation_accuracy": 0.9, "validation_separation": 9.0},
+        {"epoch": 4, "validation_accuracy": 1.0, "validation_separation": 3.5},
+    ])  # fmt: skip
+    assert curves.best()["epoch"] == 2
 
 
 def test_cli_fr_train_and_fr_eval(prepared, benchmark, tmp_path, capsys):

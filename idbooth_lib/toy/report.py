@@ -36,10 +36,26 @@ def _numbers(values: dict[str, float | None], digits: int = 3) -> str:
     )
 
 
-def _identity(reproduction: dict, protocol: str, measure: str) -> dict[str, float | None]:
-    """One measure of the loss recogniser per method, from ``make reproduce``'s evaluation."""
+#: The two recognisers of the evaluation: the loss's own, and the independent one that the paper's
+#: weak point calls for (an identity method may flatter the network it was trained against).
+ROLES = {"identity_encoder": "loss recogniser", "evaluation_encoder": "independent recogniser"}
+#: The paper's separability measures that order the methods, and whether lower is better.
+SEPARABILITY = (
+    ("synthetic_vs_synthetic", "eer", True, 3),
+    ("synthetic_vs_synthetic", "fnmr_at_fmr_1e-2", True, 3),
+    ("synthetic_vs_synthetic", "fdr", False, 2),
+    ("synthetic_vs_real", "eer", True, 3),
+    ("synthetic_vs_real", "fdr", False, 2),
+)
+MEASURE_NAMES = {"eer": "EER", "fnmr_at_fmr_1e-2": "FMR100", "fdr": "FDR"}
+
+
+def _identity(
+    reproduction: dict, protocol: str, measure: str, role: str = "identity_encoder"
+) -> dict[str, float | None]:
+    """One measure by one recogniser per method, from ``make reproduce``'s evaluation."""
     return {
-        method: found.get("identity_encoder", {}).get(protocol, {}).get(measure)
+        method: found.get(role, {}).get(protocol, {}).get(measure)
         for method, found in reproduction["methods"].items()
     }
 
@@ -68,19 +84,35 @@ def ordering_claim(
 
 
 def identity_claims(reproduction: dict) -> list[Claim]:
-    """Separability: EER and FDR, synthetic vs synthetic and synthetic vs real."""
+    """Separability (EER, FMR100, FDR; synthetic vs synthetic and vs real), judged by both
+    recognisers: reproduced only when both order the methods as the paper does."""
     people = reproduction["plan"]["identities"]
     rows = []
-    for protocol, words in (("synthetic_vs_synthetic", "synthetic vs synthetic"),
-                            ("synthetic_vs_real", "synthetic vs real")):  # fmt: skip
-        for measure, lower, digits in (("eer", True, 3), ("fdr", False, 2)):
-            published = paper.IDENTITY[protocol][measure]
-            claim = (f"Identity separability, {words}: ID-Booth ≥ PortraitBooth > DreamBooth "
-                     f"({measure.upper()} {_numbers(published, digits)})")  # fmt: skip
-            found = ordering_claim(claim, _identity(reproduction, protocol, measure), lower,
-                                   people, digits)  # fmt: skip
-            rows.append(_with_sd21(found, "chapters 04–06: `idbooth train`, `generate`, `evaluate`"
-                                   " on `--profile sd21` with your own photos"))  # fmt: skip
+    for protocol, measure, lower, digits in SEPARABILITY:
+        published = paper.IDENTITY[protocol][measure]
+        claim = (f"Identity separability, {protocol.replace('_', ' ')}: ID-Booth ≥ PortraitBooth "
+                 f"> DreamBooth ({MEASURE_NAMES[measure]} {_numbers(published, digits)})")  # fmt: skip
+        judged = {
+            role: ordering_claim(
+                claim, _identity(reproduction, protocol, measure, role), lower, people, digits
+            )  # fmt: skip
+            for role in ROLES
+        }
+        statuses = {found.status for found in judged.values()}
+        if statuses == {REPRODUCED}:
+            status = REPRODUCED
+        elif statuses == {NOT_RUN}:
+            status = NOT_RUN
+        else:
+            status = NOT_REPRODUCED
+        rows.append(Claim(
+            claim,
+            "; ".join(f"{ROLES[r].split()[0]} {found.toy_result}" for r, found in judged.items()),
+            status,
+            "; ".join(f"{ROLES[r]}: {found.reason}" for r, found in judged.items()),
+            "chapters 04–06: `idbooth train`, `generate`, `evaluate` on `--profile sd21` with your "
+            "own photos",
+        ))  # fmt: skip
     return rows
 
 
@@ -117,8 +149,10 @@ def real_claim(reproduction: dict) -> Claim:
     if eer is None:
         return Claim(claim, "–", NOT_RUN, "no real-vs-real measure in the results", "")
     status = REPRODUCED if eer <= 0.01 else NOT_REPRODUCED
-    reason = (f"toy studio photos: EER {eer:.3f}, genuine μ {genuine:.3f} — the toy recogniser "
-              "finds constrained toy photos easier than ArcFace finds Tufts")  # fmt: skip
+    reason = f"toy studio photos: EER {eer:.3f} ({'at most' if eer <= 0.01 else 'above'} 0.01)"
+    if genuine is not None and genuine > paper.REAL_VS_REAL["genuine_mean"]:
+        reason += (f", genuine μ {genuine:.3f}: a person's toy studio photos are more alike than "
+                   "Tufts photos are to ArcFace")  # fmt: skip
     return Claim(claim, f"EER {eer:.3f}, genuine μ {genuine:.3f}", status, reason,
                  "chapter 06, `real_vs_real` in `idbooth evaluate`'s results")  # fmt: skip
 
@@ -165,12 +199,8 @@ def benchmarks_claim() -> Claim:
         "–",
         NOT_RUN,
         "needs Tufts photos, SD 2.1, a GPU and the insightface .bin files; none is here",
-        "chapter 07 §5: `idbooth fr-eval --model FR --bins lfw.bin cfp_fp.bin ...`",
+        "chapter 07 §5: `idbooth fr-eval --model FR --bins lfw.bin cfp_fp.bin ... --output FR.json`",
     )
-
-
-def _with_sd21(claim: Claim, on_sd21: str) -> Claim:
-    return Claim(claim.claim, claim.toy_result, claim.status, claim.reason, on_sd21)
 
 
 def paper_claims(reproduction: dict) -> list[Claim]:

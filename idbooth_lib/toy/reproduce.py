@@ -23,7 +23,7 @@ simply started again. The results file holds the date, the commit and the comman
     REPRO/generated/<method>/<identity>/   idbooth generate's images and manifests
     REPRO/synthetic/<method>/              the generated images, prepared
     REPRO/evaluation/<method>.json         idbooth evaluate
-    REPRO/benchmark/toy.bin                idbooth toy-bin
+    REPRO/benchmark/<people>x<pairs>/toy.bin  idbooth toy-bin, at the plan's size
     REPRO/recognition/<setting>-seed<k>/   idbooth fr-train, with fr-eval's benchmarks.json
     REPRO/reproduce.json                   the results the book's chapter 07 and report read
 
@@ -145,7 +145,7 @@ def train_recognisers(
     from idbooth_lib.evaluation.run import write_results
     from idbooth_lib.recognition.benchmarks import evaluate_benchmarks
     from idbooth_lib.recognition.data import hold_out_identities, read_aligned
-    from idbooth_lib.recognition.train import RecognitionConfig, train_recognition
+    from idbooth_lib.recognition.train import TRAINING_FILE, RecognitionConfig, train_recognition
 
     rows = []
     for setting in plan.settings:
@@ -160,13 +160,20 @@ def train_recognisers(
             record = train_recognition(train, validation, config, output, log=log, progress=False,
                                        about={"data": [str(r) for r in roots]})  # fmt: skip
             tested = output / BENCHMARK_FILE
-            if not tested.is_file():
+            if not _newer_than(tested, output / TRAINING_FILE, benchmark):
                 write_results(tested, evaluate_benchmarks(output, [benchmark]))
             benchmarks = json.loads(tested.read_text(encoding="utf-8"))["benchmarks"]
             rows.append(recogniser_row(setting, seed, record, benchmarks))
             log(f"{setting} seed {seed}: {time.perf_counter() - began:.0f} s, toy benchmark "
                 f"{rows[-1]['accuracy_mean']:.4f}")  # fmt: skip
     return rows
+
+
+def _newer_than(path: Path, *sources: Path) -> bool:
+    """Whether ``path`` exists and was written after every one of ``sources``."""
+    return path.is_file() and all(
+        path.stat().st_mtime_ns >= source.stat().st_mtime_ns for source in sources
+    )
 
 
 def recogniser_row(setting: str, seed: int, record: dict, benchmarks: dict) -> dict[str, Any]:
@@ -181,6 +188,8 @@ def recogniser_row(setting: str, seed: int, record: dict, benchmarks: dict) -> d
         "tar_at_far_1e-3": found["tar_at_far_1e-3"],
         "pairs": found["pairs"],
         "validation_accuracy": record["validation_accuracy"],
+        "validation_separation": record["validation_separation"],
+        "validation_people": record["validation_people"],
         "selected_epoch": record["selected_epoch"],
         "train": record["train"],
         "validation": record["validation"],
@@ -215,7 +224,8 @@ def reference_rows(benchmark: Path) -> list[dict[str, Any]]:
 
 
 def recognition_summary(rows: list[dict]) -> list[dict[str, Any]]:
-    """Per training set: the mean over seeds of the benchmark accuracy and TAR, and their spread."""
+    """Per training set: the mean over seeds of the benchmark accuracy and TAR, and the seeds'
+    spread (the sample standard deviation; 0 for a single seed)."""
     summary = []
     for setting in dict.fromkeys(row["setting"] for row in rows):
         mine = [row for row in rows if row["setting"] == setting]
@@ -225,7 +235,7 @@ def recognition_summary(rows: list[dict]) -> list[dict[str, Any]]:
             "setting": setting,
             "seeds": len(mine),
             "accuracy_mean": float(accuracy.mean()),
-            "accuracy_seed_std": float(accuracy.std()),
+            "accuracy_seed_std": float(accuracy.std(ddof=1)) if len(mine) > 1 else 0.0,
             "tar_at_far_1e-3_mean": float(tar.mean()),
             "train_images": int(np.mean([row["train"]["images"] for row in mine])),
         })  # fmt: skip
@@ -268,7 +278,8 @@ def run_reproduce(
     raw = prepare_real(folder, config, plan)
     train_and_generate(folder, config, plan, log)
     evaluations = evaluate_methods(folder, config, plan, raw)
-    benchmark = folder / "benchmark" / "toy.bin"
+    sizes = f"{plan.benchmark_people_per_fold}x{plan.benchmark_pairs_per_fold}"
+    benchmark = folder / "benchmark" / sizes / "toy.bin"  # another size, another file
     if not benchmark.is_file():
         write_toy_benchmark(benchmark, people_per_fold=plan.benchmark_people_per_fold,
                             pairs_per_fold=plan.benchmark_pairs_per_fold)  # fmt: skip
