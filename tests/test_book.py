@@ -86,6 +86,9 @@ def test_strict_book_build_renders_every_chapter():
         assert "<p>| " not in page, f"{path.stem}: a Markdown table output was not rendered"
         assert page.count("<img") >= 3, f"{path.stem}: figures missing from the rendered page"
     assert (html / "book" / "api.html").exists()
+    report = (html / "book" / "report.html").read_text()  # a generated page: its tables must be there
+    assert "Traceback" not in report and "<p>| " not in report
+    assert report.count("reproduced</strong>") >= 3
 
 
 def test_nothing_cites_a_file_that_readers_do_not_have():
