@@ -77,6 +77,13 @@ class CropSettings:
     zoom: float
     framing: str = "face"
 
+    @classmethod
+    def from_config(cls, config: ProfileConfig, zoom: float | None = None) -> CropSettings:
+        """The profile's geometry, with :func:`default_zoom` unless ``zoom`` is given: what data
+        preparation and evaluation both crop with, so that they see faces alike."""
+        zoom = default_zoom(config) if zoom is None else float(zoom)
+        return cls(config.data.resolution, config.data.aligned_size, zoom, config.data.train_framing)
+
     def __post_init__(self) -> None:
         if self.framing not in FRAMINGS:
             raise ValueError(

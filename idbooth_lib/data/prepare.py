@@ -346,9 +346,7 @@ def prepare_dataset(
     _check_folders(source, destination)
     zoom = default_zoom(config) if zoom is None else float(zoom)
     settings = _settings(config, detector, encoder, zoom)
-    crop = CropSettings(
-        config.data.resolution, config.data.aligned_size, zoom, config.data.train_framing
-    )
+    crop = CropSettings.from_config(config, zoom)
     identities, records = scan_source(source)
     _start_destination(destination, settings)
     models = LazyModels(config, detector, encoder)

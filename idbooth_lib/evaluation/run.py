@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from idbooth_lib.config import ProfileConfig
-from idbooth_lib.data.crop import CropSettings, default_zoom
+from idbooth_lib.data.crop import CropSettings
 from idbooth_lib.env import process_device
 from idbooth_lib.evaluation.adherence import (
     MANIFEST_FILE,
@@ -119,12 +119,7 @@ def evaluate_folders(
     any image is measured, so a model that cannot be loaded fails at once."""
     manifest = read_manifest(synthetic)
     models = load_evaluation_models(config, models, with_scene_scorer=manifest is not None)
-    settings = CropSettings(
-        config.data.resolution,
-        config.data.aligned_size,
-        default_zoom(config),
-        config.data.train_framing,
-    )
+    settings = CropSettings.from_config(config)
     generated = read_face_set(
         synthetic,
         models["detector"],

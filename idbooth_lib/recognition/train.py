@@ -164,7 +164,8 @@ class Curves:
         self.rows = [dict(row) for row in state["rows"]]
 
     def best(self) -> dict[str, float]:
-        """The epoch chosen on the held-out people (see :func:`_selection_key`)."""
+        """The epoch chosen on the held-out people: the best validation accuracy; among equals,
+        the larger validation separation; then the earlier epoch."""
         return max(self.rows, key=_selection_key)
 
     def write_csv(self, path: Path) -> None:
