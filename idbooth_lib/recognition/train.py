@@ -37,7 +37,11 @@ from idbooth_lib.checkpoints import Checkpointer
 from idbooth_lib.io import atomic_path, write_json, write_text
 from idbooth_lib.ranges import pixels_to_signed
 from idbooth_lib.recognition.data import FaceClasses, validation_pairs
-from idbooth_lib.recognition.verification import flip_sum_embeddings, ten_fold_accuracy
+from idbooth_lib.recognition.verification import (
+    flip_sum_embeddings,
+    pair_scores,
+    ten_fold_accuracy,
+)
 
 BACKBONES = ("toy", "iresnet18", "iresnet50")
 HEADS = ("arcface", "cosface")
@@ -121,20 +125,18 @@ def embed_images(model: torch.nn.Module, images: np.ndarray) -> np.ndarray:
 
 def validation_scores(model, validation: FaceClasses, seed: int) -> dict[str, float]:
     """On every genuine pair of the held-out people and as many impostors: the 10-fold accuracy,
-    and the separation d' = (mean genuine - mean impostor score) / sqrt of their mean variance.
+    and the separation of genuine from impostor scores (the evaluation's d′).
 
     A few held-out people are told apart perfectly long before training ends, so accuracy alone
     ties across many epochs; the separation keeps growing while the two score distributions move
     apart, and breaks those ties."""
+    from idbooth_lib.evaluation.separability import d_prime
+
     pairs, same = validation_pairs(validation, seed)
-    embeddings = embed_images(model, validation.images)
-    scores = np.einsum("nd,nd->n", embeddings[pairs[:, 0]], embeddings[pairs[:, 1]])
-    genuine, impostor = scores[same], scores[~same]
-    spread = np.sqrt((genuine.var() + impostor.var()) / 2)
-    separation = float((genuine.mean() - impostor.mean()) / spread) if spread > 0 else 0.0
+    scores = pair_scores(embed_images(model, validation.images), pairs)
     return {
         "validation_accuracy": ten_fold_accuracy(scores, same).accuracy_mean,
-        "validation_separation": separation,
+        "validation_separation": d_prime(scores[same], scores[~same]) or 0.0,
     }
 
 

@@ -207,19 +207,20 @@ def reference_rows(benchmark: Path) -> list[dict[str, Any]]:
     place what a few photos per person give between them."""
     import torch
 
-    from idbooth_lib.recognition.benchmarks import evaluate_benchmarks
+    from idbooth_lib.identity.encoders import load_identity_encoder
+    from idbooth_lib.recognition.benchmarks import score_benchmark
     from idbooth_lib.recognition.bins import read_bin
-    from idbooth_lib.recognition.train import build_backbone, embed_images
-    from idbooth_lib.recognition.verification import verify_pairs
+    from idbooth_lib.recognition.train import build_backbone
 
     pairs = read_bin(benchmark)
     torch.manual_seed(0)
-    untrained = verify_pairs(embed_images(build_backbone("toy", 128).eval(), pairs.images),
-                             pairs.same)  # fmt: skip
-    rows = [{"model": UNTRAINED, "benchmark": pairs.name} | {k: untrained[k] for k in RESULT_KEYS}]
+    encoders = {UNTRAINED: build_backbone("toy", 128).eval()}
     for source in ("idbooth:toy/recogniser", "idbooth:toy/recogniser_b"):
-        (name, found), = evaluate_benchmarks(source, [benchmark])["benchmarks"].items()  # fmt: skip
-        rows.append({"model": source, "benchmark": name} | {k: found[k] for k in RESULT_KEYS})
+        encoders[source] = load_identity_encoder(source)
+    rows = []
+    for model, encoder in encoders.items():
+        found = score_benchmark(encoder, pairs)
+        rows.append({"model": model, "benchmark": pairs.name} | {k: found[k] for k in RESULT_KEYS})
     return rows
 
 
