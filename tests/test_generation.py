@@ -2,11 +2,13 @@
 resuming an interrupted run without duplicates or half-written files."""
 
 import dataclasses
+import io
 import json
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from idbooth_lib.config import PAPER_NEGATIVE_PROMPT, load_profile
 from idbooth_lib.generation.prompts import (
@@ -115,8 +117,6 @@ def test_generate_writes_every_planned_image_once_with_a_matching_manifest(
 def test_an_interrupted_generation_resumes_without_duplicates_or_truncated_files(
     trained_runs, make_tiny_pipeline, tmp_path, monkeypatch
 ):
-    from PIL import Image
-
     from idbooth_lib.generation import generate as generate_module
     from idbooth_lib.generation.generate import generate_images
 
@@ -180,3 +180,31 @@ def test_a_folder_without_finished_runs_is_a_clear_error(tmp_path):
     (tmp_path / "runs" / "a" / "run.json").write_text("{}")
     code = main(["generate", "--runs", str(tmp_path / "runs"), "--output", str(tmp_path / "gen")])
     assert code == 2
+
+
+def test_prompt_explorer_draws_on_open_and_on_each_press():
+    """The explorer shows the first choice's picture at once and redraws with the values chosen;
+    it holds no Output widget, which nbclient answers on the shell channel and can stall on."""
+    import ipywidgets as widgets
+
+    from idbooth_lib.generation.explorer import prompt_explorer
+
+    calls = []
+
+    def draw(person, method, pose, background, seed):
+        calls.append((person, method, pose, background, seed))
+        return Image.new("RGB", (8, 8), (seed, 0, 0)), f"{pose} {background} {seed}"
+
+    explorer = prompt_explorer(draw, ["id_0000", "id_0001"], ["base model", "idbooth"],
+                               ["studio", "forest"], method="idbooth", background="forest")
+    boxes = [row.children[1] for row in explorer.children if isinstance(row, widgets.HBox)]
+    button, prompt, picture = explorer.children[len(boxes):]
+    assert calls == [("id_0000", "idbooth", "frontal", "forest", 0)]
+    assert Image.open(io.BytesIO(picture.value)).size == (192, 192)
+
+    boxes[4].value = 7
+    button.click()
+    assert calls[-1] == ("id_0000", "idbooth", "frontal", "forest", 7)
+    assert prompt.value == "frontal forest 7"
+    assert Image.open(io.BytesIO(picture.value)).convert("RGB").getpixel((0, 0)) == (7, 0, 0)
+    assert not any(isinstance(child, widgets.Output) for child in explorer.children)

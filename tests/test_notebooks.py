@@ -29,6 +29,11 @@ FAST_PARAMETERS = {
     },
 }
 
+#: Seconds one cell may run before the test fails naming it. At the fast parameters no cell takes
+#: a minute; without a limit, a kernel exchange that stalls (as nbclient's imitation of an Output
+#: widget can, see idbooth_lib.generation.explorer) would hang CI until its own time ran out.
+CELL_TIMEOUT_S = 600
+
 
 def _cells(path):
     return json.loads(path.read_text())["cells"]
@@ -45,6 +50,7 @@ def test_notebook_executes_on_toy_profile(path, tmp_path):
         cwd=str(tmp_path),
         kernel_name="python3",
         progress_bar=False,
+        execution_timeout=CELL_TIMEOUT_S,
     )
     executed = json.loads((tmp_path / path.name).read_text())
     errors = [
