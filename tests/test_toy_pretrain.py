@@ -190,3 +190,40 @@ def test_the_shipped_probe_reads_real_toy_scenes():
     wanted_p = torch.tensor([POSES.index(p) for p in faces.poses])
     assert (backgrounds.argmax(1) == wanted_b).float().mean() > 0.9
     assert (poses.argmax(1) == wanted_p).float().mean() > 0.9
+
+
+def test_recipe_changes_from_the_command_line_keep_each_fields_type():
+    from idbooth_lib.toy.pretrain.common import override_recipe
+
+    changed = override_recipe(
+        DIFFUSION_RECIPE,
+        ["steps=9000", "learning_rate=3e-4", "unet_channels=16,32", "continue_from=some/folder"],
+    )
+    assert (changed.steps, changed.learning_rate, changed.unet_channels) == (9000, 3e-4, (16, 32))
+    assert changed.continue_from == "some/folder"
+    assert override_recipe(changed, ["continue_from=none"]).continue_from is None
+    with pytest.raises(ValueError, match="NAME one of unet_channels"):
+        override_recipe(DIFFUSION_RECIPE, ["stepz=1"])
+
+
+def test_a_continued_diffusion_recipe_starts_from_the_trained_unet(
+    tiny_vae, tiny_recogniser, tmp_path
+):
+    """With a learning rate of zero, continuing changes nothing: the run began at the weights it
+    was given, not at random ones. Another architecture is refused, naming what to keep."""
+    from diffusers import UNet2DConditionModel
+
+    first = tmp_path / "first"
+    train_text_encoder(tiny_text_recipe(), first, tiny_recogniser, log=lambda line: None)
+    recipe = dataclasses.replace(DIFFUSION_RECIPE, unet_channels=(32, 32), steps=2, **DATA)
+    train_diffusion(recipe, first, tiny_vae, log=lambda line: None)
+    again = tmp_path / "again"
+    train_text_encoder(tiny_text_recipe(), again, tiny_recogniser, log=lambda line: None)
+    continued = dataclasses.replace(recipe, continue_from=str(first), learning_rate=0.0, steps=1)
+    train_diffusion(continued, again, tiny_vae, log=lambda line: None)
+    trained, kept = (UNet2DConditionModel.from_pretrained(f / "unet") for f in (first, again))
+    for name, value in trained.state_dict().items():
+        assert torch.equal(value, kept.state_dict()[name]), name
+    wider = dataclasses.replace(continued, unet_channels=(32, 64))
+    with pytest.raises(ValueError, match="another architecture"):
+        train_diffusion(wider, tmp_path / "again", tiny_vae, log=lambda line: None)

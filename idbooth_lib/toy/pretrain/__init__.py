@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from idbooth_lib.toy.pretrain.common import override_recipe
 from idbooth_lib.toy.pretrain.detector import DETECTOR_RECIPE, train_detector
 from idbooth_lib.toy.pretrain.diffusion import DIFFUSION_RECIPE, train_diffusion
 from idbooth_lib.toy.pretrain.probe import PROBE_RECIPE, train_probe
@@ -48,6 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--output", type=Path, required=True, help="folder to write")
     parser.add_argument("--steps", type=int, default=None, help="override the recipe's step count")
+    parser.add_argument(
+        "--recipe",
+        dest="recipe_changes",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="change one field of the recipe, e.g. --recipe steps=9000 (repeatable)",
+    )
     parser.add_argument("--checkpoint-every", type=int, default=250)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument(
@@ -81,21 +90,33 @@ def main(argv: list[str] | None = None) -> None:
         arguments.steps,
         arguments.checkpoint_every,
     )
+    recipes = {
+        **RECOGNISER_RECIPES,
+        "detector": DETECTOR_RECIPE,
+        "probe": PROBE_RECIPE,
+        "vae": VAE_RECIPE,
+        "text": TEXT_RECIPE,
+        "diffusion": DIFFUSION_RECIPE,
+    }
+    try:
+        recipe = override_recipe(recipes[arguments.recipe], arguments.recipe_changes)
+    except ValueError as error:
+        build_parser().error(str(error))
     if arguments.recipe in RECOGNISER_RECIPES:
-        train_recogniser(RECOGNISER_RECIPES[arguments.recipe], output, steps, every)
+        train_recogniser(recipe, output, steps, every)
     elif arguments.recipe == "detector":
-        train_detector(DETECTOR_RECIPE, output, steps, every)
+        train_detector(recipe, output, steps, every)
     elif arguments.recipe == "probe":
-        train_probe(PROBE_RECIPE, output, steps, every)
+        train_probe(recipe, output, steps, every)
     elif arguments.recipe == "vae":
         recogniser = arguments.recogniser or PACKAGED_WEIGHTS / "recogniser"
-        train_vae(VAE_RECIPE, output, recogniser, steps, every)
+        train_vae(recipe, output, recogniser, steps, every)
     elif arguments.recipe == "text":
         recogniser = arguments.recogniser or PACKAGED_WEIGHTS / "recogniser_b"
-        train_text_encoder(TEXT_RECIPE, output, recogniser, steps, every)
+        train_text_encoder(recipe, output, recogniser, steps, every)
     else:
         train_diffusion(
-            DIFFUSION_RECIPE,
+            recipe,
             output,
             arguments.vae.expanduser(),
             steps,

@@ -62,6 +62,9 @@ class DiffusionRecipe:
     unconditional_share: float = 0.1
     short_prompt_share: float = 0.1
     named_share: float = 0.5
+    #: A pipeline folder whose UNet this run starts from instead of random weights, so that a
+    #: foundation can be trained longer without repeating the run that made it (None: from scratch).
+    continue_from: str | None = None
 
 
 DIFFUSION_RECIPE = DiffusionRecipe()
@@ -196,6 +199,8 @@ def train_diffusion(
     vae.to("cpu")
     scheduler = build_scheduler()
     unet = build_unet(recipe, text_encoder.config.hidden_size, 16, vae.config.latent_channels)
+    if recipe.continue_from:
+        start_from_trained_unet(unet, Path(recipe.continue_from).expanduser())
     unet = unet.to(device)
     average = copy.deepcopy(unet).requires_grad_(False)
     optimiser = torch.optim.AdamW(unet.parameters(), lr=recipe.learning_rate, weight_decay=1e-2)
@@ -240,6 +245,26 @@ def train_diffusion(
     if (vae_folder / "recipe.json").resolve() != (output / "vae" / "recipe.json").resolve():
         shutil.copy(vae_folder / "recipe.json", output / "vae" / "recipe.json")
     log(f"saved {output} ({(time.time() - began) / 60:.1f} min this run)")
+
+
+def start_from_trained_unet(unet, folder: Path) -> None:
+    """Copy the weights of ``folder``'s UNet into ``unet``, which must have its architecture."""
+    from diffusers import UNet2DConditionModel
+
+    if not (folder / "unet" / "config.json").is_file():
+        raise FileNotFoundError(
+            f"continue_from={folder} holds no unet/config.json: name a pipeline folder that the "
+            "diffusion recipe wrote, such as idbooth_lib/toy/weights/foundation."
+        )
+    trained = UNet2DConditionModel.from_pretrained(folder / "unet", torch_dtype=torch.float32)
+    mine, theirs = unet.state_dict(), trained.state_dict()
+    if {k: v.shape for k, v in mine.items()} != {k: v.shape for k, v in theirs.items()}:
+        raise ValueError(
+            f"the UNet in {folder / 'unet'} has another architecture than this recipe builds: "
+            "continue with the unet_channels, layers_per_block and attention_head_dim it was "
+            "trained with (its recipe.json names them)."
+        )
+    unet.load_state_dict(theirs)
 
 
 def load_frozen_text_encoder(folder: Path, device: str):
