@@ -180,42 +180,33 @@ def test_chapter_06s_further_claims(study):
     assert round(float(np.interp(0.5, backgrounds, gains)), 2) == 0.16
 
 
+def rounded_reading(rows: list[dict]) -> dict:
+    """ID-Booth's curve_reading with every number rounded as chapter 06 prints it."""
+    from idbooth_lib.evaluation.tradeoff import curve_reading
+
+    return {
+        name: tuple(round(x, 2) for x in value) if isinstance(value, tuple) else round(value, 2)
+        for name, value in curve_reading(rows, "idbooth").items()
+    }
+
+
+#: The paper's LoRA on the shipped foundation, ID-Booth, the study's first six people.
+PAPER_LORA_ON_SIX = {"gained at background 0.5": 0.16, "gained at background 0.3": 0.25,
+                     "step 50": (0.24, 0.31), "step 200": (0.43, 0.21), "people with both": 1,
+                     "people": 6}  # fmt: skip
+
+
 def test_chapter_06s_reading_of_the_lora_without_cross_attention_keys_and_values(study):
     """The text-pathway variant: a little above the paper's LoRA's curve, two of six people with
     both, the same end point at step 200."""
-    import numpy as np
-
-    from idbooth_lib.evaluation.tradeoff import people_with_both
     from idbooth_lib.toy.study import shipped_variant
 
     variant = read_tradeoff(shipped_variant("tradeoff_idbooth_no_cross_kv.json"))
     assert "attn2.to_k" not in variant["train"]["lora_target_modules"]
     assert "attn2.to_q" in variant["train"]["lora_target_modules"]
     six = {row["identity"] for row in variant["rows"]}
-    assert len(six) == 6
     paper_lora = [r for r in study["rows"] if r["method"] == "idbooth" and r["identity"] in six]
-    found = {}
-    for name, rows in (("paper", paper_lora), ("variant", variant["rows"])):
-        summary = summarise(rows)
-        backgrounds, gains = zip(
-            *sorted((s["background"], s["identity_independent_gained"]) for s in summary),
-            strict=True,
-        )
-        steps = {s["step"]: s for s in summary}
-        found[name] = {
-            "at 0.5": round(float(np.interp(0.5, backgrounds, gains)), 2),
-            "at 0.3": round(float(np.interp(0.3, backgrounds, gains)), 2),
-            "step 50": (
-                round(steps[50]["identity_independent_gained"], 2),
-                round(steps[50]["background"], 2),
-            ),  # fmt: skip
-            "step 200": (
-                round(steps[200]["identity_independent_gained"], 2),
-                round(steps[200]["background"], 2),
-            ),  # fmt: skip
-            "both": len(people_with_both(rows, "idbooth")),
-        }
-    assert found["paper"] == {"at 0.5": 0.16, "at 0.3": 0.25, "step 50": (0.24, 0.31),
-                              "step 200": (0.43, 0.21), "both": 1}  # fmt: skip
-    assert found["variant"] == {"at 0.5": 0.2, "at 0.3": 0.29, "step 50": (0.19, 0.51),
-                                "step 200": (0.44, 0.21), "both": 2}  # fmt: skip
+    assert rounded_reading(paper_lora) == PAPER_LORA_ON_SIX
+    assert rounded_reading(variant["rows"]) == {
+        "gained at background 0.5": 0.2, "gained at background 0.3": 0.29, "step 50": (0.19, 0.51),
+        "step 200": (0.44, 0.21), "people with both": 2, "people": 6}  # fmt: skip

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -175,42 +176,60 @@ def draw_study_samples(
                 generate_run(pipeline, run, config, output.parent, plan.images_per_identity, bar)
 
 
-def evaluation_is_current(
+def current_evaluation(
     results: Path, samples: Path, photos: Path, config: ProfileConfig
-) -> bool:
-    """Whether ``results`` was made against these ``photos`` with these recognisers after every
-    image and manifest of ``samples`` was written (an image drawn again, after an interruption, is
-    not bit-identical: batches of another size round differently)."""
+) -> dict | None:
+    """The results in ``results`` if they were made against these ``photos`` with these
+    recognisers after every image and manifest of ``samples`` was written, else None (an image
+    drawn again, after an interruption, is not bit-identical: batches of another size round
+    differently)."""
     if not results.is_file():
-        return False
+        return None
     try:
         made = json.loads(results.read_text(encoding="utf-8"))
         sources = {role: found["source"] for role, found in made["encoders"].items()}
     except (ValueError, KeyError, TypeError, AttributeError):
-        return False
+        return None
     wanted = {role: getattr(config.models, role) for role in IDENTITY_ROLES.values()}
     if made.get("real") != str(photos) or sources != wanted:
-        return False
+        return None
     drawn = [path for path in samples.glob("*/*") if path.is_file()]
     written = results.stat().st_mtime_ns
-    return bool(drawn) and all(path.stat().st_mtime_ns <= written for path in drawn)
+    current = bool(drawn) and all(path.stat().st_mtime_ns <= written for path in drawn)
+    return made if current else None
+
+
+def evaluate_unless_current(
+    results: Path,
+    samples: Path,
+    photos: Path,
+    config: ProfileConfig,
+    models: Callable[[], Any],
+    progress: bool = False,
+) -> dict:
+    """``idbooth evaluate`` of ``samples`` against ``photos``, written to ``results``; the file's
+    results as they are when still current. ``models()`` gives the evaluation models: pass a
+    cached loader (``functools.cache``), so that they load once, and only if something is
+    evaluated."""
+    made = current_evaluation(results, samples, photos, config)
+    if made is None:
+        write_results(results, evaluate_folders(samples, photos, config, models(), progress))
+        made = json.loads(results.read_text(encoding="utf-8"))  # as stored: NaN written as null
+    return made
 
 
 def evaluate_study(
     folder: Path, config: ProfileConfig, plan: StudyPlan, photos: Path, progress: bool = False
 ) -> dict[tuple[int, str], dict]:
     """``idbooth evaluate`` on every (step, method) folder against the real ``photos``."""
-    models = None
+    models = functools.cache(lambda: load_evaluation_models(config, with_scene_scorer=True))
     evaluations = {}
     for step in plan.steps:
         for method in (BASE,) if step == 0 else plan.methods:
             samples = samples_folder(folder, step, method)
-            results = samples / EVALUATION_FILE
-            if not evaluation_is_current(results, samples, photos, config):
-                models = models or load_evaluation_models(config, with_scene_scorer=True)
-                found = evaluate_folders(samples, photos, config, models, progress)
-                write_results(results, found)
-            evaluations[(step, method)] = json.loads(results.read_text(encoding="utf-8"))
+            evaluations[(step, method)] = evaluate_unless_current(
+                samples / EVALUATION_FILE, samples, photos, config, models, progress
+            )
     return evaluations
 
 
@@ -336,6 +355,30 @@ def people_with_both(rows: list[dict], method: str, share: float = 0.5) -> list[
     return found
 
 
+def curve_reading(rows: list[dict], method: str, steps: tuple[int, ...] = (50, 200)) -> dict:
+    """What chapter 06 reads off one method's curve, to compare two settings of one method:
+    the identity gained where the curve keeps 0.5 and 0.3 of the backgrounds (interpolated
+    between its steps), (gain, background) at each of ``steps``, and how many people get both."""
+    summary = [s for s in summarise(rows) if s["method"] == method]
+    backgrounds, gains = zip(
+        *sorted((s["background"], s["identity_independent_gained"]) for s in summary), strict=True
+    )
+    at_step = {s["step"]: s for s in summary}
+    return {
+        "gained at background 0.5": float(np.interp(0.5, backgrounds, gains)),
+        "gained at background 0.3": float(np.interp(0.3, backgrounds, gains)),
+        **{
+            f"step {step}": (
+                at_step[step]["identity_independent_gained"],
+                at_step[step]["background"],
+            )
+            for step in steps
+        },
+        "people with both": len(people_with_both(rows, method)),
+        "people": len({r["identity"] for r in rows if r["method"] == method}),
+    }
+
+
 def run_tradeoff(
     folder: str | Path,
     config: ProfileConfig,
@@ -412,8 +455,11 @@ __all__ = [
     "METHODS",
     "RESULTS_FILE",
     "StudyPlan",
+    "current_evaluation",
+    "curve_reading",
     "draw_study_samples",
     "evaluate_study",
+    "evaluate_unless_current",
     "identity_rows",
     "balanced_step",
     "people_with_both",

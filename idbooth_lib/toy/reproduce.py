@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import json
 import shutil
 import time
@@ -123,18 +124,16 @@ def train_and_generate(
 def evaluate_methods(folder: Path, config: ProfileConfig, plan: ReproducePlan, raw: Path) -> dict:
     """``idbooth evaluate`` of each method's images against the real photos (made again only
     when images were drawn after it)."""
-    from idbooth_lib.evaluation.run import evaluate_folders, load_evaluation_models, write_results
-    from idbooth_lib.evaluation.tradeoff import evaluation_is_current
+    from idbooth_lib.evaluation.run import load_evaluation_models
+    from idbooth_lib.evaluation.tradeoff import evaluate_unless_current
 
-    found, models = {}, None
+    models = functools.cache(lambda: load_evaluation_models(config, with_scene_scorer=True))
+    found = {}
     for method in plan.methods:
-        path = folder / "evaluation" / f"{method}.json"
-        if not evaluation_is_current(path, folder / "generated" / method, raw, config):
-            models = models or load_evaluation_models(config, with_scene_scorer=True)
-            write_results(
-                path, evaluate_folders(folder / "generated" / method, raw, config, models)
-            )
-        found[method] = json.loads(path.read_text(encoding="utf-8"))
+        found[method] = evaluate_unless_current(
+            folder / "evaluation" / f"{method}.json", folder / "generated" / method, raw, config,
+            models,
+        )  # fmt: skip
     return found
 
 
