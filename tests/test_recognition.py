@@ -204,3 +204,15 @@ def test_cli_fr_eval_refuses_a_crafted_benchmark(tmp_path, capsys):
 def test_cli_toy_bin_writes_a_benchmark(tmp_path):
     assert main(["toy-bin", str(tmp_path / "toy.bin")]) == 0
     assert len(bins_module.read_bin(tmp_path / "toy.bin")) == 600
+
+
+def test_two_datasets_of_one_folder_name_are_refused(prepared, tmp_path, capsys):
+    """Origins are folder names: a synthetic set named like the real one would pass for real
+    photos in validation, so fr-train stops with the fix instead."""
+    from idbooth_lib.cli import main
+
+    twin = tmp_path / "elsewhere" / prepared.name
+    code = main(["fr-train", "--data", str(prepared), "--synthetic", str(twin),
+                 "--output", str(tmp_path / "fr")])  # fmt: skip
+    assert code == 2 and "rename one" in capsys.readouterr().err
+    assert not (tmp_path / "fr").exists()

@@ -63,7 +63,20 @@ class FaceClasses:
 
 
 def read_aligned(roots: list[str | Path]) -> FaceClasses:
-    """Every aligned crop of the prepared datasets ``roots``, classes matched by identity name."""
+    """Every aligned crop of the prepared datasets ``roots``, classes matched by identity name.
+
+    Each image's origin is its dataset's folder name (``data``, ``idbooth``...), the name that
+    training summaries count and that validation keeps real photos by; two datasets of one name
+    would be one origin, so they are refused.
+    """
+    folder_names = [Path(root).name for root in roots]
+    repeated = sorted({name for name in folder_names if folder_names.count(name) > 1})
+    if repeated:
+        raise ValueError(
+            f"two of the datasets {', '.join(map(str, roots))} are folders named "
+            f"{', '.join(repeated)}: real and synthetic images are told apart by that name, so "
+            "rename one (for example prepared-real and prepared-idbooth)"
+        )
     images, names, origins = [], [], []
     for root in map(Path, roots):
         for identity in dataset_identities(root):
