@@ -196,17 +196,40 @@ PAPER_LORA_ON_SIX = {"gained at background 0.5": 0.16, "gained at background 0.3
                      "people": 6}  # fmt: skip
 
 
+def variant_beside_the_study(study, name: str) -> tuple[dict, list[dict]]:
+    """A shipped ID-Booth variant and the study's ID-Booth rows of the same people, whose reading
+    chapter 06 prints beside it (the paper's LoRA on the shipped foundation)."""
+    from idbooth_lib.toy.study import shipped_variant
+
+    variant = read_tradeoff(shipped_variant(name))
+    people = {row["identity"] for row in variant["rows"]}
+    beside = [r for r in study["rows"] if r["method"] == "idbooth" and r["identity"] in people]
+    assert rounded_reading(beside) == PAPER_LORA_ON_SIX
+    return variant, beside
+
+
 def test_chapter_06s_reading_of_the_lora_without_cross_attention_keys_and_values(study):
     """The text-pathway variant: a little above the paper's LoRA's curve, two of six people with
     both, the same end point at step 200."""
-    from idbooth_lib.toy.study import shipped_variant
-
-    variant = read_tradeoff(shipped_variant("tradeoff_idbooth_no_cross_kv.json"))
+    variant, _ = variant_beside_the_study(study, "tradeoff_idbooth_no_cross_kv.json")
     assert "attn2.to_k" not in variant["train"]["lora_target_modules"]
     assert "attn2.to_q" in variant["train"]["lora_target_modules"]
-    six = {row["identity"] for row in variant["rows"]}
-    paper_lora = [r for r in study["rows"] if r["method"] == "idbooth" and r["identity"] in six]
-    assert rounded_reading(paper_lora) == PAPER_LORA_ON_SIX
     assert rounded_reading(variant["rows"]) == {
         "gained at background 0.5": 0.2, "gained at background 0.3": 0.29, "step 50": (0.19, 0.51),
         "step 200": (0.44, 0.21), "people with both": 2, "people": 6}  # fmt: skip
+
+
+def test_chapter_06s_reading_of_the_foundation_trained_twice_as_long(study):
+    """The longer-trained foundation: a firmer base model and a higher curve than the shipped
+    foundation's on the same six people, two of them with both, not most."""
+    from idbooth_lib.evaluation.tradeoff import curve_reading
+
+    longer, shipped = variant_beside_the_study(study, "tradeoff_idbooth_foundation_9000.json")
+    assert "--set models.base_model=" in longer["command"]
+    assert longer["train"]["lora_target_modules"] == study["train"]["lora_target_modules"]
+    assert rounded_reading(longer["rows"]) == {
+        "gained at background 0.5": 0.21, "gained at background 0.3": 0.36, "step 50": (0.25, 0.41),
+        "step 200": (0.41, 0.32), "people with both": 2, "people": 6}  # fmt: skip
+    backgrounds = [round(curve_reading(rows, "idbooth", steps=(0, 100))[key][1], 2)
+                   for rows in (shipped, longer["rows"]) for key in ("step 0", "step 100")]
+    assert backgrounds == [0.81, 0.17, 0.88, 0.3]

@@ -18,6 +18,13 @@ pipeline around them. Long runs checkpoint into ``~/.cache/idbooth/checkpoints/`
 there when started again, so an interrupted recipe loses minutes, not hours. The pretraining world
 (``PRETRAIN_WORLD_SEED``) is disjoint from the book's world (seed 0) and from the benchmark's
 unseen identities (``UNSEEN_WORLD_SEED``): the book fine-tunes on people the models never saw.
+
+An experiment changes a recipe's fields on the command line, and ``recipe.json`` records them. The
+foundation that chapter 06 compares with the shipped one was trained for 4500 more steps, starting
+from the shipped UNet, into a copy of the shipped ``tokenizer`` and ``text_encoder`` folders::
+
+    python -m idbooth_lib.toy.pretrain diffusion --output foundation-9000 --recipe steps=4500 \
+        --recipe learning_rate=3e-4 --recipe continue_from=idbooth_lib/toy/weights/foundation
 """
 
 from __future__ import annotations
