@@ -443,6 +443,23 @@ def set_field(config: ProfileConfig, dotted: str, value: Any) -> None:
     setattr(target, leaf, _convert(value, hints[leaf], dotted))
 
 
+def replace_fields(instance: Any, assignments: list[str]) -> Any:
+    """A copy of the (frozen) dataclass ``instance`` with ``name=value`` assignments applied, each
+    value converted to the field's declared type as ``--set`` converts profile settings; for the
+    pretraining recipes' ``--recipe``."""
+    names = [item.name for item in dataclasses.fields(instance)]
+    hints = typing.get_type_hints(type(instance))
+    changes = {}
+    for assignment in assignments:
+        name, separator, value = assignment.partition("=")
+        if not separator or name not in names:
+            raise ValueError(f"{assignment!r}: write NAME=VALUE with NAME one of {', '.join(names)}")
+        if _is_section(instance, name):
+            raise ValueError(f"{name!r} is a group of fields, not one value: change it in code")
+        changes[name] = _convert(value, hints[name], name)
+    return dataclasses.replace(instance, **changes)
+
+
 def _is_section(target: Any, leaf: str) -> bool:
     return dataclasses.is_dataclass(getattr(target, leaf))
 

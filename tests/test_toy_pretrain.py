@@ -193,17 +193,17 @@ def test_the_shipped_probe_reads_real_toy_scenes():
 
 
 def test_recipe_changes_from_the_command_line_keep_each_fields_type():
-    from idbooth_lib.toy.pretrain.common import override_recipe
+    from idbooth_lib.config import replace_fields
 
-    changed = override_recipe(
+    changed = replace_fields(
         DIFFUSION_RECIPE,
         ["steps=9000", "learning_rate=3e-4", "unet_channels=16,32", "continue_from=some/folder"],
     )
     assert (changed.steps, changed.learning_rate, changed.unet_channels) == (9000, 3e-4, (16, 32))
     assert changed.continue_from == "some/folder"
-    assert override_recipe(changed, ["continue_from=none"]).continue_from is None
+    assert replace_fields(changed, ["continue_from=none"]).continue_from is None
     with pytest.raises(ValueError, match="NAME one of unet_channels"):
-        override_recipe(DIFFUSION_RECIPE, ["stepz=1"])
+        replace_fields(DIFFUSION_RECIPE, ["stepz=1"])
 
 
 def test_a_continued_diffusion_recipe_starts_from_the_trained_unet(

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import torch
 
-from idbooth_lib.toy.pretrain.common import override_recipe
+from idbooth_lib.config import replace_fields
 from idbooth_lib.toy.pretrain.detector import DETECTOR_RECIPE, train_detector
 from idbooth_lib.toy.pretrain.diffusion import DIFFUSION_RECIPE, train_diffusion
 from idbooth_lib.toy.pretrain.probe import PROBE_RECIPE, train_probe
@@ -44,6 +44,16 @@ from idbooth_lib.toy.pretrain.vae import VAE_RECIPE, train_vae
 
 PACKAGED_WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 
+#: Every recipe by the name the command line gives it.
+RECIPES = {
+    **RECOGNISER_RECIPES,
+    "vae": VAE_RECIPE,
+    "text": TEXT_RECIPE,
+    "diffusion": DIFFUSION_RECIPE,
+    "detector": DETECTOR_RECIPE,
+    "probe": PROBE_RECIPE,
+}
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -52,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "recipe", choices=[*RECOGNISER_RECIPES, "vae", "text", "diffusion", "detector", "probe"]
+        "recipe", choices=list(RECIPES)
     )
     parser.add_argument("--output", type=Path, required=True, help="folder to write")
     parser.add_argument("--steps", type=int, default=None, help="override the recipe's step count")
@@ -97,18 +107,10 @@ def main(argv: list[str] | None = None) -> None:
         arguments.steps,
         arguments.checkpoint_every,
     )
-    recipes = {
-        **RECOGNISER_RECIPES,
-        "detector": DETECTOR_RECIPE,
-        "probe": PROBE_RECIPE,
-        "vae": VAE_RECIPE,
-        "text": TEXT_RECIPE,
-        "diffusion": DIFFUSION_RECIPE,
-    }
     try:
-        recipe = override_recipe(recipes[arguments.recipe], arguments.recipe_changes)
+        recipe = replace_fields(RECIPES[arguments.recipe], arguments.recipe_changes)
     except ValueError as error:
-        build_parser().error(str(error))
+        build_parser().error(f"--recipe {error}")
     if arguments.recipe in RECOGNISER_RECIPES:
         train_recogniser(recipe, output, steps, every)
     elif arguments.recipe == "detector":

@@ -126,34 +126,3 @@ def write_recipe_record(output: Path, recipe, steps: int, minutes: float) -> Non
         },
     )
 
-
-def override_recipe(recipe, assignments: list[str]):
-    """``recipe`` with ``NAME=VALUE`` assignments applied, each value read as the type the field
-    holds now (``2``, ``3e-4``, ``32,64,128`` for a tuple; ``none`` for a field that may be unset).
-
-    A recipe's fields are its whole definition, so an experiment such as a longer or wider
-    foundation is one command line and its ``recipe.json`` says exactly what differed.
-    """
-    import dataclasses
-
-    fields = {field.name: field for field in dataclasses.fields(recipe)}
-    changes = {}
-    for assignment in assignments:
-        name, separator, text = assignment.partition("=")
-        if not separator or name not in fields:
-            raise ValueError(
-                f"--recipe {assignment!r}: write NAME=VALUE with NAME one of {', '.join(fields)}"
-            )
-        current = getattr(recipe, name)
-        if text.lower() == "none":
-            value = None
-        elif isinstance(current, tuple):
-            value = tuple(type(current[0])(part) for part in text.split(","))
-        elif isinstance(current, bool):
-            value = text.lower() in ("1", "true", "yes")
-        elif current is None:
-            value = text
-        else:
-            value = type(current)(text)
-        changes[name] = value
-    return dataclasses.replace(recipe, **changes)

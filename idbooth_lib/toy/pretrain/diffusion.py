@@ -257,14 +257,14 @@ def start_from_trained_unet(unet, folder: Path) -> None:
             "diffusion recipe wrote, such as idbooth_lib/toy/weights/foundation."
         )
     trained = UNet2DConditionModel.from_pretrained(folder / "unet", torch_dtype=torch.float32)
-    mine, theirs = unet.state_dict(), trained.state_dict()
-    if {k: v.shape for k, v in mine.items()} != {k: v.shape for k, v in theirs.items()}:
+    try:
+        unet.load_state_dict(trained.state_dict())  # strict: every name and shape must match
+    except RuntimeError as error:
         raise ValueError(
             f"the UNet in {folder / 'unet'} has another architecture than this recipe builds: "
             "continue with the unet_channels, layers_per_block and attention_head_dim it was "
             "trained with (its recipe.json names them)."
-        )
-    unet.load_state_dict(theirs)
+        ) from error
 
 
 def load_frozen_text_encoder(folder: Path, device: str):
