@@ -185,8 +185,12 @@ def test_cli_fr_train_and_fr_eval(prepared, benchmark, tmp_path, capsys):
                  "--output", str(tmp_path / "r.json")]) == 0  # fmt: skip
     results = json.loads((tmp_path / "r.json").read_text())["benchmarks"]["toy"]
     assert {"accuracy_mean", "accuracy_std", "tar_at_far_1e-3", "pairs"} <= set(results)
+    assert results["protocol"] == "insightface"  # the default: published numbers' protocol
     assert main(["fr-eval", "--model", "idbooth:toy/recogniser", "--bins", str(benchmark),
-                 "--output", str(tmp_path / "s.json")]) == 0  # fmt: skip
+                 "--output", str(tmp_path / "s.json"), "--protocol", "midpoint"]) == 0  # fmt: skip
+    assert json.loads((tmp_path / "s.json").read_text())["benchmarks"]["toy"]["protocol"] == (
+        "midpoint"
+    )
     assert "TAR @ FAR 1e-3" in capsys.readouterr().out
 
 
