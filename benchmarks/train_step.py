@@ -14,9 +14,9 @@ two medians of this very run. Targets (issue #5): ID-Booth step ≤ 1.3× the Dr
 GPU, peak memory ≤ 14 GiB (a free Colab T4).
 
 ``--sd21-shaped`` builds Stable Diffusion 2.1-base's UNet, VAE and text encoder shapes with random
-weights (no download) and an iResNet-100 recogniser, at 512 px in fp16 mixed precision, and also
-reports each variant's peak GPU memory. ``--shape-divisor`` shrinks every width (for a smoke test
-of this very code on a CPU). ``--batch-pairs`` changes the number of instance/class pairs per step
+weights (no download; the stand-in of :mod:`idbooth_lib.standin`) and an iResNet-100 recogniser, at
+512 px in fp16 mixed precision, and also reports each variant's peak GPU memory. ``--shape-divisor``
+divides every width (a power of two up to 64; for a smoke test of this very code on a CPU). ``--batch-pairs`` changes the number of instance/class pairs per step
 (1 on SD shapes, as in the paper). Results are printed and written to ``benchmarks/results/``;
 the GPU figures there came from NVIDIA H200s: ``--sd21-shaped``, then with
 ``--gradient-checkpointing --rounds 3 --steps 3`` (``_checkpointing``) on one machine;
@@ -32,7 +32,6 @@ import dataclasses
 import json
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -83,60 +82,21 @@ def toy_setup(config):
 
 
 def sd21_shaped_setup(config, divisor: int, resolution: int, device: str):
-    """SD 2.1-base's architecture with random weights, an iResNet-100, and random data.
+    """SD 2.1-base's architecture with random weights (:func:`idbooth_lib.standin.sd21_standin_pipeline`,
+    every width divided by ``divisor``), an iResNet-100, and random data.
 
     The crops use landmarks at the ArcFace template's place in a 512 px face crop; the detector
     variant uses a detector that always finds that box (the cost measured is the round trip of
     the decoded image to the CPU, which every real detector pays, plus its own run time).
     """
-    from diffusers import (
-        AutoencoderKL,
-        DDPMScheduler,
-        StableDiffusionPipeline,
-        UNet2DConditionModel,
-    )
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
-
     from idbooth_lib.data.detect import Face
     from idbooth_lib.identity.align import arcface_template
     from idbooth_lib.identity.arcface_torch import iresnet
-    from idbooth_lib.toy.tokenizer import build_tokenizer, identity_names
+    from idbooth_lib.standin import sd21_standin_pipeline
 
-    width = lambda channels: max(32, channels // divisor // 32 * 32)  # noqa: E731  (GroupNorm: 32)
-    unet = UNet2DConditionModel(
-        sample_size=resolution // 8,
-        block_out_channels=tuple(width(c) for c in (320, 640, 1280, 1280)),
-        attention_head_dim=(5, 10, 20, 20) if divisor == 1 else 8,
-        cross_attention_dim=width(1024),
-        use_linear_projection=True,
-        layers_per_block=2,
-    )
-    vae = AutoencoderKL(
-        block_out_channels=tuple(width(c) for c in (128, 256, 512, 512)),
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-        latent_channels=4,
-        layers_per_block=2,
-        sample_size=resolution,
-    )
-    with tempfile.TemporaryDirectory() as folder:
-        build_tokenizer(folder, identity_names(10))  # SD's vocabulary size is not what is timed
-        tokenizer = CLIPTokenizer.from_pretrained(folder)
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=width(1024),
-            intermediate_size=4 * width(1024),
-            num_hidden_layers=23 if divisor == 1 else 2,
-            num_attention_heads=16 if divisor == 1 else 2,
-            max_position_embeddings=77,
-        )
-    )
-    scheduler = DDPMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012)
     dtype = torch.float16 if device.startswith("cuda") else torch.float32
-    pipeline = StableDiffusionPipeline(
-        vae, text_encoder, tokenizer, unet, scheduler, None, None, requires_safety_checker=False
-    ).to(device, dtype)
+    pipeline = sd21_standin_pipeline(scale=divisor).to(device, dtype)
+    width = lambda channels: max(32, channels // divisor // 32 * 32)  # noqa: E731  (GroupNorm: 32)
     encoder = iresnet(
         "r100" if divisor == 1 else "r18", widths=tuple(width(c) for c in (64, 128, 256, 512))
     )

@@ -221,7 +221,9 @@ def run_fr_eval(arguments: argparse.Namespace) -> int:
     from idbooth_lib.evaluation.run import write_results
     from idbooth_lib.recognition.benchmarks import benchmark_table, evaluate_benchmarks
 
-    results = evaluate_benchmarks(arguments.model, arguments.bins, arguments.device)
+    results = evaluate_benchmarks(
+        arguments.model, arguments.bins, arguments.device, arguments.protocol
+    )
     write_results(arguments.output, results)
     print(benchmark_table(results))
     print(f"wrote {arguments.output}")
@@ -232,7 +234,7 @@ def run_toy_bin(arguments: argparse.Namespace) -> int:
     """Write the toy verification benchmark as an insightface .bin file."""
     from idbooth_lib.toy.benchmark import write_toy_benchmark
 
-    print(f"wrote {write_toy_benchmark(arguments.output)}")
+    print(f"wrote {write_toy_benchmark(arguments.output, pairs_per_fold=arguments.pairs_per_fold)}")
     return 0
 
 
@@ -249,6 +251,18 @@ def run_env(arguments: argparse.Namespace) -> int:
     for name, value in environment_report().rows():
         print(f"{name:>16}  {value}")
     return 0
+
+
+def run_doctor(arguments: argparse.Namespace) -> int:
+    """Check the device, the disk and every model source a stage needs, before a long run; exit 1
+    when something would stop it (the table's fix column says what to do)."""
+    from idbooth_lib.preflight import check_profile
+
+    report = check_profile(profile_from_arguments(arguments), arguments.stage)
+    print(report.table())
+    failures = len(report.failures())
+    print("ready" if report.ok else f"{failures} problem(s): see the fix column")
+    return 0 if report.ok else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -394,10 +408,19 @@ def build_parser() -> argparse.ArgumentParser:
     fr_eval.add_argument("--bins", type=Path, nargs="+", required=True, metavar="A.bin")
     fr_eval.add_argument("--output", type=Path, required=True, metavar="RESULTS.json")
     fr_eval.add_argument("--device", default="cpu")
+    fr_eval.add_argument(
+        "--protocol", default="insightface", choices=["insightface", "midpoint"],
+        help="threshold search of the 10-fold accuracy: insightface's grid on squared distance "
+             "(as published numbers are computed) or midpoints between cosine scores",
+    )  # fmt: skip
     fr_eval.set_defaults(handler=run_fr_eval)
 
     toy_bin = commands.add_parser("toy-bin", help="write the toy verification benchmark (.bin)")
     toy_bin.add_argument("output", type=Path, metavar="OUT.bin")
+    toy_bin.add_argument(
+        "--pairs-per-fold", type=int, default=60,
+        help="pairs in each of the 10 folds (default 60: 600 pairs; fewer for a quick check)",
+    )  # fmt: skip
     toy_bin.set_defaults(handler=run_toy_bin)
 
     config = commands.add_parser("config", help="print the resolved profile as JSON")
@@ -406,6 +429,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     env = commands.add_parser("env", help="report Python, packages, GPU and memory")
     env.set_defaults(handler=run_env)
+
+    doctor = commands.add_parser(
+        "doctor", help="check GPU, disk and every model source before a long run"
+    )
+    add_profile_arguments(doctor)
+    doctor.add_argument(
+        "--stage", default="all", choices=["all", "train", "generate", "evaluate"],
+        help="check only what this stage loads (default: all)",
+    )  # fmt: skip
+    doctor.set_defaults(handler=run_doctor)
     return parser
 
 

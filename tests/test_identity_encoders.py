@@ -213,6 +213,54 @@ def test_insightface_pack_resolves_by_name_under_the_face_model_root(onnx_models
         load_identity_encoder("antelopev2", face_model_root=tmp_path, allow_download=False)
 
 
+def test_an_insightface_2_package_loads_the_recogniser_its_manifest_names(tmp_path):
+    """cheetah_s, the sd21 evaluation recogniser: the file comes from manifest.json, not routing."""
+    import json
+
+    from idbooth_lib.standin import save_person_package
+
+    folder = save_person_package(tmp_path, "cheetah_s")
+    encoder = load_identity_encoder("cheetah_s", face_model_root=tmp_path, allow_download=False)
+    embeddings = encoder(faces())
+    assert embeddings.shape == (len(faces()), 512)
+    torch.testing.assert_close(embeddings.norm(dim=-1), torch.ones(len(faces())))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["tasks"]["recognition"]["preprocessing"] = {"mean": 0.0, "std": 1.0}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="preprocessing"):
+        load_identity_encoder("cheetah_s", face_model_root=tmp_path, allow_download=False)
+    (folder / "manifest.json").write_text("{not json")
+    with pytest.raises(InsightFaceModelsMissingError, match="reinstall the package"):
+        load_identity_encoder("cheetah_s", face_model_root=tmp_path, allow_download=False)
+
+
+def test_each_kind_of_pack_is_downloaded_by_insightface_s_own_downloader(tmp_path, monkeypatch):
+    """cheetah_s by the checked package installer, buffalo_l by the classic zip download."""
+    from insightface.model_zoo import person_package
+    from insightface.utils import storage
+
+    from idbooth_lib.identity.arcface_onnx import insightface_pack_folder
+    from idbooth_lib.standin import save_insightface_pack, save_person_package
+
+    asked = []
+    monkeypatch.setattr(person_package, "ensure_person_package",
+                        lambda name, root: asked.append(("package", name)) or
+                        save_person_package(root, name))  # fmt: skip
+    monkeypatch.setattr(storage, "download",
+                        lambda sub, name, force, root: asked.append(("zip", name)) or
+                        save_insightface_pack(root, name))  # fmt: skip
+    assert insightface_pack_folder("cheetah_s", tmp_path).name == "cheetah_s"
+    assert insightface_pack_folder("buffalo_l", tmp_path).name == "buffalo_l"
+    assert asked == [("package", "cheetah_s"), ("zip", "buffalo_l")]
+
+    def offline(*arguments, **keywords):
+        raise OSError("Failed downloading url")
+
+    monkeypatch.setattr(person_package, "ensure_person_package", offline)
+    with pytest.raises(InsightFaceModelsMissingError, match=r"cheetah_l.*Failed downloading"):
+        insightface_pack_folder("cheetah_l", tmp_path)
+
+
 def test_unknown_sources_list_the_accepted_forms(tmp_path):
     with pytest.raises(ValueError, match=r"unknown identity encoder source.*\.onnx.*buffalo_l"):
         load_identity_encoder(str(tmp_path / "weights.bin"))

@@ -11,7 +11,7 @@ from conftest import ROOT
 PACKAGE = ROOT / "idbooth_lib"
 #: The layers in the order data flows (see idbooth_lib/__init__.py for why identity precedes data).
 LAYERS = [
-    {"config", "io", "ranges", "env", "checkpoints", "reporting", "viz"},
+    {"config", "io", "ranges", "env", "checkpoints", "reporting", "viz", "preflight"},
     {"identity"},
     {"data"},
     {"diffusion"},
@@ -21,7 +21,7 @@ LAYERS = [
     {"recognition"},
 ]
 #: Outside the layers: they may import any layer; no layer may import them.
-CONSUMERS = {"toy", "cli", "__init__"}
+CONSUMERS = {"toy", "standin", "cli", "__init__"}
 
 
 def _top(module: str) -> str | None:

@@ -27,6 +27,8 @@ FAST_PARAMETERS = {
         "EPOCHS": 2,
         "BENCHMARK_PAIRS_PER_FOLD": 6,
     },
+    # the real route's chapter: the sd21 profile on the random stand-ins of its models
+    "08_your_photos": {"PROFILE": "sd21", "STANDIN": True},
 }
 
 #: Seconds one cell may run before the test fails naming it. At the fast parameters no cell takes

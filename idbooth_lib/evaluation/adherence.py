@@ -33,6 +33,7 @@ import torch
 
 from idbooth_lib.config import PACKAGED_PREFIX, resolve_source
 from idbooth_lib.evaluation.diversity import landmark_pose
+from idbooth_lib.evaluation.features import writable
 from idbooth_lib.generation.generate import MANIFEST_FILE
 from idbooth_lib.generation.prompts import BACKGROUNDS, POSES, parse_prompt
 from idbooth_lib.identity.storage import read_network, save_network
@@ -130,7 +131,7 @@ def clip_scorer(source: str, device: str = "cpu", batch: int = 32) -> SceneScore
         chosen = []
         for start in range(0, len(images), batch):
             inputs = processor(
-                text=texts, images=list(images[start : start + batch]), return_tensors="pt",
+                text=texts, images=writable(images[start : start + batch]), return_tensors="pt",
                 padding=True,
             )  # fmt: skip
             chosen += model(**inputs.to(device)).logits_per_image.argmax(1).tolist()

@@ -76,6 +76,12 @@ def _vae_features(folder: str, device: str) -> FeatureExtractor:
     return _batched(extract)
 
 
+def writable(images) -> list[np.ndarray]:
+    """Each image as its own writable array: transformers' processors hand arrays to torch, which
+    warns about (and may not copy) a read-only view, such as one of an image file read whole."""
+    return [np.array(image, copy=True) for image in images]
+
+
 def _transformers_features(source: str, device: str) -> FeatureExtractor:
     from transformers import AutoImageProcessor, AutoModel
 
@@ -83,7 +89,7 @@ def _transformers_features(source: str, device: str) -> FeatureExtractor:
     model = AutoModel.from_pretrained(source, dtype=torch.float32).to(device).eval()
 
     def extract(images: np.ndarray) -> torch.Tensor:
-        inputs = processor(images=list(images), return_tensors="pt").to(device)
+        inputs = processor(images=writable(images), return_tensors="pt").to(device)
         return model(**inputs).pooler_output
 
     return _batched(extract)
@@ -101,7 +107,7 @@ def load_clip_features(source: str, device: str = "cpu") -> FeatureExtractor:
     model = model.to(device).eval()
 
     def extract(images: np.ndarray) -> torch.Tensor:
-        inputs = processor(images=list(images), return_tensors="pt").to(device)
+        inputs = processor(images=writable(images), return_tensors="pt").to(device)
         features = model.get_image_features(**inputs)
         return getattr(features, "pooler_output", features)
 

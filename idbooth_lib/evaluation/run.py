@@ -51,8 +51,11 @@ from idbooth_lib.evaluation.separability import (
     within_set_scores,
 )
 from idbooth_lib.io import write_json
+from idbooth_lib.preflight import check_profile
 
 ENCODER_ROLES = ("identity_encoder", "evaluation_encoder")
+#: Models that ``evaluate_folders`` takes in ``models`` under the name of their profile setting.
+SETTING_ROLES = (*ENCODER_ROLES, "image_features", "clip_features", "scene_scorer")
 
 
 def _guarded(measure: Callable[[], Any]) -> Any:
@@ -116,8 +119,11 @@ def evaluate_folders(
     """Measure ``synthetic`` against ``real``; ``models`` may hold a ``detector``, the two
     recognisers (by role), ``image_features``, ``clip_features`` and ``scene_scorer`` to use
     instead of the profile's (tests and notebooks pass small ones). Every model is loaded before
-    any image is measured, so a model that cannot be loaded fails at once."""
+    any image is measured, so a model that cannot be loaded fails at once; before that, the
+    preflight checks every source that will be loaded."""
     manifest = read_manifest(synthetic)
+    not_loaded = settings_not_loaded(models, manifest)
+    check_profile(config, "evaluate", given=not_loaded).raise_for_failures()
     models = load_evaluation_models(config, models, with_scene_scorer=manifest is not None)
     settings = CropSettings.from_config(config)
     generated = read_face_set(
@@ -217,6 +223,17 @@ def _matching(generated: FaceSet, photos: FaceSet) -> dict[str, list[str]]:
     }
 
 
+def settings_not_loaded(models: dict[str, Any] | None, manifest: dict | None) -> set[str]:
+    """The model settings evaluation will not load, so the preflight leaves alone: those whose
+    models are passed in code, and the scene scorer when no manifest gives prompts to judge."""
+    given = {setting for setting in SETTING_ROLES if setting in (models or {})}
+    if (models or {}).get("detector") is not None:
+        given.add("face_analysis")
+    if manifest is None:
+        given.add("scene_scorer")
+    return given
+
+
 def load_evaluation_models(
     config: ProfileConfig, given: dict[str, Any] | None = None, with_scene_scorer: bool = False
 ) -> dict:
@@ -225,26 +242,27 @@ def load_evaluation_models(
     for, the scene scorer of prompt adherence."""
     from idbooth_lib.data.detect import load_face_detector
     from idbooth_lib.data.prepare import embed_aligned
+    from idbooth_lib.diffusion.pipeline import quiet_loading
     from idbooth_lib.evaluation.features import load_clip_features, load_image_features
     from idbooth_lib.identity.encoders import load_identity_encoder
 
     models = dict(given or {})
     device = str(process_device(config))
-    if models.get("detector") is None:
-        models["detector"] = load_face_detector(config, device=device)
-    for role in ENCODER_ROLES:
-        if role not in models:
-            encoder = load_identity_encoder(
-                getattr(config.models, role), device, face_model_root=config.models.face_model_root
-            )
-            models[role] = lambda crops, encoder=encoder: embed_aligned(encoder, list(crops))
-    if "image_features" not in models:
-        models["image_features"] = load_image_features(config.models.image_features, device)
-    if "clip_features" not in models:
-        source = config.models.clip_features
-        models["clip_features"] = load_clip_features(source, device) if source else None
-    if with_scene_scorer and "scene_scorer" not in models:
-        models["scene_scorer"] = load_scene_scorer(config.models.scene_scorer, device)
+    with quiet_loading():  # progress bars of loading libraries are noise in a notebook
+        if models.get("detector") is None:
+            models["detector"] = load_face_detector(config, device=device)
+        for role in ENCODER_ROLES:
+            if role not in models:
+                source, root = getattr(config.models, role), config.models.face_model_root
+                encoder = load_identity_encoder(source, device, face_model_root=root)
+                models[role] = lambda crops, encoder=encoder: embed_aligned(encoder, list(crops))
+        if "image_features" not in models:
+            models["image_features"] = load_image_features(config.models.image_features, device)
+        if "clip_features" not in models:
+            source = config.models.clip_features
+            models["clip_features"] = load_clip_features(source, device) if source else None
+        if with_scene_scorer and "scene_scorer" not in models:
+            models["scene_scorer"] = load_scene_scorer(config.models.scene_scorer, device)
     return models
 
 
@@ -263,7 +281,7 @@ def summary_table(results: dict):
                 (
                     role,
                     protocol,
-                    f"{values['eer']:.3f}",
+                    "-" if values["eer"] is None else f"{values['eer']:.3f}",
                     "-"
                     if values["fnmr_at_fmr_1e-2"] is None
                     else f"{values['fnmr_at_fmr_1e-2']:.3f}",

@@ -82,19 +82,29 @@ def resolvable_fnmr(genuine: np.ndarray, impostor: np.ndarray, fmr_limit: float)
     return fnmr_at_fmr(genuine, impostor, fmr_limit)
 
 
-def separability(genuine: np.ndarray, impostor: np.ndarray) -> dict[str, float | int]:
-    """Every identity measure of the paper's table for one pair of score sets."""
+def separability(genuine: np.ndarray, impostor: np.ndarray) -> dict[str, float | int | None]:
+    """Every identity measure of the paper's table for one pair of score sets.
+
+    With no impostor pairs (one person: your own photos, chapter 08) there is no error rate to
+    read, but how alike the person's images are still is: the genuine scores are kept and every
+    measure that needs impostors is None.
+    """
     genuine, impostor = np.asarray(genuine, float), np.asarray(impostor, float)
+    one_person = len(genuine) > 0 and len(impostor) == 0
+
+    def needs_impostors(measure):
+        return None if one_person else measure()
+
     return {
-        "eer": equal_error_rate(genuine, impostor),
-        "fnmr_at_fmr_1e-2": resolvable_fnmr(genuine, impostor, 1e-2),
-        "fnmr_at_fmr_1e-3": resolvable_fnmr(genuine, impostor, 1e-3),
+        "eer": needs_impostors(lambda: equal_error_rate(genuine, impostor)),
+        "fnmr_at_fmr_1e-2": needs_impostors(lambda: resolvable_fnmr(genuine, impostor, 1e-2)),
+        "fnmr_at_fmr_1e-3": needs_impostors(lambda: resolvable_fnmr(genuine, impostor, 1e-3)),
         "genuine_mean": float(genuine.mean()),
         "genuine_std": float(genuine.std()),
-        "impostor_mean": float(impostor.mean()),
-        "impostor_std": float(impostor.std()),
-        "fdr": fisher_discriminant_ratio(genuine, impostor),
-        "d_prime": d_prime(genuine, impostor),
+        "impostor_mean": needs_impostors(lambda: float(impostor.mean())),
+        "impostor_std": needs_impostors(lambda: float(impostor.std())),
+        "fdr": needs_impostors(lambda: fisher_discriminant_ratio(genuine, impostor)),
+        "d_prime": needs_impostors(lambda: d_prime(genuine, impostor)),
         "genuine_pairs": int(len(genuine)),
         "impostor_pairs": int(len(impostor)),
     }

@@ -34,6 +34,7 @@ from idbooth_lib.data.scan import safe_name
 from idbooth_lib.diffusion.lora import ADAPTER_NAME, LORA_FILE, load_lora, remove_lora
 from idbooth_lib.generation.prompts import instance_token, prompt_plan
 from idbooth_lib.io import save_image, write_text
+from idbooth_lib.preflight import check_profile
 from idbooth_lib.training.finetune import FINISHED_FILE
 from idbooth_lib.training.run import RUN_FILE
 
@@ -205,10 +206,13 @@ def generate_images(
     """Draw every run's images into ``output``; returns ``{"<method>/<identity>": drawn}``.
 
     The pipeline is loaded once (``pipeline`` may be passed in instead); under ``accelerate
-    launch`` each process takes its share of the runs.
+    launch`` each process takes its share of the runs. The preflight comes first, and leaves a
+    pipeline passed in alone.
     """
     from idbooth_lib.env import process_device, process_state
 
+    passed_in = () if pipeline is None else ("base_model",)
+    check_profile(config, "generate", given=passed_in).raise_for_failures()
     runs = find_runs(run_paths)
     count = images_per_identity or config.generate.images_per_identity
     state = process_state(config)

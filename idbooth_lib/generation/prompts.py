@@ -22,6 +22,8 @@ import hashlib
 import re
 from dataclasses import asdict, dataclass
 
+from idbooth_lib.data.scan import PROMPT_GENDERS
+
 #: The ten backgrounds of the paper's "complex" prompts, in the paper's order.
 BACKGROUNDS: tuple[str, ...] = (
     "forest",
@@ -37,7 +39,8 @@ BACKGROUNDS: tuple[str, ...] = (
 )
 #: Head poses a prompt can ask for: ``portrait`` (frontal) or ``side-portrait`` (side).
 POSES: tuple[str, ...] = ("frontal", "side")
-GENDERS: tuple[str, ...] = ("male", "female")
+#: The words the paper's prompts use for a person (kept with the photos' metadata, which reads them).
+GENDERS = PROMPT_GENDERS
 
 _PROMPT_PATTERN = re.compile(
     r"^face (?P<kind>portrait|side-portrait) photo of "

@@ -26,6 +26,8 @@ from idbooth_lib.ranges import signed_to_pixels
 
 #: Where insightface publishes its model packs (``<name>.zip``, unzipped into ``<root>/models``).
 INSIGHTFACE_RELEASES = "https://github.com/deepinsight/insightface/releases/download/model-zoo/"
+#: The file that makes a folder an insightface 2.x package (its tasks and their files).
+MANIFEST = "manifest.json"
 
 
 class InsightFaceModelsMissingError(FileNotFoundError):
@@ -35,47 +37,68 @@ class InsightFaceModelsMissingError(FileNotFoundError):
 def insightface_pack_folder(name: str, root: str | Path, allow_download: bool = True) -> Path:
     """The folder holding insightface model pack ``name``: ``<root>/models/<name>``.
 
-    ``name`` may also be a folder of ``.onnx`` files. If the pack is missing and ``allow_download``
-    is true, insightface's own downloader fetches it (what happens on Colab); if that is not allowed
-    or fails (no network), :class:`InsightFaceModelsMissingError` explains how to install it by hand.
+    ``name`` may also be a folder of ``.onnx`` files. Two kinds of pack exist: the classic ones
+    (``buffalo_l``: a folder of ``.onnx`` files that insightface routes by their shapes) and
+    insightface 2.x packages (``cheetah_s``: a ``manifest.json`` that names each task's file). If
+    the pack is missing and ``allow_download`` is true, insightface's own downloader for that kind
+    fetches it (what happens on Colab); if that is not allowed or fails (no network, a pack that
+    insightface does not serve), :class:`InsightFaceModelsMissingError` says how to install it.
     """
     direct = Path(name).expanduser()
-    if direct.is_dir() and any(direct.glob("*.onnx")):
+    if direct.is_dir() and _holds_models(direct):
         return direct
     root = Path(root or "~/.insightface").expanduser()
     folder = root / "models" / name
-    if any(folder.glob("*.onnx")):
+    if _holds_models(folder):
         return folder
     if not allow_download:
         raise _missing_pack_error(name, folder, "downloads are switched off")
     try:
-        from insightface.utils import storage
-
-        storage.download("models", name, force=folder.exists(), root=str(root))
+        _download_pack(name, folder, root)
     except Exception as error:  # any network or archive failure means the same thing to the user
         raise _missing_pack_error(name, folder, f"the download failed: {error}") from error
-    if not any(folder.glob("*.onnx")):
+    if not _holds_models(folder):
         raise _missing_pack_error(name, folder, "the downloaded archive held no .onnx files")
     return folder
 
 
+def _holds_models(folder: Path) -> bool:
+    return folder.is_dir() and (any(folder.glob("*.onnx")) or (folder / MANIFEST).is_file())
+
+
+def _download_pack(name: str, folder: Path, root: Path) -> None:
+    """insightface's downloader for the kind of pack ``name`` is: its 2.x packages are unpacked
+    into a staging folder and checked against their manifest's SHA-256 sums before they appear."""
+    from insightface.model_zoo import person_package
+    from insightface.utils import storage
+
+    if name in person_package.DOWNLOAD_PACKAGES:
+        person_package.ensure_person_package(name, str(root))
+    else:
+        storage.download("models", name, force=folder.exists(), root=str(root))
+
+
 def _missing_pack_error(name: str, folder: Path, why: str) -> InsightFaceModelsMissingError:
     return InsightFaceModelsMissingError(
-        f"the insightface models {name!r} are missing: insightface looks for its .onnx files in "
-        f"{folder} ({why}). On Colab or any machine with internet they are downloaded "
-        f"automatically on first use. Offline: download {INSIGHTFACE_RELEASES}{name}.zip "
-        f"elsewhere and unzip it so that the .onnx files sit directly in {folder}, or set "
-        f"IDBOOTH_FACE_MODEL_ROOT (--set models.face_model_root=...) to a folder whose "
-        f"models/{name}/ holds them."
+        f"the insightface models {name!r} are missing: insightface looks for them in "
+        f"{folder} ({why}). insightface downloads buffalo_l and its 2.x packages (cheetah_s, "
+        f"cheetah_l) by itself on first use wherever the internet is reachable, Colab included; other packs "
+        f"(antelopev2, buffalo_s) must be downloaded by hand. Offline: download "
+        f"{INSIGHTFACE_RELEASES}{name}.zip elsewhere and unzip it so that its files sit directly "
+        f"in {folder}, or set IDBOOTH_FACE_MODEL_ROOT (--set models.face_model_root=...) to a "
+        f"folder whose models/{name}/ holds them."
     )
 
 
 def find_recognition_model(folder: str | Path) -> Path:
-    """The recognition ``.onnx`` in an insightface pack (the one insightface routes to ArcFace)."""
+    """The recognition ``.onnx`` of an insightface pack: the file a 2.x package's manifest names
+    for its ``recognition`` task, or, in a classic pack, the one insightface routes to ArcFace."""
     from insightface.model_zoo import get_model
     from insightface.model_zoo.arcface_onnx import ArcFaceONNX
 
     folder = Path(folder)
+    if (folder / MANIFEST).is_file():
+        return _manifest_recognition_model(folder)
     # The recogniser is the largest file of a pack (166 MB in buffalo_l, the detector 16 MB), so
     # trying files by size finds it first; insightface's own routing still decides.
     by_size = sorted(folder.glob("*.onnx"), key=lambda path: (-path.stat().st_size, path.name))
@@ -84,8 +107,38 @@ def find_recognition_model(folder: str | Path) -> Path:
             return candidate
     raise InsightFaceModelsMissingError(
         f"no recognition model (ArcFace, 112×112 input) among the .onnx files in {folder}; "
-        "use a pack that has one, such as buffalo_l or antelopev2"
+        "use a pack that has one, such as buffalo_l or cheetah_s"
     )
+
+
+def _manifest_recognition_model(folder: Path) -> Path:
+    """The recognition file a 2.x package declares, read with insightface's own manifest parser.
+
+    The book feeds every recogniser ArcFace's input ((pixel - 127.5) / 127.5, 112 px), so a package
+    that declares another normalisation is refused rather than silently mis-fed.
+    """
+    from insightface.model_zoo.package_manifest import load_model_package
+
+    try:
+        task = load_model_package(folder).task("recognition")
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        raise InsightFaceModelsMissingError(
+            f"{folder / MANIFEST} describes no usable recognition model ({error}); reinstall "
+            "the package whole (delete the folder and let insightface download it again)"
+        ) from error
+    metadata = dict(task.metadata)
+    expected = {"mean": 127.5, "std": 127.5}
+    if metadata.get("preprocessing") != expected or tuple(metadata.get("input_size")) != (112, 112):
+        raise ValueError(
+            f"the recogniser of {folder} expects preprocessing {metadata.get('preprocessing')} at "
+            f"{metadata.get('input_size')} px; the book feeds ArcFace's {expected} at 112 px"
+        )
+    if not task.path.is_file():
+        raise InsightFaceModelsMissingError(
+            f"{task.path}, the recognition model that {folder / MANIFEST} names, is missing: "
+            "reinstall the package whole"
+        )
+    return task.path
 
 
 class ArcFaceOnnx(nn.Module):

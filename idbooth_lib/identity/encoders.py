@@ -9,7 +9,7 @@ gives a torch module that gradients flow through (the identity loss needs them):
 * ``/path/model.onnx`` — an insightface ArcFace ONNX file, converted by ``onnx2torch``;
 * ``/path/backbone.pth`` (``.pt``, ``.safetensors``) — an arcface_torch iResNet checkpoint, such as
   the paper's R100 MS1MV3; its depth is read off the state dict;
-* any other name (``buffalo_l``, ``antelopev2``) or folder — an insightface model pack, found
+* any other name (``buffalo_l``, ``cheetah_s``) or folder — an insightface model pack, found
   under ``face_model_root`` (downloaded there if allowed), whose recognition model is converted.
 """
 
@@ -27,7 +27,7 @@ CHECKPOINT_SUFFIXES = (".pth", ".pt", ".safetensors")
 ACCEPTED_FORMS = (
     f"{PACKAGED_PREFIX}toy/NAME (packaged toy recogniser) or a toy recogniser folder, a path to an ArcFace .onnx file, a path "
     f"to an arcface_torch checkpoint ({', '.join(CHECKPOINT_SUFFIXES)}), or an insightface pack "
-    "name or folder (buffalo_l, antelopev2)"
+    "name or folder (buffalo_l, cheetah_s)"
 )
 
 

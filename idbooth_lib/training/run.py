@@ -28,6 +28,7 @@ from idbooth_lib.data.layout import (
 from idbooth_lib.diffusion.lora import LORA_FILE, remove_lora
 from idbooth_lib.env import process_device, process_state
 from idbooth_lib.io import write_json
+from idbooth_lib.preflight import check_profile
 from idbooth_lib.training.class_images import ClassImages, ensure_class_images
 from idbooth_lib.training.crops import make_face_crop
 from idbooth_lib.training.finetune import LossHistory, check_run_folder, finetune
@@ -180,8 +181,10 @@ def train_identities(
 ) -> dict[str, Path]:
     """Fine-tune each identity (all of the dataset's when ``None``); return LoRA files by identity.
 
-    Run with ``accelerate launch`` to split the identities across processes.
+    Run with ``accelerate launch`` to split the identities across processes. The preflight comes
+    first: a model that cannot be had, or a GPU too small, stops the run before anything loads.
     """
+    check_profile(config, "train").raise_for_failures()
     identities = identities or dataset_identities(Path(dataset_root))
     check_dataset_encoder(config, dataset_root, log)
     if resume:  # every folder's settings, before any model is loaded or identity trained
