@@ -1,0 +1,170 @@
+"""The toy foundation's own benchmark: how well a UNet draws the people it was trained on.
+
+    .venv/bin/python benchmarks/foundation.py                         # the shipped foundation
+    .venv/bin/python benchmarks/foundation.py --model FOLDER --name longer
+
+Every result of chapters 04-07 rests on the foundation's UNet, and fine-tuning can only bind a
+new face to ``sks`` as well as the foundation draws faces at all. So, as Stable Diffusion is asked
+for famous people, the foundation is asked for ``--people`` of its *pretraining* people by their
+made-up names, with the paper's 20 prompts each (ten backgrounds, frontal and side), drawn the way
+every chapter draws (the toy profile's sampler: DDPM, 30 steps, guidance 5, the paper's negative
+prompt). The toy profile's own evaluation then measures:
+
+- **identity**: mean cosine of each drawing to the person's own studio photos, by the independent
+  recogniser (``models.evaluation_encoder``), averaged over people;
+- **rank-1**: the share of drawings whose nearest person, among the ``--people`` (the centroids of
+  their studio photos), is the one asked for;
+- **faces found**: the share of drawings in which the toy detector finds a face;
+- **background** and **pose**: the share drawn as asked, judged by the toy scene probe;
+- **Fréchet distance** between the drawings and real wild photos of the same people (the same
+  backgrounds and poses, 20 each), in one fixed feature space: the shipped foundation's VAE
+  latents (``models.image_features``), whatever UNet is measured;
+- **training compute**: steps and CPU minutes, summed along the ``continue_from`` chain of
+  ``recipe.json`` files.
+
+Results go to ``benchmarks/results/foundation_<name>.json`` with the date and the commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from idbooth_lib.config import load_profile, resolve_source
+from idbooth_lib.data.crop import CropSettings
+from idbooth_lib.diffusion.pipeline import load_base_pipeline
+from idbooth_lib.env import source_commit
+from idbooth_lib.evaluation.faces import read_face_set
+from idbooth_lib.evaluation.fidelity import frechet_distance
+from idbooth_lib.evaluation.run import evaluate_folders, load_evaluation_models
+from idbooth_lib.generation.generate import MANIFEST_FILE, draw, write_identity_manifest
+from idbooth_lib.generation.prompts import prompt_plan
+from idbooth_lib.io import save_image
+from idbooth_lib.toy.pretrain.common import PRETRAIN_WORLD_SEED
+from idbooth_lib.toy.render import render_faces
+from idbooth_lib.toy.tokenizer import identity_names
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SHIPPED = "idbooth:toy/foundation"
+PROMPTS_PER_PERSON = 20  # the paper's ten backgrounds, each frontal and side
+
+
+def draw_named_people(config, people: int, folder: Path) -> None:
+    """``folder/pNN/NNNN.png`` and a manifest per person: each pretraining person by name."""
+    pipeline = load_base_pipeline(config)
+    studio = render_faces(PRETRAIN_WORLD_SEED, range(people), 1, "constrained", progress=False)
+    for person, name in enumerate(identity_names(people)):
+        gender = studio.genders[int(np.flatnonzero(studio.identities == person)[0])]
+        plan = prompt_plan(f"p{person:02d}", gender, PROMPTS_PER_PERSON, config.seed,
+                           config.generate.negative_prompt, token=name)  # fmt: skip
+        records = [{"file": f"p{person:02d}/{image.index:04d}.png", **image.to_dict()}
+                   for image in plan]  # fmt: skip
+        for start in range(0, len(records), config.generate.batch_size):
+            batch = records[start : start + config.generate.batch_size]
+            for record, image in zip(batch, draw(pipeline, batch, config), strict=True):
+                save_image(folder / record["file"], image)
+        write_identity_manifest(folder / f"p{person:02d}" / MANIFEST_FILE, records)
+
+
+def write_real_photos(people: int, per_person: int, mode: str, folder: Path) -> None:
+    """``folder/pNN/NNNN.png``: ``per_person`` real photos of each pretraining person."""
+    faces = render_faces(PRETRAIN_WORLD_SEED, range(people), per_person, mode, progress=False)
+    for index, (person, image) in enumerate(zip(faces.identities, faces.images, strict=True)):
+        save_image(folder / f"p{int(person):02d}" / f"{index:04d}.png", Image.fromarray(image))
+
+
+def rank1(config, models, drawn: Path, studio: Path) -> float:
+    """The share of drawings whose nearest studio centroid (independent recogniser) is their own."""
+    settings = CropSettings.from_config(config)
+    generated = read_face_set(drawn, models["detector"], settings, own_files=(MANIFEST_FILE,))
+    real = read_face_set(studio, models["detector"], settings)
+    embed = models["evaluation_encoder"]
+    real_embeddings = np.asarray(embed(np.stack(real.aligned)), float)
+    people = sorted(set(real.identities))
+    centroids = np.stack([real_embeddings[real.of(person)].mean(0) for person in people])
+    centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
+    nearest = np.asarray(embed(np.stack(generated.aligned)), float) @ centroids.T
+    chosen = np.asarray(people)[nearest.argmax(1)]
+    total = len(generated) + len(generated.unusable)
+    return float((chosen == generated.labels).sum() / total)  # a drawing with no face is a miss
+
+
+def frechet_to_wild(models, drawn: Path, wild: Path) -> float:
+    """Fréchet distance of the drawings to real wild photos in the fixed image features."""
+
+    def features(folder: Path) -> np.ndarray:
+        paths = sorted(folder.glob("p*/*.png"))
+        return np.asarray(models["image_features"](np.stack([np.asarray(Image.open(p))
+                                                             for p in paths])))  # fmt: skip
+
+    return frechet_distance(features(wild), features(drawn))
+
+
+def training_compute(model: str) -> dict:
+    """Steps and minutes of training, summed along the ``continue_from`` chain."""
+    steps, minutes, folder = 0, 0.0, Path(resolve_source(model))
+    while (folder / "recipe.json").is_file():
+        record = json.loads((folder / "recipe.json").read_text())
+        steps, minutes = steps + record["steps"], minutes + record["minutes"]
+        parent = record["recipe"].get("continue_from")
+        if not parent:
+            break
+        folder = Path(resolve_source(parent)).expanduser()
+    return {"training_steps": steps, "training_minutes": round(minutes, 1)}
+
+
+def measure(model: str, people: int) -> dict:
+    config = load_profile("toy", {"models.base_model": model}, environ={})
+    with tempfile.TemporaryDirectory(prefix="foundation-") as scratch:
+        scratch = Path(scratch)
+        draw_named_people(config, people, scratch / "drawn")
+        write_real_photos(people, 4, "constrained", scratch / "studio")
+        write_real_photos(people, PROMPTS_PER_PERSON, "wild", scratch / "wild")
+        results = evaluate_folders(scratch / "drawn", scratch / "studio", config)
+        models = load_evaluation_models(config)
+        similarity = results["encoders"]["evaluation_encoder"]["similarity_to_real"]
+        found = results["faces_found"]["synthetic"]
+        return {
+            "identity": float(np.mean(list(similarity.values()))),
+            "identity_per_person": similarity,
+            "rank1": rank1(config, models, scratch / "drawn", scratch / "studio"),
+            "faces_found": found["usable"] / found["total"],
+            "background": results["adherence"]["background"],
+            "pose": results["adherence"]["pose"],
+            "frechet_distance": frechet_to_wild(models, scratch / "drawn", scratch / "wild"),
+            **training_compute(model),
+        }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=SHIPPED, help="a pipeline folder (default: shipped)")
+    parser.add_argument("--name", default="shipped", help="results file: foundation_NAME.json")
+    parser.add_argument("--people", type=int, default=8, help="pretraining people (>= 8)")
+    parser.add_argument("--output", type=Path, default=None)
+    arguments = parser.parse_args(argv)
+    report = {
+        "date": datetime.date.today().isoformat(),
+        "commit": source_commit(),
+        "model": arguments.model,
+        "people": arguments.people,
+        "drawings": arguments.people * PROMPTS_PER_PERSON,
+        **measure(arguments.model, arguments.people),
+    }
+    text = json.dumps(report, indent=2)
+    print(text)
+    output = arguments.output or RESULTS / f"foundation_{arguments.name}.json"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
