@@ -8,6 +8,7 @@ a reader sees either the old file or the complete new one, never a fragment.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -57,6 +58,12 @@ def _umask() -> int:
     mask = os.umask(0o077)
     os.umask(mask)
     return mask
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """The SHA-256 of a file's bytes, in hex: what tells two files apart whatever their names
+    (a duplicate photo, a retrained LoRA, a work folder holding other photos)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def write_text(path: str | os.PathLike[str], text: str, keep_unchanged: bool = False) -> None:

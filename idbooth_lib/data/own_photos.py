@@ -9,7 +9,6 @@ resumed run, a folder with someone else's photos is a mistake that must not mix 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from collections.abc import Iterable
@@ -17,7 +16,7 @@ from pathlib import Path
 
 from idbooth_lib.data.images import is_image_name
 from idbooth_lib.data.scan import PROMPT_GENDERS, SOURCE_METADATA_FILE
-from idbooth_lib.io import write_json
+from idbooth_lib.io import file_sha256, write_json
 
 #: The paper fine-tunes on five photos per person; more than ten adds time, not identity.
 RECOMMENDED_PHOTOS = range(5, 11)
@@ -74,7 +73,7 @@ def gather_photos(
             f"paper uses five (.jpg, .png, .webp, ...)"
         )
     folder = Path(destination) / person
-    wanted = {path.name: _digest(path) for path in photos}
+    wanted = {path.name: file_sha256(path) for path in photos}
     if folder.exists():
         _check_same_photos(folder, wanted)
     else:
@@ -112,13 +111,9 @@ def upload_photos(folder: str | Path) -> Path:
     return folder
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _check_same_photos(folder: Path, wanted: dict[str, str]) -> None:
     """Refuse ``folder`` unless it holds exactly the photos ``wanted`` (name → SHA-256)."""
-    found = {path.name: _digest(path) for path in folder.iterdir() if path.is_file()}
+    found = {path.name: file_sha256(path) for path in folder.iterdir() if path.is_file()}
     if found != wanted:
         raise FileExistsError(
             f"{folder} already holds other photos ({len(found)} files, not these {len(wanted)}): "

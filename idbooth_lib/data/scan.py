@@ -21,6 +21,7 @@ from pathlib import Path
 
 from idbooth_lib.data.images import is_image_name
 from idbooth_lib.data.report import SKIPPED, FileRecord
+from idbooth_lib.io import file_sha256
 
 #: The optional file in SRC that gives each identity's gender (a toy dataset writes one).
 SOURCE_METADATA_FILE = "metadata.json"
@@ -103,7 +104,7 @@ def _relative(path: Path, source: Path) -> str:
 
 def _digest(path: Path) -> tuple[str | None, str | None]:
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest(), None
+        return file_sha256(path), None
     except OSError as error:
         return None, f"unreadable file ({error.strerror or error})"
 

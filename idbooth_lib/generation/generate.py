@@ -19,7 +19,6 @@ the processes; each identity has its own manifest, so no two processes write one
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Callable
@@ -33,7 +32,7 @@ from idbooth_lib.config import ProfileConfig
 from idbooth_lib.data.scan import safe_name
 from idbooth_lib.diffusion.lora import ADAPTER_NAME, LORA_FILE, load_lora, remove_lora
 from idbooth_lib.generation.prompts import instance_token, prompt_plan
-from idbooth_lib.io import save_image, write_text
+from idbooth_lib.io import file_sha256, save_image, write_text
 from idbooth_lib.preflight import check_profile
 from idbooth_lib.training.finetune import FINISHED_FILE
 from idbooth_lib.training.run import RUN_FILE
@@ -56,7 +55,7 @@ class TrainedRun:
 
 def file_hash(path: Path) -> str:
     """A short SHA-256 of a file's bytes (the LoRA's identity in the manifest)."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    return file_sha256(path)[:16]
 
 
 def read_run(folder: str | Path) -> TrainedRun:
