@@ -35,6 +35,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from bench_report import publish
 from PIL import Image
 
 from idbooth_lib.config import load_profile, resolve_source
@@ -51,7 +52,6 @@ from idbooth_lib.toy.pretrain.common import PRETRAIN_WORLD_SEED
 from idbooth_lib.toy.render import render_faces
 from idbooth_lib.toy.tokenizer import identity_names
 
-RESULTS = Path(__file__).resolve().parent / "results"
 SHIPPED = "idbooth:toy/foundation"
 PROMPTS_PER_PERSON = 20  # the paper's ten backgrounds, each frontal and side
 
@@ -158,11 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         "drawings": arguments.people * PROMPTS_PER_PERSON,
         **measure(arguments.model, arguments.people),
     }
-    text = json.dumps(report, indent=2)
-    print(text)
-    output = arguments.output or RESULTS / f"foundation_{arguments.name}.json"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text + "\n")
+    publish(report, arguments.output, f"foundation_{arguments.name}")
     return 0
 
 

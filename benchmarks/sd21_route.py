@@ -20,18 +20,16 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import sys
 import tempfile
 from pathlib import Path
 
 import torch
+from bench_report import publish
 
 from idbooth_lib.env import source_commit
 from idbooth_lib.standin import STANDIN_CPU_SETTINGS, route_stages, run_route, standin_sources
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def route_options(folder: Path, smoke: bool, class_images: int) -> list[str]:
@@ -75,11 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         "stages": measured,
         "total_seconds": round(sum(stage["seconds"] for stage in measured), 1),
     }
-    text = json.dumps(report, indent=2)
-    print(text)
-    output = arguments.output or RESULTS / f"sd21_route_{device}.json"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text + "\n")
+    publish(report, arguments.output, f"sd21_route_{device}")
     return 0
 
 

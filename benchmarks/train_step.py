@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import statistics
 import sys
 import time
@@ -37,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from bench_report import publish
 
 from idbooth_lib.config import load_profile
 from idbooth_lib.data.detect import load_face_detector
@@ -59,7 +59,6 @@ VARIANTS = {
     "idbooth_detector_crop": ("idbooth", "detector", 1000),
     "idbooth_identity_below_t600": ("idbooth", "landmarks", 600),
 }
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def toy_setup(config):
@@ -247,11 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         "variants": with_ratios(result),
         "ratio_idbooth_detector_to_landmark_crop": crop_ratio(result),
     }
-    text = json.dumps(report, indent=2)
-    print(text)
-    output = arguments.output or RESULTS / f"{name}.json"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text + "\n")
+    publish(report, arguments.output, name)
     return 0
 
 
