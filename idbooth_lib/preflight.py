@@ -582,7 +582,7 @@ def disk_row(config: ProfileConfig, stage: str, sources: list[PreflightRow]) -> 
     folder = _nearest_existing(Path(config.paths.root).expanduser().absolute())
     free = shutil.disk_usage(folder).free / 2**30
     downloads, outputs = downloads_gib(sources), outputs_gib(config, stage)
-    where = (f"{_home_relative(folder)}: {free:.1f} GiB free ({stage} needs {downloads + outputs:.1f}: "
+    where = (f"{_shown_root(config)}: {free:.1f} GiB free ({stage} needs {downloads + outputs:.1f}: "
              f"{downloads:.1f} to download, {outputs:.1f} of outputs)")  # fmt: skip
     if free >= downloads + outputs:
         return PreflightRow("disk", where, OK)
@@ -606,10 +606,13 @@ def downloads_gib(sources: list[PreflightRow]) -> float:
     return sum(DOWNLOAD_GIB.get(setting, 1.0) for setting in pending.values())
 
 
-def _home_relative(path: Path) -> str:
-    """``~/...`` for a folder below the home folder: the same words on every reader's machine."""
-    home = Path.home()
-    return f"~/{path.relative_to(home)}".rstrip("/.") if path.is_relative_to(home) else str(path)
+def _shown_root(config: ProfileConfig) -> str:
+    """``paths.root`` as the reader wrote it (relative stays relative), and ``~/...`` for a folder
+    below the home folder: the same words on every reader's machine."""
+    root, home = Path(config.paths.root).expanduser(), Path.home()
+    if root.is_absolute() and root.is_relative_to(home):
+        return f"~/{root.relative_to(home)}".rstrip("/.")
+    return config.paths.root
 
 
 def _nearest_existing(path: Path) -> Path:

@@ -228,5 +228,6 @@ def generate_images(
             drawn[f"{run.method}/{run.identity}"] = generate_run(
                 pipeline, run, config, Path(output), count, bar
             )
-    log(f"drew {sum(drawn.values())} images for {len(drawn)} runs into {output}")
+    runs_drawn = f"{len(drawn)} run" + ("" if len(drawn) == 1 else "s")
+    log(f"drew {sum(drawn.values())} images for {runs_drawn} into {output}")
     return drawn

@@ -251,8 +251,9 @@ def check_run_folder(output: str | Path, wanted: dict, ignore: tuple[str, ...] =
     if stored is None:
         return
     compared = {key: value for key, value in stored.items() if key not in ignore}
-    if compared != {key: value for key, value in wanted.items() if key not in ignore}:
-        raise mismatch_error(output, stored, wanted)
+    expected = {key: value for key, value in wanted.items() if key not in ignore}
+    if compared != expected:  # the message names only what was compared
+        raise mismatch_error(output, compared, expected)
 
 
 def _finished_history(pipeline, output: Path) -> LossHistory | None:
