@@ -22,6 +22,10 @@ prompt). The toy profile's own evaluation then measures:
 - **training compute**: steps and CPU minutes, summed along the ``continue_from`` chain of
   ``recipe.json`` files.
 
+Every measure but the Fréchet distance is also kept per person, and ``--against FILE`` adds, for
+each, this UNet minus the other's with a paired bootstrap 95 % interval over the people: eight
+people are few, and a difference whose interval contains zero is not one.
+
 Results go to ``benchmarks/results/foundation_<name>.json`` with the date and the commit.
 """
 
@@ -44,6 +48,7 @@ from idbooth_lib.diffusion.pipeline import load_base_pipeline
 from idbooth_lib.env import source_commit
 from idbooth_lib.evaluation.faces import read_face_set
 from idbooth_lib.evaluation.fidelity import frechet_distance
+from idbooth_lib.evaluation.intervals import paired_difference
 from idbooth_lib.evaluation.run import evaluate_folders, load_evaluation_models
 from idbooth_lib.generation.generate import MANIFEST_FILE, draw, write_identity_manifest
 from idbooth_lib.generation.prompts import prompt_plan
@@ -80,8 +85,9 @@ def write_real_photos(people: int, per_person: int, mode: str, folder: Path) -> 
         save_image(folder / f"p{int(person):02d}" / f"{index:04d}.png", Image.fromarray(image))
 
 
-def rank1(config, models, drawn: Path, studio: Path) -> float:
-    """The share of drawings whose nearest studio centroid (independent recogniser) is their own."""
+def rank1(config, models, drawn: Path, studio: Path) -> dict[str, float]:
+    """Per person, the share of drawings whose nearest studio centroid (independent recogniser)
+    is their own; a drawing with no face found is a miss."""
     settings = CropSettings.from_config(config)
     generated = read_face_set(drawn, models["detector"], settings, own_files=(MANIFEST_FILE,))
     real = read_face_set(studio, models["detector"], settings)
@@ -91,9 +97,9 @@ def rank1(config, models, drawn: Path, studio: Path) -> float:
     centroids = np.stack([real_embeddings[real.of(person)].mean(0) for person in people])
     centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
     nearest = np.asarray(embed(np.stack(generated.aligned)), float) @ centroids.T
-    chosen = np.asarray(people)[nearest.argmax(1)]
-    total = len(generated) + len(generated.unusable)
-    return float((chosen == generated.labels).sum() / total)  # a drawing with no face is a miss
+    right = np.asarray(people)[nearest.argmax(1)] == generated.labels
+    return {person: float(right[generated.of(person)].sum() / PROMPTS_PER_PERSON)
+            for person in people}  # fmt: skip
 
 
 def frechet_to_wild(models, drawn: Path, wild: Path) -> float:
@@ -120,6 +126,10 @@ def training_compute(model: str) -> dict:
     return {"training_steps": steps, "training_minutes": round(minutes, 1)}
 
 
+#: The measures kept per person, so that two UNets are compared with paired intervals.
+PER_PERSON = ("identity", "rank1", "faces_found", "background", "pose")
+
+
 def measure(model: str, people: int) -> dict:
     config = load_profile("toy", {"models.base_model": model}, environ={})
     with tempfile.TemporaryDirectory(prefix="foundation-") as scratch:
@@ -127,20 +137,45 @@ def measure(model: str, people: int) -> dict:
         draw_named_people(config, people, scratch / "drawn")
         write_real_photos(people, 4, "constrained", scratch / "studio")
         write_real_photos(people, PROMPTS_PER_PERSON, "wild", scratch / "wild")
-        results = evaluate_folders(scratch / "drawn", scratch / "studio", config)
-        models = load_evaluation_models(config)
-        similarity = results["encoders"]["evaluation_encoder"]["similarity_to_real"]
+        models = load_evaluation_models(config, with_scene_scorer=True)  # loaded once, used twice
+        results = evaluate_folders(scratch / "drawn", scratch / "studio", config, models)
+        adherence = results["adherence"]["per_identity"]
+        missing = [Path(item["file"]).parts[0] for item in results["unusable"]["synthetic"]]
+        per_person = {
+            person: {
+                "identity": similarity,
+                "faces_found": 1 - missing.count(person) / PROMPTS_PER_PERSON,
+                "background": adherence[person]["background"],
+                "pose": adherence[person]["pose"],
+            }
+            for person, similarity in
+            results["encoders"]["evaluation_encoder"]["similarity_to_real"].items()
+        }  # fmt: skip
+        for person, share in rank1(config, models, scratch / "drawn", scratch / "studio").items():
+            per_person[person]["rank1"] = share
         found = results["faces_found"]["synthetic"]
         return {
-            "identity": float(np.mean(list(similarity.values()))),
-            "identity_per_person": similarity,
-            "rank1": rank1(config, models, scratch / "drawn", scratch / "studio"),
+            "identity": float(np.mean([row["identity"] for row in per_person.values()])),
+            "rank1": float(np.mean([row["rank1"] for row in per_person.values()])),
             "faces_found": found["usable"] / found["total"],
             "background": results["adherence"]["background"],
             "pose": results["adherence"]["pose"],
             "frechet_distance": frechet_to_wild(models, scratch / "drawn", scratch / "wild"),
+            "per_person": per_person,
             **training_compute(model),
         }
+
+
+def compare(report: dict, other: dict) -> dict:
+    """Per measure, this UNet minus ``other``'s, with the paired bootstrap interval over the
+    people both were asked for (the same prompts and seeds)."""
+    people = sorted(set(report["per_person"]) & set(other["per_person"]))
+
+    def values(source, measure):
+        return [source["per_person"][person].get(measure) for person in people]
+
+    return {measure: paired_difference(values(report, measure), values(other, measure)).to_dict()
+            for measure in PER_PERSON}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=SHIPPED, help="a pipeline folder (default: shipped)")
     parser.add_argument("--name", default="shipped", help="results file: foundation_NAME.json")
     parser.add_argument("--people", type=int, default=8, help="pretraining people (>= 8)")
+    parser.add_argument("--against", type=Path, action="append", default=[],
+                        help="a results file of another UNet: paired intervals against it")
     parser.add_argument("--output", type=Path, default=None)
     arguments = parser.parse_args(argv)
     report = {
@@ -157,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
         "people": arguments.people,
         "drawings": arguments.people * PROMPTS_PER_PERSON,
         **measure(arguments.model, arguments.people),
+    }
+    report["against"] = {
+        str(path): compare(report, json.loads(path.read_text())) for path in arguments.against
     }
     publish(report, arguments.output, f"foundation_{arguments.name}")
     return 0
