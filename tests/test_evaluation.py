@@ -497,3 +497,20 @@ def test_raw_identity_names_match_the_safe_names_generation_writes(toy_folders, 
     code, results = _evaluate(tmp_path / "gen", tmp_path / "real", tmp_path / "out.json")
     assert safe_name("Zoë K") in results["identities"]["matched"]
     assert results["identities"]["synthetic_only"] == results["identities"]["real_only"] == []
+
+
+def test_kept_embeddings_give_back_the_evaluations_error_rates(toy_folders, tmp_path):
+    """What a set-level interval recomputes on resampled people starts from the same EER as the
+    evaluation itself, for both recognisers and both protocols."""
+    from idbooth_lib.config import load_profile
+    from idbooth_lib.evaluation.comparisons import load_people_scores, weighted_separability
+    from idbooth_lib.evaluation.run import evaluate_folders
+
+    real, wild = toy_folders
+    kept = tmp_path / "kept.embeddings.safetensors"
+    results = evaluate_folders(wild, real, load_profile("toy"), embeddings_file=kept)
+    people = results["identities"]["matched"]
+    for role in ("identity_encoder", "evaluation_encoder"):
+        for protocol, scores in load_people_scores(kept, role, people).items():
+            recomputed = weighted_separability(scores, np.ones(len(people), int))
+            assert recomputed["eer"] == pytest.approx(results["encoders"][role][protocol]["eer"])

@@ -18,6 +18,7 @@ from idbooth_lib.toy.reproduce import (
     RESULTS_FILE,
     ReproducePlan,
     read_reproduction,
+    recognition_comparisons,
     recognition_summary,
     run_reproduce,
 )
@@ -49,6 +50,8 @@ def test_the_experiment_runs_end_to_end_and_a_rerun_trains_nothing_again(tmp_pat
     assert results["methods"]["idbooth"]["identity_encoder"]["synthetic_vs_real"]["eer"] is not None
     assert len(list((folder / "generated" / "idbooth").glob("id_*/*.png"))) == 6 * 2
     assert read_reproduction(folder / RESULTS_FILE)["command"] == "test"
+    assert {row["identity"] for row in results["rows"]} == {f"id_{k:04d}" for k in range(6)}
+    assert results["comparisons"] == []  # one method: nothing to compare it with
 
     before = (
         _mtimes(folder / "runs") | _mtimes(folder / "generated") | _mtimes(folder / "evaluation")
@@ -155,3 +158,15 @@ def test_separability_is_reproduced_only_when_both_recognisers_agree():
     assert [c.status for c in eer_rows] == [NOT_REPRODUCED, NOT_REPRODUCED]
     assert "independent recogniser: ID-Booth is behind PortraitBooth" in eer_rows[0].reason
     assert "loss recogniser: the same order as the paper" in eer_rows[0].reason
+
+
+def test_recognisers_are_compared_seed_by_seed():
+    """real + ID-Booth beats real by 0.05 at every one of five seeds, whose levels differ."""
+    rows = [{"setting": setting, "seed": seed, "accuracy_mean": 0.6 + 0.02 * seed + gain}
+            for seed in range(5)
+            for setting, gain in {"real": 0.0, "real+idbooth": 0.05, "real+dreambooth": 0.05}.items()]
+    compared = {(r["first"], r["second"]): r for r in recognition_comparisons(rows)}
+    over_real = compared["real+idbooth", "real"]
+    assert (over_real["estimate"], over_real["low"], over_real["units"]) == pytest.approx((0.05, 0.05, 5))
+    level = compared["real+idbooth", "real+dreambooth"]
+    assert level["low"] == pytest.approx(0.0) and level["high"] == pytest.approx(0.0)

@@ -21,6 +21,7 @@ faces of both are found and aligned as data preparation does (:mod:`~idbooth_lib
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,7 @@ from idbooth_lib.evaluation.separability import (
     similarity_to_real,
     within_set_scores,
 )
-from idbooth_lib.io import write_json
+from idbooth_lib.io import atomic_path, write_json
 from idbooth_lib.preflight import check_profile
 
 ENCODER_ROLES = ("identity_encoder", "evaluation_encoder")
@@ -115,12 +116,15 @@ def evaluate_folders(
     config: ProfileConfig,
     models: dict[str, Any] | None = None,
     progress: bool = False,
+    embeddings_file: str | Path | None = None,
 ) -> dict:
     """Measure ``synthetic`` against ``real``; ``models`` may hold a ``detector``, the two
     recognisers (by role), ``image_features``, ``clip_features`` and ``scene_scorer`` to use
     instead of the profile's (tests and notebooks pass small ones). Every model is loaded before
     any image is measured, so a model that cannot be loaded fails at once; before that, the
-    preflight checks every source that will be loaded."""
+    preflight checks every source that will be loaded. With ``embeddings_file``, both
+    recognisers' embeddings of both sets are kept there (:func:`write_embeddings`), for the
+    intervals of :mod:`~idbooth_lib.evaluation.comparisons`."""
     manifest = read_manifest(synthetic)
     not_loaded = settings_not_loaded(models, manifest)
     check_profile(config, "evaluate", given=not_loaded).raise_for_failures()
@@ -146,15 +150,15 @@ def evaluate_folders(
     if not len(generated) or not len(photos):
         results["error"] = "no usable face in the synthetic or the real folder: see unusable"
         return results
-    results["encoders"] = {}
+    results["encoders"], embedded = {}, {}
     for role in ENCODER_ROLES:
-        embed = models[role]
+        embedded[role] = models[role](generated.aligned), models[role](photos.aligned)
         results["encoders"][role] = {
             "source": getattr(config.models, role),
-            **identity_measures(
-                embed(generated.aligned), embed(photos.aligned), (generated, photos)
-            ),
+            **identity_measures(*embedded[role], (generated, photos)),
         }
+    if embeddings_file is not None:
+        write_embeddings(embeddings_file, embedded, generated.labels, photos.labels)
     features_g = models["image_features"](np.stack(generated.crops))
     features_r = models["image_features"](np.stack(photos.crops))
     results["diversity"] = {"features": config.models.image_features} | _guarded(
@@ -301,6 +305,38 @@ def summary_table(results: dict):
         )
     )
     return markdown_table(["recogniser", "protocol", "EER", "FMR100", "genuine μ ± σ", "FDR"], rows)
+
+
+def write_embeddings(
+    path: str | Path, embedded: dict[str, tuple[np.ndarray, np.ndarray]], synthetic_labels, real_labels
+) -> None:
+    """Each recogniser's embeddings of the synthetic and the real set (``embedded[role]``), with
+    every image's identity, as one safetensors file written atomically: what a set-level interval
+    needs to recompute the EER on resampled people, without finding the faces again."""
+    from safetensors.numpy import save_file
+
+    tensors = {}
+    for role, (synthetic, real) in embedded.items():
+        tensors[f"{role}.synthetic"] = np.ascontiguousarray(synthetic, np.float32)
+        tensors[f"{role}.real"] = np.ascontiguousarray(real, np.float32)
+    labels = {"synthetic_labels": json.dumps([str(x) for x in synthetic_labels]),
+              "real_labels": json.dumps([str(x) for x in real_labels])}  # fmt: skip
+    with atomic_path(path) as temporary:
+        save_file(tensors, str(temporary), metadata=labels)
+
+
+def read_embeddings(path: str | Path) -> dict[str, Any]:
+    """What :func:`write_embeddings` stored: ``{role: (synthetic, real)}`` and both label lists."""
+    from safetensors import safe_open
+    from safetensors.numpy import load_file
+
+    with safe_open(str(path), framework="numpy") as stored:
+        labels = stored.metadata()
+    arrays = load_file(str(path))
+    found: dict[str, Any] = {key: json.loads(labels[key]) for key in ("synthetic_labels", "real_labels")}
+    for role in {key.split(".")[0] for key in arrays}:
+        found[role] = arrays[f"{role}.synthetic"], arrays[f"{role}.real"]
+    return found
 
 
 def write_results(path: str | Path, results: dict) -> None:

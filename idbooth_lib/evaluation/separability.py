@@ -43,7 +43,12 @@ def error_curve(genuine: np.ndarray, impostor: np.ndarray) -> tuple[np.ndarray, 
 
 def equal_error_rate(genuine: np.ndarray, impostor: np.ndarray) -> float:
     """The EER: FMR = FNMR, linearly interpolated where the two curves cross."""
-    fmr, fnmr = error_curve(genuine, impostor)
+    return interpolated_crossing(*error_curve(genuine, impostor))
+
+
+def interpolated_crossing(fmr: np.ndarray, fnmr: np.ndarray) -> float:
+    """Where an error curve's FMR catches up with its FNMR (thresholds from the strictest),
+    linearly interpolated between the two thresholds that bracket it: the EER."""
     crossed = int(np.argmax(fmr >= fnmr))  # the first threshold at which FMR has caught up
     if crossed == 0:
         return float((fmr[0] + fnmr[0]) / 2)

@@ -25,7 +25,10 @@ older code), and is left as it is by a rerun that changes no number::
     STUDY/runs/<method>/<identity>/       idbooth train's run folders, with snapshots/step-NNNNN
     STUDY/samples/step-NNNNN/<method>/    idbooth generate's output for that snapshot
     STUDY/samples/step-NNNNN/<method>/evaluation.json
-    STUDY/tradeoff.json                   rows per (method, identity, step), and the plan
+    STUDY/samples/step-NNNNN/<method>/evaluation.embeddings.safetensors  both recognisers'
+                                          embeddings, for the set-level intervals
+    STUDY/tradeoff.json                   rows per (method, identity, step), the method
+                                          comparisons with intervals per step, and the plan
 
 The step-0 samples are drawn once, under the name ``base``: before training, every method's
 LoRA is zero, so every method draws the same images.
@@ -183,7 +186,7 @@ def current_evaluation(
     recognisers after every image and manifest of ``samples`` was written, else None (an image
     drawn again, after an interruption, is not bit-identical: batches of another size round
     differently)."""
-    if not results.is_file():
+    if not results.is_file() or not embeddings_path(results).is_file():
         return None
     try:
         made = json.loads(results.read_text(encoding="utf-8"))
@@ -213,9 +216,63 @@ def evaluate_unless_current(
     evaluated."""
     made = current_evaluation(results, samples, photos, config)
     if made is None:
-        write_results(results, evaluate_folders(samples, photos, config, models(), progress))
+        found = evaluate_folders(samples, photos, config, models(), progress, embeddings_path(results))
+        write_results(results, found)
         made = json.loads(results.read_text(encoding="utf-8"))  # as stored: NaN written as null
     return made
+
+
+def embeddings_path(results: Path) -> Path:
+    """Where the recognisers' embeddings of the evaluation in ``results`` are kept."""
+    return results.with_name(f"{results.stem}.embeddings.safetensors")
+
+
+def method_comparisons(
+    embeddings_files: dict[str, Path], rows: list[dict], methods: tuple[str, ...]
+) -> list[dict]:
+    """The paired intervals of the paper's method pairs among ``methods``, at one training
+    length: per person from ``rows`` (identity gained by both recognisers, background, pose,
+    Vendi) and per set from each method's embeddings (EER, FMR100, FDR by both recognisers)."""
+    from idbooth_lib.evaluation.comparisons import (
+        PAPER_PAIRS,
+        load_people_scores,
+        per_person_comparisons,
+        set_level_comparisons,
+    )
+
+    pairs = [pair for pair in PAPER_PAIRS if set(pair) <= set(methods)]
+    if not pairs:
+        return []
+    people = sorted({row["identity"] for row in rows})
+    found = per_person_comparisons(rows, COMPARED_PER_PERSON, pairs)
+    for role in IDENTITY_ROLES.values():
+        scores = {m: load_people_scores(embeddings_files[m], role, people) for m in methods}
+        found += [record | {"role": role} for record in set_level_comparisons(scores, pairs)]
+    return found
+
+
+#: The per-person measures whose method differences a study reports with intervals.
+COMPARED_PER_PERSON = (
+    "identity_independent_gained",
+    "identity_loss_gained",
+    "background",
+    "pose",
+    "vendi",
+)
+
+
+def study_comparisons(folder: Path, plan: StudyPlan, rows: list[dict]) -> dict[str, list[dict]]:
+    """:func:`method_comparisons` at every trained step of the study, by step."""
+    return {
+        str(step): method_comparisons(
+            {m: embeddings_path(samples_folder(folder, step, m) / EVALUATION_FILE)
+             for m in plan.methods},  # fmt: skip
+            [row for row in rows if row["step"] == step],
+            plan.methods,
+        )
+        for step in plan.steps
+        if step > 0
+    }
 
 
 def evaluate_study(
@@ -415,6 +472,8 @@ def run_tradeoff(
         "command": command,
         "rows": rows,
         "summary": summarise(rows),
+        # method minus method with paired bootstrap 95 % intervals over people, per step
+        "comparisons": study_comparisons(folder, plan, rows),
         # every measure of `idbooth evaluate`, per "<step>/<method>" (step 0: "0/base")
         "evaluations": {f"{step}/{method}": found for (step, method), found in evaluations.items()},
     }
@@ -459,7 +518,9 @@ __all__ = [
     "curve_reading",
     "draw_study_samples",
     "evaluate_study",
+    "embeddings_path",
     "evaluate_unless_current",
+    "method_comparisons",
     "identity_rows",
     "balanced_step",
     "people_with_both",

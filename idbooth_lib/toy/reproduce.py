@@ -22,7 +22,7 @@ simply started again. The results file holds the date, the commit and the comman
     REPRO/runs/<method>/<identity>/        idbooth train's run folders
     REPRO/generated/<method>/<identity>/   idbooth generate's images and manifests
     REPRO/synthetic/<method>/              the generated images, prepared
-    REPRO/evaluation/<method>.json         idbooth evaluate
+    REPRO/evaluation/<method>.json         idbooth evaluate (and <method>.embeddings.safetensors)
     REPRO/benchmark/<people>x<pairs>/toy.bin  idbooth toy-bin, at the plan's size
     REPRO/recognition/<setting>-seed<k>/   idbooth fr-train, with fr-eval's benchmarks.json
     REPRO/reproduce.json                   the results the book's chapter 07 and report read
@@ -48,6 +48,12 @@ import numpy as np
 
 from idbooth_lib.config import ProfileConfig
 from idbooth_lib.env import source_commit
+from idbooth_lib.evaluation.tradeoff import (
+    IDENTITY_ROLES,
+    embeddings_path,
+    identity_rows,
+    method_comparisons,
+)
 from idbooth_lib.io import read_results, write_json
 from idbooth_lib.toy.study import SHIPPED, write_study_photos
 
@@ -256,6 +262,40 @@ def recognition_summary(rows: list[dict]) -> list[dict[str, Any]]:
     return summary
 
 
+def method_rows(evaluations: dict[str, dict], step: int) -> list[dict[str, Any]]:
+    """Per method and person: identity by both recognisers, adherence and Vendi (the trade-off
+    study's rows at one training length), what the per-person intervals are computed from. The
+    gains are over nothing here (the reproduction draws no base model), so they equal the
+    similarities."""
+    rows = []
+    for method, evaluation in evaluations.items():
+        for row in identity_rows(evaluation, step, method):
+            rows.append(row | {f"{m}_gained": row[m] for m in IDENTITY_ROLES})
+    return rows
+
+
+def recognition_comparisons(rows: list[dict]) -> list[dict[str, Any]]:
+    """Benchmark accuracy of real + each method's images minus real alone, and ID-Booth's
+    against the other methods', paired by seed (every setting trains with the same seeds, so a
+    seed's recognisers share their initialisation and data order): one record per comparison."""
+    from idbooth_lib.evaluation.intervals import paired_difference
+
+    accuracy = {(row["setting"], row["seed"]): row["accuracy_mean"] for row in rows}
+    settings = list(dict.fromkeys(row["setting"] for row in rows))
+    seeds = sorted({row["seed"] for row in rows})
+    wanted = [(s, "real") for s in settings if s != "real"]
+    wanted += [("real+idbooth", s) for s in settings if s not in ("real", "real+idbooth")]
+    records = []
+    for first, second in wanted:
+        if first not in settings or second not in settings or len(seeds) < 2:
+            continue
+        interval = paired_difference([accuracy.get((first, k), np.nan) for k in seeds],
+                                     [accuracy.get((second, k), np.nan) for k in seeds])  # fmt: skip
+        records.append({"first": first, "second": second, "measure": "accuracy_mean"}
+                       | interval.to_dict())  # fmt: skip
+    return records
+
+
 def method_summary(evaluation: dict) -> dict[str, Any]:
     """The paper's table entries of one method's evaluation (both recognisers), slimmed."""
     keep = ("eer", "fnmr_at_fmr_1e-2", "genuine_mean", "genuine_std", "impostor_mean", "fdr")
@@ -298,6 +338,7 @@ def run_reproduce(
         write_toy_benchmark(benchmark, people_per_fold=plan.benchmark_people_per_fold,
                             pairs_per_fold=plan.benchmark_pairs_per_fold)  # fmt: skip
     rows = train_recognisers(folder, plan, benchmark, log)
+    people_rows = method_rows(evaluations, config.train.max_steps)
     results = {
         "date": datetime.date.today().isoformat(),
         "commit": source_commit(),
@@ -306,6 +347,12 @@ def run_reproduce(
         "plan": dataclasses.asdict(plan),
         "train": dataclasses.asdict(config.train) | {"method": None},
         "methods": {method: method_summary(found) for method, found in evaluations.items()},
+        "rows": people_rows,
+        # method minus method with paired bootstrap 95 % intervals over the people
+        "comparisons": method_comparisons(
+            {m: embeddings_path(folder / "evaluation" / f"{m}.json") for m in plan.methods},
+            people_rows, plan.methods,
+        ),  # fmt: skip
         "recognition": rows,
         "recognition_summary": recognition_summary(rows),
         "reference_recognisers": reference_rows(benchmark),
