@@ -214,7 +214,7 @@ def _missing_as_nan(value: float | None) -> float:
 
 
 def as_interval(record: dict[str, Any]) -> Interval:
-    """The :class:`Interval` of a stored comparison record."""
+    """The :class:`~idbooth_lib.evaluation.intervals.Interval` of a stored comparison record."""
     return Interval(record["estimate"], record["low"], record["high"], record["units"],
                     record.get("level", 0.95))  # fmt: skip
 
