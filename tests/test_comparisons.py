@@ -7,8 +7,10 @@ import pytest
 from idbooth_lib.evaluation.comparisons import (
     claim_status,
     combined_status,
+    comparisons_table,
     cross_set,
     per_person_comparisons,
+    reading,
     set_level_comparisons,
     weighted_separability,
     within_set,
@@ -159,3 +161,35 @@ def test_a_study_compares_methods_from_its_kept_embeddings_and_rows(tmp_path):
                    and r["protocol"] == "synthetic_vs_synthetic")  # fmt: skip
         assert claim_status(eer, lower_is_better=True) == REPRODUCED
     assert method_comparisons(files, rows, ("idbooth",)) == []  # one method: nothing to compare
+
+
+def _record(first, second, low, high, measure):
+    return {"first": first, "second": second, "measure": measure, "estimate": (low + high) / 2,
+            "low": low, "high": high, "units": 8}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("record", "expected"),
+    [
+        (_record("idbooth", "dreambooth", -0.06, -0.01, "eer"), REPRODUCED),  # lower EER: paper's side
+        (_record("dreambooth", "idbooth", 0.01, 0.06, "eer"), REPRODUCED),  # the same, listed reversed
+        (_record("idbooth", "dreambooth", 0.01, 0.06, "eer"), NOT_REPRODUCED),
+        (_record("idbooth", "portraitbooth", -0.2, 0.3, "vendi"), INCONCLUSIVE),
+        (_record("portraitbooth", "dreambooth", -0.9, -0.1, "vendi"), REPRODUCED),  # PB less varied
+        (_record("idbooth", "portraitbooth", 0.02, 0.09, "background"), "ID-Booth ahead"),
+        (_record("idbooth", "portraitbooth", -0.09, -0.02, "identity_loss_gained"), "PortraitBooth ahead"),
+        (_record("idbooth", "portraitbooth", -0.09, 0.02, "pose"), "no difference shown"),
+    ],
+)  # fmt: skip
+def test_a_comparison_reads_as_a_claims_status_or_as_who_is_ahead(record, expected):
+    assert reading(record) == expected
+
+
+def test_the_table_lists_each_comparison_with_its_interval_and_reading():
+    records = [_record("idbooth", "dreambooth", -0.06, -0.01, "eer")
+               | {"protocol": "synthetic_vs_real", "role": "evaluation_encoder"}]  # fmt: skip
+    table = comparisons_table(records)
+    assert table.headers == ("measure", "protocol", "recogniser", "comparison", "difference",
+                             "95 % interval", "reading")  # fmt: skip
+    assert table.rows == (("EER", "synthetic vs real", "independent", "ID-Booth − DreamBooth",
+                           "-0.035", "-0.060 … -0.010", REPRODUCED),)  # fmt: skip

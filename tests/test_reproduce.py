@@ -5,12 +5,15 @@ import json
 import pytest
 
 from idbooth_lib.config import load_profile
+from idbooth_lib.evaluation.comparisons import per_person_comparisons
 from idbooth_lib.toy.report import (
+    INCONCLUSIVE,
     NOT_REPRODUCED,
     NOT_RUN,
     REPRODUCED,
     claims_table,
-    ordering_claim,
+    diversity_claims,
+    identity_claims,
     paper_claims,
     utility_claim,
 )
@@ -78,48 +81,112 @@ def test_a_file_that_is_not_a_reproduction_is_named(tmp_path):
         read_reproduction(path)
 
 
+def _record(first, second, low, high, **fields):
+    """A stored comparison ``first − second`` whose 95 % interval is [low, high]."""
+    return {"first": first, "second": second, "estimate": (low + high) / 2, "low": low,
+            "high": high, "units": 24, "level": 0.95} | fields  # fmt: skip
+
+
+def _separability(intervals, protocol="synthetic_vs_synthetic", measure="eer"):
+    """Set-level comparison records of both recognisers: ``intervals[role][pair]``."""
+    return [_record(first, second, low, high, protocol=protocol, measure=measure, role=role)
+            for role, pairs in intervals.items()
+            for (first, second), (low, high) in pairs.items()]  # fmt: skip
+
+
+#: EER differences (the paper's better method minus the other): below zero is the paper's side.
+PAPERS_SIDE = {("portraitbooth", "dreambooth"): (-0.05, -0.01),
+               ("idbooth", "dreambooth"): (-0.06, -0.02),
+               ("idbooth", "portraitbooth"): (-0.03, -0.001)}  # fmt: skip
+
+
 @pytest.mark.parametrize(
-    ("eers", "status", "words"),
+    ("changed", "status", "mark"),
     [
-        ({"dreambooth": 0.12, "portraitbooth": 0.09, "idbooth": 0.08}, REPRODUCED, "same order"),
-        ({"dreambooth": 0.12, "portraitbooth": 0.08, "idbooth": 0.09}, NOT_REPRODUCED,
-         "ID-Booth is behind PortraitBooth"),
-        ({"dreambooth": 0.08, "portraitbooth": 0.09, "idbooth": 0.07}, NOT_REPRODUCED,
-         "PortraitBooth is not ahead of DreamBooth"),
-        ({"dreambooth": 0.12, "portraitbooth": None, "idbooth": 0.08}, NOT_RUN, "undefined"),
+        ({}, REPRODUCED, "✓"),
+        ({("idbooth", "portraitbooth"): (-0.02, +0.01)}, INCONCLUSIVE, "?"),
+        ({("idbooth", "portraitbooth"): (+0.01, +0.04)}, NOT_REPRODUCED, "✗"),
+        ({("idbooth", "portraitbooth"): (+0.01, +0.04),
+          ("portraitbooth", "dreambooth"): (-0.02, +0.01)}, NOT_REPRODUCED, "✗"),
     ],
 )  # fmt: skip
-def test_the_papers_order_is_judged_on_the_numbers(eers, status, words):
-    claim = ordering_claim("EER", eers, lower_is_better=True, people=8)
-    assert claim.status == status and words in claim.reason
+def test_separability_is_judged_on_the_intervals(changed, status, mark):
+    """Reproduced when every interval lies on the paper's side, not reproduced when one lies
+    wholly on the other, inconclusive when one straddles zero and none contradicts."""
+    comparisons = _separability({"identity_encoder": PAPERS_SIDE,
+                                 "evaluation_encoder": PAPERS_SIDE | changed})  # fmt: skip
+    reproduction = {"plan": {"identities": 24}, "methods": _methods((0.3, 0.25, 0.2), (0.4, 0.5, 0.6),
+                                                                    (7.0, 6.0, 6.5)),
+                    "comparisons": comparisons}  # fmt: skip
+    eer = next(c for c in identity_claims(reproduction) if "synthetic vs synthetic" in c.claim
+               and "(EER" in c.claim)  # fmt: skip
+    assert eer.status == status
+    independent = eer.reason.split("independent recogniser: ")[1]
+    assert independent.startswith("PB − DB") and "ID − PB" in independent and mark in independent
+    assert "loss recogniser: " in eer.reason and "24 people" in eer.reason
 
 
 def test_a_higher_is_better_measure_is_judged_the_other_way():
-    fdr = {"dreambooth": 2.6, "portraitbooth": 3.3, "idbooth": 3.4}
-    assert ordering_claim("FDR", fdr, lower_is_better=False, people=8).status == REPRODUCED
+    """FDR: the paper's side of ``first − second`` is above zero."""
+    above = {pair: (-high, -low) for pair, (low, high) in PAPERS_SIDE.items()}
+    comparisons = _separability({"identity_encoder": above, "evaluation_encoder": above},
+                                measure="fdr")  # fmt: skip
+    reproduction = {"plan": {"identities": 24}, "comparisons": comparisons,
+                    "methods": _methods((0.3, 0.25, 0.2), (0.4, 0.5, 0.6), (7.0, 6.0, 6.5))}  # fmt: skip
+    fdr = next(c for c in identity_claims(reproduction) if "synthetic vs synthetic" in c.claim
+               and "(FDR" in c.claim)  # fmt: skip
+    assert fdr.status == REPRODUCED
 
 
-def _recognition(real, idbooth, others=0.5, spread=0.01):
-    rows = []
-    for setting, accuracy in (("real", real), ("real+dreambooth", others),
-                              ("real+portraitbooth", others), ("real+idbooth", idbooth)):  # fmt: skip
-        for shift in (-spread, spread):
-            rows.append({"setting": setting, "accuracy_mean": accuracy + shift,
-                         "tar_at_far_1e-3": 0.1, "train": {"images": 100}})  # fmt: skip
-    return {"recognition_summary": recognition_summary(rows)}
+def test_results_without_intervals_say_how_to_get_them():
+    reproduction = {"plan": {"identities": 24}, "methods": _methods((0.3, 0.25, 0.2),
+                                                                    (0.4, 0.5, 0.6), (7.0, 6.0, 6.5))}  # fmt: skip
+    for claim in identity_claims(reproduction) + diversity_claims(reproduction):
+        assert claim.status == NOT_RUN and "make reproduce" in claim.reason
 
 
-def test_the_utility_claim_needs_a_gain_beyond_the_seeds_spread():
-    assert utility_claim(_recognition(0.60, 0.70)).status == REPRODUCED
-    noisy_real = {"recognition_summary": [
-        dict(row, accuracy_seed_std=0.06) if row["setting"] == "real" else row
-        for row in _recognition(0.60, 0.70)["recognition_summary"]
-    ]}  # fmt: skip
-    assert utility_claim(noisy_real).status == NOT_REPRODUCED  # 0.10 < 2 × 0.06
-    within_noise = utility_claim(_recognition(0.60, 0.61, spread=0.02))
-    assert within_noise.status == NOT_REPRODUCED and "spread" in within_noise.reason
-    others_better = utility_claim(_recognition(0.60, 0.70, others=0.75))
-    assert others_better.status == NOT_REPRODUCED and "another method" in others_better.reason
+def test_diversity_is_compared_person_by_person():
+    """Vendi per person, from a study's rows: ID-Booth is 0.5 above PortraitBooth for each of
+    eight people whose levels differ, and PortraitBooth level with DreamBooth."""
+    rows = [{"method": method, "identity": f"id_{k}", "vendi": 6.0 + 0.3 * k + shift}
+            for k in range(8)
+            for method, shift in {"dreambooth": 0.0, "portraitbooth": 0.0, "idbooth": 0.5}.items()]
+    reproduction = {"plan": {"identities": 8},
+                    "methods": _methods((0.3, 0.25, 0.2), (0.4, 0.5, 0.6), (7.0, 6.0, 6.5)),
+                    "comparisons": per_person_comparisons(rows, ["vendi"])}  # fmt: skip
+    more_diverse, costs = diversity_claims(reproduction)
+    assert more_diverse.status == REPRODUCED and "ID − PB +0.50 [+0.50, +0.50] ✓" in more_diverse.reason
+    assert costs.status == INCONCLUSIVE  # no difference: the interval is [0, 0]
+
+
+def _seed_rows(gains, seeds=5):
+    """Recogniser rows: each setting's accuracy is a seed's level plus its gain over real."""
+    return [{"setting": setting, "seed": seed, "accuracy_mean": 0.6 + 0.02 * seed + gain,
+             "accuracy_std": 0.0, "tar_at_far_1e-3": 0.1, "train": {"images": 100}}
+            for seed in range(seeds) for setting, gain in gains.items()]  # fmt: skip
+
+
+def _recognition(gains, seeds=5):
+    rows = _seed_rows(gains, seeds)
+    return {"recognition": rows, "recognition_summary": recognition_summary(rows)}
+
+
+@pytest.mark.parametrize(
+    ("others", "status"),
+    [(0.02, REPRODUCED), (0.05, INCONCLUSIVE), (0.08, NOT_REPRODUCED)],
+)
+def test_the_utility_claim_is_judged_seed_by_seed(others, status):
+    """real + ID-Booth gains 0.05 over real at every seed; the other methods' images gain
+    ``others``: less (reproduced), as much (inconclusive: the interval is [0, 0]) or more."""
+    gains = {"real": 0.0, "real+dreambooth": others, "real+portraitbooth": 0.0, "real+idbooth": 0.05}
+    claim = utility_claim(_recognition(gains))
+    assert claim.status == status
+    assert "real + ID-Booth − real +0.050 [+0.050, +0.050] ✓" in claim.reason and "5 seeds" in claim.reason
+
+
+def test_one_seed_cannot_judge_the_utility_claim():
+    gains = {"real": 0.0, "real+idbooth": 0.05}
+    assert utility_claim(_recognition(gains, seeds=1)).status == NOT_RUN
 
 
 def _methods(eers, fdrs, vendis, independent_eers=None):
@@ -139,25 +206,25 @@ def _methods(eers, fdrs, vendis, independent_eers=None):
 
 
 def test_every_claim_gets_a_status_and_the_table_shows_them():
+    """Intervals on the paper's side for every comparison: every comparable claim is reproduced."""
     methods = _methods((0.3, 0.25, 0.2), (0.4, 0.5, 0.6), (7.0, 6.0, 6.5))
-    reproduction = {"plan": {"identities": 24}, "methods": methods} | _recognition(0.6, 0.7)
+    above = {pair: (-high, -low) for pair, (low, high) in PAPERS_SIDE.items()}
+    comparisons = []
+    for protocol in ("synthetic_vs_synthetic", "synthetic_vs_real"):
+        both = {"identity_encoder": PAPERS_SIDE, "evaluation_encoder": PAPERS_SIDE}
+        comparisons += _separability(both, protocol, "eer") + _separability(both, protocol, "fnmr_at_fmr_1e-2")
+        comparisons += _separability({r: above for r in both}, protocol, "fdr")
+    comparisons += [_record("idbooth", "portraitbooth", 0.1, 0.5, measure="vendi"),
+                    _record("portraitbooth", "dreambooth", -0.5, -0.1, measure="vendi")]  # fmt: skip
+    reproduction = {"plan": {"identities": 24}, "methods": methods, "comparisons": comparisons}
+    reproduction |= _recognition({"real": 0.0, "real+dreambooth": 0.02, "real+portraitbooth": 0.02,
+                                  "real+idbooth": 0.05})  # fmt: skip
     claims = paper_claims(reproduction)
     assert len(claims) == 11
     assert {c.status for c in claims} == {REPRODUCED, NOT_RUN}
     assert sum(c.status == NOT_RUN for c in claims) == 2  # CMMD and the five real benchmarks
     text = str(claims_table(claims))
     assert text.count("**reproduced**") == len(claims) - 2
-
-
-def test_separability_is_reproduced_only_when_both_recognisers_agree():
-    """The loss's recogniser may flatter the identity methods: the independent one must agree."""
-    methods = _methods((0.3, 0.25, 0.2), (0.4, 0.5, 0.6), (7.0, 6.0, 6.5),
-                       independent_eers=(0.2, 0.25, 0.3))  # fmt: skip
-    reproduction = {"plan": {"identities": 24}, "methods": methods} | _recognition(0.6, 0.7)
-    eer_rows = [c for c in paper_claims(reproduction) if "(EER" in c.claim]
-    assert [c.status for c in eer_rows] == [NOT_REPRODUCED, NOT_REPRODUCED]
-    assert "independent recogniser: ID-Booth is behind PortraitBooth" in eer_rows[0].reason
-    assert "loss recogniser: the same order as the paper" in eer_rows[0].reason
 
 
 def test_recognisers_are_compared_seed_by_seed():

@@ -5,7 +5,12 @@ import pytest
 
 from idbooth_lib.config import load_profile
 from idbooth_lib.toy.report import NOT_RUN, paper_claims
-from idbooth_lib.toy.reproduce import ReproducePlan, read_reproduction, shipped_reproduction
+from idbooth_lib.toy.reproduce import (
+    ReproducePlan,
+    read_reproduction,
+    recognition_comparisons,
+    shipped_reproduction,
+)
 
 
 @pytest.fixture(scope="module")
@@ -48,42 +53,38 @@ def test_every_claim_of_the_report_has_a_status_and_a_reason(reproduction):
 def test_chapter_07s_reading_states_the_shipped_numbers(reproduction):
     summary = {row["setting"]: row for row in reproduction["recognition_summary"]}
     accuracy = {s: round(row["accuracy_mean"], 3) for s, row in summary.items()}
-    assert accuracy == {"real": 0.718, "real+dreambooth": 0.786, "real+portraitbooth": 0.787,
-                        "real+idbooth": 0.77}  # fmt: skip
+    assert accuracy == {"real": 0.749, "real+dreambooth": 0.808, "real+portraitbooth": 0.792,
+                        "real+idbooth": 0.769}  # fmt: skip
     spreads = [row["accuracy_seed_std"] for row in summary.values()]
-    assert (round(min(spreads), 3), round(max(spreads), 3)) == (0.01, 0.029)
+    assert (round(min(spreads), 3), round(max(spreads), 3)) == (0.017, 0.03)
     reference = {row["model"]: round(row["accuracy_mean"], 3)
                  for row in reproduction["reference_recognisers"]}  # fmt: skip
     assert reference == {"untrained toy backbone": 0.73, "idbooth:toy/recogniser": 1.0,
                          "idbooth:toy/recogniser_b": 0.998}  # fmt: skip
-    assert summary["real"]["accuracy_mean"] < reference["untrained toy backbone"]
     real = reproduction["recognition"][0]
     assert (real["train"]["images"], real["train"]["classes"]) == (95, 19)
     assert real["validation"]["classes"] == 5
     assert all(800 < row["train_images"] < 850 for s, row in summary.items() if s != "real")
-    assert round(summary["real"]["tar_at_far_1e-3_mean"], 2) == 0.05
-    tars = [summary[f"real+{m}"]["tar_at_far_1e-3_mean"] for m in ("dreambooth", "portraitbooth",
-                                                                   "idbooth")]  # fmt: skip
-    assert (round(min(tars), 2), round(max(tars), 2)) == (0.10, 0.14)
-    gain = summary["real+idbooth"]["accuracy_mean"] - summary["real"]["accuracy_mean"]
-    noise = max(summary["real"]["accuracy_seed_std"], summary["real+idbooth"]["accuracy_seed_std"])
-    assert round(gain, 3) == 0.052 and gain < 2 * noise
     assert summary["real+idbooth"]["accuracy_mean"] == min(
         row["accuracy_mean"] for s, row in summary.items() if s != "real"
     )  # "ID-Booth's images help least"
+    compared = {(r["first"], r["second"]): r for r in recognition_comparisons(reproduction["recognition"])}
+    over_real = compared["real+idbooth", "real"]
+    assert (round(over_real["estimate"], 3), round(over_real["low"], 3)) == (0.021, -0.025)
     methods = reproduction["methods"]
     eers = {m: round(methods[m]["identity_encoder"]["synthetic_vs_synthetic"]["eer"], 3)
             for m in methods}  # fmt: skip
-    assert eers == {"dreambooth": 0.333, "portraitbooth": 0.304, "idbooth": 0.342}
+    assert eers == {"dreambooth": 0.333, "portraitbooth": 0.304, "idbooth": 0.341}
     for protocol in ("synthetic_vs_synthetic", "synthetic_vs_real"):  # PortraitBooth separates best
         found = {m: methods[m]["identity_encoder"][protocol] for m in methods}
         assert min(found, key=lambda m: found[m]["eer"]) == "portraitbooth"
         assert max(found, key=lambda m: found[m]["fdr"]) == "portraitbooth"
-    assert [round(methods[m]["vendi_mean"], 2) for m in ("dreambooth", "idbooth")] == [9.25, 9.26]
+    assert [round(methods[m]["vendi_mean"], 2) for m in ("dreambooth", "idbooth")] == [9.26, 9.23]
 
 
 def test_the_reports_statuses_follow_the_numbers(reproduction):
     """What the report shows today; when a rerun changes a status, this test says which."""
     statuses = [claim.status for claim in paper_claims(reproduction)]
     assert statuses == ["not reproduced"] * 5 + ["reproduced", "reproduced", "reproduced",
-                                                 "not run", "not reproduced", "not run"]  # fmt: skip
+                                                 "not run", "inconclusive", "not run"]  # fmt: skip
+    assert reproduction["comparisons"], "the results predate the intervals: rerun make reproduce"

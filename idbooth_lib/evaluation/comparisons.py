@@ -231,7 +231,7 @@ def ahead(record: dict[str, Any], lower_is_better: bool, names: dict[str, str]) 
     if interval.contains_zero():
         return "no difference shown"
     first_ahead = (interval.high < 0) if lower_is_better else (interval.low > 0)
-    return f"{names[record['first'] if first_ahead else record['second']]} ahead"
+    return f"{display_name(record['first'] if first_ahead else record['second'], names)} ahead"
 
 
 def combined_status(statuses: Sequence[str]) -> str:
@@ -246,6 +246,73 @@ def find(records: Sequence[dict], **wanted: Any) -> dict[str, Any] | None:
     """The one record whose fields have the ``wanted`` values, or None."""
     hits = [r for r in records if all(r.get(k) == v for k, v in wanted.items())]
     return hits[0] if hits else None
+
+
+#: Whether lower is better for each measure a study compares: which side of zero is better.
+LOWER_IS_BETTER = {"eer": True, "fnmr_at_fmr_1e-2": True, "fdr": False, "vendi": False,
+                   "identity_independent_gained": False, "identity_loss_gained": False,
+                   "background": False, "pose": False, "accuracy_mean": False}  # fmt: skip
+#: The comparisons the paper makes a claim on, per measure: its better method first. Separability
+#: follows its order ID-Booth ≥ PortraitBooth > DreamBooth; diversity puts ID-Booth above
+#: PortraitBooth and DreamBooth above PortraitBooth (the pull-only identity term costs variety);
+#: a recogniser trained on real + ID-Booth images beats one trained on the real photos alone, and
+#: those trained with the other methods' images.
+PAPER_CLAIMS = {
+    **{measure: PAPER_PAIRS for measure in SET_MEASURES},
+    "vendi": (("idbooth", "portraitbooth"), ("dreambooth", "portraitbooth")),
+    "accuracy_mean": tuple(("real+idbooth", other) for other in
+                           ("real", "real+dreambooth", "real+portraitbooth")),  # fmt: skip
+}
+METHOD_NAMES = {"dreambooth": "DreamBooth", "portraitbooth": "PortraitBooth", "idbooth": "ID-Booth"}
+MEASURE_NAMES = {"eer": "EER", "fnmr_at_fmr_1e-2": "FMR100", "fdr": "FDR", "vendi": "Vendi",
+                 "identity_independent_gained": "identity gained (independent recogniser)",
+                 "identity_loss_gained": "identity gained (loss recogniser)",
+                 "background": "background kept", "pose": "pose kept",
+                 "accuracy_mean": "benchmark accuracy"}  # fmt: skip
+
+
+def display_name(compared: str, names: dict[str, str] = METHOD_NAMES) -> str:
+    """A method's name, or a recogniser's training set (``real+idbooth``: real + ID-Booth)."""
+    if compared.startswith("real+"):
+        return "real + " + names.get(compared.removeprefix("real+"), compared.removeprefix("real+"))
+    return names.get(compared, compared)
+
+
+def reading(record: dict[str, Any], names: dict[str, str] = METHOD_NAMES) -> str:
+    """What a comparison says: for a claim of the paper, its status (the record may list the
+    pair either way round); for any other measure, which method the interval puts ahead."""
+    lower = LOWER_IS_BETTER[record["measure"]]
+    pair = (record["first"], record["second"])
+    claimed = PAPER_CLAIMS.get(record["measure"], ())
+    if pair in claimed:
+        return claim_status(record, lower)
+    if pair[::-1] in claimed:
+        return claim_status(record, not lower)
+    return ahead(record, lower, names)
+
+
+def comparisons_table(records: Sequence[dict], names: dict[str, str] = METHOD_NAMES,
+                      digits: int = 3) -> Any:  # fmt: skip
+    """A Markdown table of comparison records: measure, protocol and recogniser where the
+    records have them, the pair, the difference, its 95 % interval and :func:`reading`."""
+    from idbooth_lib.reporting import markdown_table
+
+    roles = {"identity_encoder": "loss", "evaluation_encoder": "independent"}
+    extra = [field for field in ("protocol", "role") if any(field in r for r in records)]
+    rows = []
+    for record in records:
+        interval = as_interval(record)
+        described = [record.get("protocol", "").replace("_", " ") if f == "protocol"
+                     else roles.get(record.get("role"), "") for f in extra]  # fmt: skip
+        rows.append([MEASURE_NAMES.get(record["measure"], record["measure"]), *described,
+                     f"{display_name(record['first'], names)} − "
+                     f"{display_name(record['second'], names)}",
+                     f"{interval.estimate:+.{digits}f}",
+                     f"{interval.low:+.{digits}f} … {interval.high:+.{digits}f}",
+                     reading(record, names)])  # fmt: skip
+    headers = ["measure", *[{"protocol": "protocol", "role": "recogniser"}[f] for f in extra],
+               "comparison", "difference", "95 % interval", "reading"]  # fmt: skip
+    return markdown_table(headers, rows)
 
 
 def load_people_scores(embeddings_file: Path, role: str, people: Sequence[str]) -> dict[str, PeopleScores]:
@@ -263,16 +330,21 @@ def load_people_scores(embeddings_file: Path, role: str, people: Sequence[str]) 
 
 
 __all__ = [
+    "LOWER_IS_BETTER",
+    "PAPER_CLAIMS",
     "PAPER_PAIRS",
     "PeopleScores",
     "ahead",
     "as_interval",
     "claim_status",
     "combined_status",
+    "comparisons_table",
+    "display_name",
     "cross_set",
     "find",
     "load_people_scores",
     "per_person_comparisons",
+    "reading",
     "set_level_comparisons",
     "weighted_separability",
     "within_set",
