@@ -4,6 +4,7 @@ They are the recipes of the shipped toy models, so a test keeps them from rottin
 """
 
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -227,3 +228,55 @@ def test_a_continued_diffusion_recipe_starts_from_the_trained_unet(
     wider = dataclasses.replace(continued, unet_channels=(32, 64))
     with pytest.raises(ValueError, match="another architecture"):
         train_diffusion(wider, tmp_path / "again", tiny_vae, log=lambda line: None)
+
+
+def _tiny_unet(channels, seed):
+    from diffusers import UNet2DConditionModel
+
+    torch.manual_seed(seed)
+    return UNet2DConditionModel(
+        sample_size=8, in_channels=4, out_channels=4, block_out_channels=channels,
+        layers_per_block=1, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=16,
+        attention_head_dim=8, norm_num_groups=8,
+    )  # fmt: skip
+
+
+def _stage(folder, unet, steps, continue_from=None):
+    """A pipeline folder of one training stage: its UNet and the recipe record of the stage."""
+    unet.save_pretrained(folder / "unet")
+    (folder / "vae").mkdir(exist_ok=True)
+    (folder / "vae" / "config.json").write_text("{}")
+    recipe = {"recipe": {"continue_from": continue_from}, "steps": steps, "minutes": 1.0}
+    (folder / "recipe.json").write_text(json.dumps(recipe))
+    return folder
+
+
+def test_averaged_unets_are_the_mean_and_continue_the_longest_stage(tmp_path):
+    """Two stages of one run: the average's weights are their mean (stored in fp16), its other
+    parts are the base's, and its recipe continues the later stage, so that summing training
+    along ``continue_from`` counts both stages once."""
+    from diffusers import UNet2DConditionModel
+
+    from idbooth_lib.toy.pretrain.average import average_unets, training_steps
+
+    first = _stage(tmp_path / "first", _tiny_unet((32, 32), 0), steps=10)
+    second = _stage(tmp_path / "second", _tiny_unet((32, 32), 1), steps=5, continue_from=str(first))
+    output = average_unets([first, second], tmp_path / "average", base=first)
+    mean = UNet2DConditionModel.from_pretrained(output / "unet").state_dict()
+    one, two = (UNet2DConditionModel.from_pretrained(f / "unet").state_dict() for f in (first, second))
+    for name, value in mean.items():
+        assert torch.allclose(value, (one[name] + two[name]) / 2, atol=2e-3), name
+    assert json.loads((output / "recipe.json").read_text())["recipe"]["continue_from"] == str(second)
+    assert training_steps(output) == 15
+    assert (output / "vae" / "config.json").is_file()
+
+
+def test_unets_of_different_architectures_are_not_averaged_and_nothing_is_written(tmp_path):
+    from idbooth_lib.toy.pretrain.average import main
+
+    first = _stage(tmp_path / "first", _tiny_unet((32, 32), 0), steps=10)
+    wider = _stage(tmp_path / "wider", _tiny_unet((32, 64), 1), steps=5)
+    with pytest.raises(SystemExit):
+        main([str(first), str(wider), "--output", str(tmp_path / "average"), "--base", str(first)])
+    assert not (tmp_path / "average").exists() and not (tmp_path / "average.partial").exists()
