@@ -16,8 +16,9 @@ several people's photos (the CLI writes toy studio photos when none is given) it
 
 Everything is written below one study folder and every stage resumes: the runs from their
 checkpoints, the samples from their manifests, the evaluations from their results files (made
-again when their samples are newer, or when they were made against other photos or
-recognisers). The results file holds the date and the commit of the code that wrote it (with
+again when their samples are newer, when they were made against other photos or
+recognisers, or when the embeddings beside them are missing, as in a study made before the
+set-level intervals: resuming such a study re-evaluates it, and trains and draws nothing). The results file holds the date and the commit of the code that wrote it (with
 ``-dirty`` for uncommitted changes; a study resumed across commits ran its earlier stages under
 older code), and is left as it is by a rerun that changes no number::
 
@@ -183,7 +184,8 @@ def current_evaluation(
     results: Path, samples: Path, photos: Path, config: ProfileConfig
 ) -> dict | None:
     """The results in ``results`` if they were made against these ``photos`` with these
-    recognisers after every image and manifest of ``samples`` was written, else None (an image
+    recognisers after every image and manifest of ``samples`` was written, and their embeddings
+    are kept beside them (the set-level intervals need them), else None (an image
     drawn again, after an interruption, is not bit-identical: batches of another size round
     differently)."""
     if not results.is_file() or not embeddings_path(results).is_file():
