@@ -26,6 +26,7 @@ from idbooth_lib.evaluation.comparisons import (
     as_interval,
     claim_status,
     combined_status,
+    display_name,
     find,
 )
 from idbooth_lib.evaluation.intervals import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
@@ -57,10 +58,9 @@ def _numbers(values: dict[str, float | None], digits: int = 3) -> str:
 
 def _compared(record: dict[str, Any], status: str, digits: int) -> str:
     """``PB − DB −0.029 [−0.061, +0.004] ?``: one comparison, its interval and its mark."""
-    names = {**SHORT, **{f"real+{m}": f"real + {NAMES[m]}" for m in NAMES}}
+    first, second = (SHORT.get(key) or display_name(key) for key in (record["first"], record["second"]))
     interval = as_interval(record)
-    return (f"{names.get(record['first'], record['first'])} − "
-            f"{names.get(record['second'], record['second'])} {interval.estimate:+.{digits}f} "
+    return (f"{first} − {second} {interval.estimate:+.{digits}f} "
             f"[{interval.low:+.{digits}f}, {interval.high:+.{digits}f}] {MARKS[status]}")  # fmt: skip
 
 
