@@ -220,3 +220,34 @@ def test_two_datasets_of_one_folder_name_are_refused(prepared, tmp_path, capsys)
                  "--output", str(tmp_path / "fr")])  # fmt: skip
     assert code == 2 and "rename one" in capsys.readouterr().err
     assert not (tmp_path / "fr").exists()
+
+
+def test_a_lone_last_image_joins_the_batch_before_it():
+    """Batch normalisation cannot train on one image, so 129 images in batches of 64 make two
+    batches (64 and 65); every image is used once, in the shuffled order."""
+    from idbooth_lib.recognition.train import epoch_batches
+
+    order = torch.randperm(129)
+    batches = epoch_batches(order, 64)
+    assert [len(batch) for batch in batches] == [64, 65]
+    assert torch.equal(torch.cat(batches), order)
+    assert [len(batch) for batch in epoch_batches(torch.arange(130), 64)] == [64, 64, 2]
+    assert [len(batch) for batch in epoch_batches(torch.arange(1), 64)] == [1]
+
+
+def test_augmentation_is_off_by_default_and_repeatable_from_its_generator():
+    """The default recipe leaves images as they are (so earlier results stand); with jitter and
+    shift on, each image changes, stays in the signed range, and the same generator state gives
+    the same images (so a resumed run draws what an uninterrupted one drew)."""
+    from idbooth_lib.recognition.train import augment
+
+    images = torch.rand(4, 3, 112, 112, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    assert augment(images, RecognitionConfig(), torch.Generator()) is images
+    config = RecognitionConfig(colour_jitter=0.4, shift=0.1)
+    first = augment(images, config, torch.Generator().manual_seed(7))
+    again = augment(images, config, torch.Generator().manual_seed(7))
+    other = augment(images, config, torch.Generator().manual_seed(8))
+    assert first.shape == images.shape and torch.equal(first, again)
+    assert not torch.equal(first, other)
+    assert all((first[k] - images[k]).abs().mean() > 0.01 for k in range(4))
+    assert first.min() >= -1 and first.max() <= 1
