@@ -12,9 +12,9 @@ toy verification benchmark that ``make reproduce`` uses (unseen people in the wi
 10-fold midpoint protocol). For each candidate it reports trained − untrained, paired by seed, with
 a bootstrap 95 % interval over the seeds.
 
-The real sets are toy people drawn as the reproduction draws them (the book's world, studio or
-wild photos), aligned with their true landmarks (the reproduction aligns detected ones: the same
-template, a few pixels apart). Validation holds out a fifth of the people, as ``make reproduce``
+The real sets are toy people drawn as the reproduction draws them (the book's world; studio,
+posed or wild photos: ``toy.faces.MODES``), aligned with their true landmarks (the reproduction
+aligns detected ones: the same template, a few pixels apart). Validation holds out a fifth of the people, as ``make reproduce``
 does. Results go to ``benchmarks/results/recognition_training.json`` with the date and the commit.
 """
 
@@ -68,6 +68,7 @@ CANDIDATES = {
     "studio-24x5-augmented": Candidate(24, 5, "constrained", AUGMENTED),
     "studio-24x10-augmented": Candidate(24, 10, "constrained", AUGMENTED),
     "studio-48x5-augmented": Candidate(48, 5, "constrained", AUGMENTED),
+    "posed-24x5": Candidate(24, 5, "posed"),  # the studio backdrop; poses and light vary
     "wild-24x5": Candidate(24, 5, "wild"),
     "wild-24x5-augmented": Candidate(24, 5, "wild", AUGMENTED),
 }

@@ -275,7 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
     toy.add_argument("destination", type=Path, metavar="DST", help="output folder")
     toy.add_argument("--identities", type=int, default=8, help="number of identities")
     toy.add_argument("--images-per-identity", type=int, default=5, help="images per identity")
-    toy.add_argument("--mode", choices=["constrained", "wild"], default="constrained")
+    toy.add_argument(
+        "--mode",
+        choices=["constrained", "posed", "wild"],
+        default="constrained",
+        help="studio shots; the studio with poses and light; or anything (toy.faces.MODES)",
+    )
     toy.add_argument("--seed", type=int, default=0, help="world seed (identities depend on it)")
     toy.add_argument("--size", type=int, default=64, help="image side in pixels")
     toy.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -343,3 +343,31 @@ def test_render_rejects_unknown_scene_values(world: ToyFaceWorld) -> None:
     for change in ({"pose": "profile"}, {"expression": "wink"}, {"background": "moon"}):
         with pytest.raises(ValueError, match=next(iter(change))):
             world.render(world.identity(0), dataclasses.replace(scene, **change))
+
+
+def test_posed_photos_keep_the_studio_backdrop_and_vary_pose_and_light():
+    """``posed`` is a studio session: no background ever, but side poses and moving light, and
+    photos of their own (not the wild photos with the background removed)."""
+    world = ToyFaceWorld(0)
+    scenes = [
+        world.sample_scene(person, photo, "posed") for person in range(4) for photo in range(10)
+    ]
+    assert all(scene.background is None for scene in scenes)
+    assert {scene.pose for scene in scenes} == {"frontal", "side"}
+    assert len({round(scene.light_angle_degrees) for scene in scenes}) > 10
+    assert (
+        world.sample_scene(0, 0, "posed").yaw_degrees
+        != world.sample_scene(0, 0, "wild").yaw_degrees
+    )
+    assert world.face(1, 2, "posed").image.size == world.face(1, 2, "constrained").image.size
+
+
+def test_the_command_line_offers_every_mode():
+    """``idbooth toy-data --mode`` lists its choices without importing the toy world (the CLI
+    starts fast); this keeps them equal to the world's."""
+    from idbooth_lib.cli import build_parser
+    from idbooth_lib.toy.faces import MODES
+
+    commands = next(a for a in build_parser()._actions if a.dest == "command")
+    mode = next(a for a in commands.choices["toy-data"]._actions if a.dest == "mode")
+    assert tuple(mode.choices) == MODES

@@ -114,8 +114,9 @@ def write_toy_dataset(
 ) -> Path:
     """Render ``identities`` x ``images_per_identity`` toy faces into ``destination``.
 
-    ``mode="constrained"`` gives studio photos like the paper's Tufts training set; ``"wild"``
-    varies background, pose, light and framing. Every file is written atomically and
+    ``mode="constrained"`` gives studio photos like the paper's Tufts training set; ``"posed"``
+    keeps the studio backdrop but turns the head and moves the light; ``"wild"`` varies
+    background, pose, light and framing. Every file is written atomically and
     ``metadata.json`` is written first as incomplete and last as complete, so an interrupted run is
     recognised and can simply be repeated.
     """

@@ -11,7 +11,7 @@ so the toy world and the prompts of the paper share one vocabulary.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -23,7 +23,10 @@ EXPRESSIONS: tuple[str, ...] = ("neutral", "smile", "open")
 HAIR_STYLES: tuple[str, ...] = ("bald", "short", "long", "bun", "fringe", "curly")
 BEARDS: tuple[str, ...] = ("none", "stubble", "moustache", "full")
 GLASSES: tuple[str, ...] = ("none", "round", "square")
-MODES: tuple[str, ...] = ("constrained", "wild")
+#: ``constrained``: frontal studio shots in even light (the paper's Tufts training photos);
+#: ``posed``: the same plain backdrop, the head turned and the light moved as in the wild (a
+#: studio session); ``wild``: backgrounds too.
+MODES: tuple[str, ...] = ("constrained", "posed", "wild")
 
 _SKIN_RAMP = np.array(
     [
@@ -207,7 +210,10 @@ def sample_traits(rng: np.random.Generator) -> IdentityTraits:
 
 
 def sample_scene(rng: np.random.Generator, mode: str) -> SceneSpec:
-    """Draw one photo's conditions: a plain studio shot (``constrained``) or anything (``wild``)."""
+    """Draw one photo's conditions: a plain studio shot (``constrained``), a studio session
+    (``posed``: anything but a background) or anything (``wild``)."""
+    if mode == "posed":
+        return replace(sample_scene(rng, "wild"), background=None)
     clothing = to_colour(rng.uniform(30, 220, size=3))
     detail_seed = int(rng.integers(2**31))
     if mode == "constrained":

@@ -36,7 +36,8 @@ from idbooth_lib.toy.scenes import paint_background
 GENERATOR_VERSION = "toyfaces-1"
 _SUPERSAMPLING = 4
 _IDENTITY_CACHE_SIZE = 100_000
-_MODE_CODES = {"constrained": 1, "wild": 2}  # non-zero: SeedSequence ignores trailing zeros
+# non-zero: SeedSequence ignores trailing zeros
+_MODE_CODES = {"constrained": 1, "wild": 2, "posed": 3}
 
 
 @dataclass
