@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import itertools
 import sys
 import tempfile
 import time
@@ -54,7 +55,8 @@ PROTOCOL = "midpoint"  # make reproduce's (toy/reproduce.py BENCHMARK_PROTOCOL)
 
 @dataclass(frozen=True)
 class Candidate:
-    """A real set (people × photos, studio or wild) and a recipe (RecognitionConfig fields)."""
+    """A real set (people × photos in each of the modes joined by ``+``: ``constrained+posed``
+    is five studio shots and five posed ones) and a recipe (RecognitionConfig fields)."""
 
     people: int
     photos: int
@@ -69,17 +71,19 @@ CANDIDATES = {
     "studio-24x10-augmented": Candidate(24, 10, "constrained", AUGMENTED),
     "studio-48x5-augmented": Candidate(48, 5, "constrained", AUGMENTED),
     "posed-24x5": Candidate(24, 5, "posed"),  # the studio backdrop; poses and light vary
+    "studio+posed-24x5": Candidate(24, 5, "constrained+posed"),  # a whole studio session
     "wild-24x5": Candidate(24, 5, "wild"),
     "wild-24x5-augmented": Candidate(24, 5, "wild", AUGMENTED),
 }
 
 
-def aligned_people(people: int, photos: int, mode: str) -> FaceClasses:
-    """The book's first ``people`` toy people, ``photos`` each, as aligned 112 × 112 crops."""
+def aligned_people(people: int, photos: int, modes: str) -> FaceClasses:
+    """The book's first ``people`` toy people, ``photos`` each in each of ``modes`` (joined by
+    ``+``), as aligned 112 × 112 crops."""
     world = ToyFaceWorld(BOOK_WORLD_SEED)
     crops, labels = [], []
     for person in range(people):
-        for photo in range(photos):
+        for mode, photo in itertools.product(modes.split("+"), range(photos)):
             face = world.face(person, photo, mode=mode)
             pixels = pixels_to_signed(np.asarray(face.image)[None].copy())
             crop = warp_to_template(pixels, torch.as_tensor(face.landmarks)[None].float())
