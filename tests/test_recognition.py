@@ -70,6 +70,20 @@ def test_held_out_people_are_not_trained_on_and_keep_only_real_images():
         hold_out_identities(data, share=1.0)
 
 
+def test_validation_may_keep_images_from_several_real_datasets():
+    """A real set of two datasets (studio shots and posed ones) validates on both, never on the
+    synthetic images of the held-out people."""
+    data = FaceClasses(
+        np.zeros((18, 2, 2, 3), np.uint8),
+        np.repeat(np.arange(6), 3),
+        [f"p{i}" for i in range(6)],
+        ["data", "posed", "idbooth"] * 6,
+    )
+    train, validation = hold_out_identities(data, 0.34, seed=0, origin=("data", "posed"))
+    assert len(validation) == 4 and set(validation.origins) == {"data", "posed"}
+    assert len(train) == 12 and "idbooth" in train.origins
+
+
 def test_validation_pairs_are_every_genuine_pair_and_as_many_impostors():
     data = FaceClasses(np.zeros((6, 2, 2, 3), np.uint8), np.array([0, 0, 0, 1, 1, 2]),
                        ["a", "b", "c"])  # fmt: skip

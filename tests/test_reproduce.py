@@ -48,6 +48,8 @@ def test_the_experiment_runs_end_to_end_and_a_rerun_trains_nothing_again(tmp_pat
     assert [row["setting"] for row in results["recognition"]] == ["real", "real+idbooth"]
     real, augmented = results["recognition"]
     assert augmented["train"]["images"] > real["train"]["images"]  # the synthetic images joined
+    assert real["train"]["data"] and real["train"]["posed"]  # studio and posed photos, both real
+    assert len(list((folder / "data" / "id_0000" / "train").glob("*.png"))) == 3  # LoRAs: studio
     assert augmented["validation_people"] == real["validation_people"]  # the same held-out people
     assert results["recognition_summary"][0]["seeds"] == 1
     assert results["methods"]["idbooth"]["identity_encoder"]["synthetic_vs_real"]["eer"] is not None

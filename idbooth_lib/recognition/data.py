@@ -97,11 +97,15 @@ def read_aligned(roots: list[str | Path]) -> FaceClasses:
 
 
 def hold_out_identities(
-    data: FaceClasses, share: float, seed: int = 0, minimum: int = 2, origin: str | None = None
+    data: FaceClasses,
+    share: float,
+    seed: int = 0,
+    minimum: int = 2,
+    origin: str | tuple[str, ...] | None = None,
 ) -> tuple[FaceClasses, FaceClasses]:
     """``(training, validation)``: a ``share`` of the people (at least ``minimum``) set aside
-    whole; the validation set keeps only their images from ``origin`` (e.g. the real dataset), so
-    that a method is not judged on its own synthetic images."""
+    whole; the validation set keeps only their images from ``origin`` (the real dataset, or a
+    tuple of real datasets), so that a method is not judged on its own synthetic images."""
     count = max(minimum, int(round(share * len(data.classes))))
     if count >= len(data.classes):
         raise ValueError(
@@ -111,7 +115,8 @@ def hold_out_identities(
     people = np.random.default_rng(seed).permutation(len(data.classes))[:count]
     held = np.isin(data.labels, people)
     if origin is not None:
-        kept = np.array([o == origin for o in data.origins])
+        real = (origin,) if isinstance(origin, str) else origin
+        kept = np.array([o in real for o in data.origins])
     else:
         kept = np.ones(len(data), bool)
     return data.subset(np.flatnonzero(~held)), data.subset(np.flatnonzero(held & kept))

@@ -5,7 +5,9 @@ augmented with synthetic images of its people trains a better recogniser — nee
 that for recognition training to mean anything. This command runs every stage, with the library's
 own functions and the toy profile's settings, on :attr:`ReproducePlan.identities` toy people:
 
-1. their constrained studio photos (a few per person, as Tufts has), prepared (chapter 01);
+1. their constrained studio photos (a few per person, as Tufts has), prepared (chapter 01), and
+   a few posed ones (the same backdrop, the head turned and the light moved) that only the
+   recognisers of step 5 see;
 2. one LoRA per person and method (chapter 04);
 3. synthetic images of every person with every method, the same prompts and seeds (chapter 05),
    prepared like any photos;
@@ -18,7 +20,8 @@ Every stage resumes (runs from their checkpoints, images from their manifests, p
 their records, recognisers from their epoch checkpoints), so an interrupted ``make reproduce`` is
 simply started again. The results file holds the date, the commit and the command::
 
-    REPRO/raw, REPRO/data                  the real photos and their prepared set
+    REPRO/raw, REPRO/data                  the studio photos and their prepared set
+    REPRO/raw-posed, REPRO/posed           the posed photos (recognition only), prepared
     REPRO/runs/<method>/<identity>/        idbooth train's run folders
     REPRO/generated/<method>/<identity>/   idbooth generate's images and manifests
     REPRO/synthetic/<method>/              the generated images, prepared
@@ -66,6 +69,8 @@ BENCHMARK_FILE = "benchmarks.json"
 BENCHMARK_PROTOCOL = "midpoint"
 #: The real photos' prepared set; fr-train names a dataset by its folder, so this is "data".
 REAL = "data"
+#: The posed photos' prepared set (recognition only).
+SESSION = "posed"
 
 
 @dataclass(frozen=True)
@@ -76,7 +81,13 @@ class ReproducePlan:
     photos_per_identity: int = 5
     images_per_identity: int = 40
     methods: tuple[str, ...] = METHODS
-    recogniser_seeds: tuple[int, ...] = (0, 1, 2)
+    #: Posed photos of each person (the studio backdrop, the head turned, the light moved) that
+    #: join the recognisers' real set, never fine-tuning. Trained on the frontal studio shots
+    #: alone, the toy recogniser verifies unseen people in the wild barely better than an
+    #: untrained one (``benchmarks/recognition_training.py``), so training, and with it the
+    #: utility claim, would not be measured. 0: the studio shots alone.
+    session_photos_per_identity: int = 5
+    recogniser_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     recogniser_epochs: int = 30
     validation_share: float = 0.2
     benchmark_people_per_fold: int = 10
@@ -93,6 +104,11 @@ class ReproducePlan:
             )
 
     @property
+    def real_sets(self) -> tuple[str, ...]:
+        """The prepared real datasets a recogniser trains on (folder names, also their origin)."""
+        return (REAL, SESSION) if self.session_photos_per_identity else (REAL,)
+
+    @property
     def settings(self) -> tuple[str, ...]:
         """The recognisers' training sets: the real photos alone, then real + each method's."""
         return ("real", *(f"real+{method}" for method in self.methods))
@@ -103,11 +119,18 @@ def method_config(config: ProfileConfig, method: str) -> ProfileConfig:
 
 
 def prepare_real(folder: Path, config: ProfileConfig, plan: ReproducePlan) -> Path:
-    """The toy studio photos of the plan's people, prepared into ``folder/data``."""
+    """The toy studio photos of the plan's people, prepared into ``folder/data``, and their
+    posed photos (if the plan has any) into ``folder/posed``; returns the studio photos' folder."""
     from idbooth_lib.data.prepare import prepare_dataset
+    from idbooth_lib.toy.dataset import write_toy_dataset
 
     raw = write_study_photos(folder, config, plan.identities, plan.photos_per_identity)
     prepare_dataset(raw, folder / REAL, config, progress=False)
+    if plan.session_photos_per_identity:
+        posed = write_toy_dataset(folder / "raw-posed", plan.identities,
+                                  plan.session_photos_per_identity, mode="posed", seed=config.seed,
+                                  size=config.data.resolution, progress=False)  # fmt: skip
+        prepare_dataset(posed, folder / SESSION, config, progress=False)
     return raw
 
 
@@ -158,12 +181,13 @@ def train_recognisers(
 
     rows = []
     for setting in plan.settings:
-        roots = [folder / REAL] + [folder / "synthetic" / m for m in setting.split("+")[1:]]
+        roots = [folder / real for real in plan.real_sets]
+        roots += [folder / "synthetic" / m for m in setting.split("+")[1:]]
         everything = read_aligned(roots)
         for seed in plan.recogniser_seeds:
             output = folder / "recognition" / f"{setting}-seed{seed}"
             train, validation = hold_out_identities(everything, plan.validation_share, seed,
-                                                    origin=REAL)  # fmt: skip
+                                                    origin=plan.real_sets)  # fmt: skip
             config = RecognitionConfig(epochs=plan.recogniser_epochs, seed=seed)
             began = time.perf_counter()
             record = train_recognition(train, validation, config, output, log=log, progress=False,
@@ -387,12 +411,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images-per-identity", type=int,
                         default=ReproducePlan.images_per_identity)  # fmt: skip
     parser.add_argument("--epochs", type=int, default=ReproducePlan.recogniser_epochs)
+    parser.add_argument("--session-photos", type=int,
+                        default=ReproducePlan.session_photos_per_identity,
+                        help="posed photos per person in the recognisers' real set")  # fmt: skip
     parser.add_argument("--ship", action="store_true",
                         help=f"copy REPRO/{RESULTS_FILE} into the package for the book")  # fmt: skip
     arguments = parser.parse_args(argv)
     plan = ReproducePlan(identities=arguments.identities,
                          images_per_identity=arguments.images_per_identity,
-                         recogniser_epochs=arguments.epochs)  # fmt: skip
+                         recogniser_epochs=arguments.epochs,
+                         session_photos_per_identity=arguments.session_photos)  # fmt: skip
     try:
         config = load_profile("toy", {"paths.root": str(arguments.folder / "cache")})
         command = "python -m idbooth_lib.toy.reproduce " + shlex.join(sys.argv[1:] if argv is None
