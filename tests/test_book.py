@@ -123,3 +123,13 @@ def test_every_notebook_page_is_committed_without_outputs():
         if path.exists():
             cells = json.loads(path.read_text())["cells"]
             assert all(not c.get("outputs") for c in cells if c["cell_type"] == "code"), entry
+
+
+def test_troubleshooting_states_the_profiles_checkpoint_interval():
+    """The page quotes each profile's ``train.checkpointing_steps``; a change of either value
+    must reach the page."""
+    from idbooth_lib.config import load_profile
+
+    page = " ".join((ROOT / "book" / "troubleshooting.md").read_text().split())
+    toy, sd21 = (load_profile(name, environ={}).train.checkpointing_steps for name in ("toy", "sd21"))
+    assert f"({toy} on the toy profile, {sd21} on `sd21`)" in page
