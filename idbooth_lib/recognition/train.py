@@ -72,8 +72,9 @@ class RecognitionConfig:
     mixed_precision: str = "no"
     flip: bool = True
     #: Photometric augmentation: brightness, contrast and saturation each multiplied by a factor
-    #: drawn in [1 - j, 1 + j] per image (0: off). Studio photos all share one light; without it
-    #: a recogniser trained on them meets the wild's light for the first time at test.
+    #: drawn in [1 - j, 1 + j] per image (0: off), so that photos which all share one light do
+    #: not leave the recogniser to meet other light first at test. On the toy world it does not
+    #: make up for studio photos' missing poses (``benchmarks/recognition_training.py``).
     colour_jitter: float = 0.0
     #: Geometric augmentation: a shift of up to this share of the crop's width and height, and a
     #: rotation of up to 30 degrees times it, per image (0: off), for a crop aligned less exactly.
