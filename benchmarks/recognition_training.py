@@ -14,15 +14,14 @@ a bootstrap 95 % interval over the seeds.
 
 The real sets are toy people drawn as the reproduction draws them (the book's world; studio,
 posed or wild photos: ``toy.faces.MODES``), aligned with their true landmarks (the reproduction
-aligns detected ones: the same template, a few pixels apart). Validation holds out a fifth of the people, as ``make reproduce``
-does. Results go to ``benchmarks/results/recognition_training.json`` with the date and the commit.
+aligns detected ones: the same template, a few pixels apart). Validation holds out a fifth of
+the people, as ``make reproduce`` does. Results go to ``benchmarks/results/recognition_training.json`` with the date and the commit.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
-import itertools
 import sys
 import tempfile
 import time
@@ -38,16 +37,12 @@ from idbooth_lib.evaluation.intervals import paired_difference
 from idbooth_lib.identity.align import warp_to_template
 from idbooth_lib.identity.encoders import load_identity_encoder
 from idbooth_lib.ranges import pixels_to_signed, signed_to_pixels
+from idbooth_lib.recognition.benchmarks import score_benchmark
+from idbooth_lib.recognition.bins import VerificationPairs
 from idbooth_lib.recognition.data import FaceClasses, hold_out_identities
-from idbooth_lib.recognition.train import (
-    RecognitionConfig,
-    build_backbone,
-    embed_images,
-    train_recognition,
-)
-from idbooth_lib.recognition.verification import verify_pairs
+from idbooth_lib.recognition.train import RecognitionConfig, build_backbone, train_recognition
 from idbooth_lib.toy.benchmark import toy_benchmark_pairs
-from idbooth_lib.toy.faces import ToyFaceWorld
+from idbooth_lib.toy.render import render_faces
 
 BOOK_WORLD_SEED = 0  # the people of the book's chapters and of make reproduce
 PROTOCOL = "midpoint"  # make reproduce's (toy/reproduce.py BENCHMARK_PROTOCOL)
@@ -80,24 +75,24 @@ CANDIDATES = {
 def aligned_people(people: int, photos: int, modes: str) -> FaceClasses:
     """The book's first ``people`` toy people, ``photos`` each in each of ``modes`` (joined by
     ``+``), as aligned 112 × 112 crops."""
-    world = ToyFaceWorld(BOOK_WORLD_SEED)
     crops, labels = [], []
-    for person in range(people):
-        for mode, photo in itertools.product(modes.split("+"), range(photos)):
-            face = world.face(person, photo, mode=mode)
-            pixels = pixels_to_signed(np.asarray(face.image)[None].copy())
-            crop = warp_to_template(pixels, torch.as_tensor(face.landmarks)[None].float())
-            crops.append(signed_to_pixels(crop)[0].numpy())
-            labels.append(person)
+    for mode in modes.split("+"):
+        faces = render_faces(BOOK_WORLD_SEED, range(people), photos, mode, progress=False)
+        landmarks = torch.as_tensor(faces.landmarks).float()
+        crops.append(signed_to_pixels(warp_to_template(pixels_to_signed(faces.images), landmarks)))
+        labels.append(faces.identities)
     names = [f"person{person:03d}" for person in range(people)]
-    return FaceClasses(np.stack(crops), np.array(labels), names, ["data"] * len(labels))
+    labels = np.concatenate(labels)
+    by_person = np.argsort(labels, kind="stable")  # each person's photos together, as written
+    return FaceClasses(torch.cat(crops).numpy()[by_person], labels[by_person], names,
+                       ["data"] * len(labels))  # fmt: skip
 
 
-def benchmark_accuracy(encoder: torch.nn.Module, images: np.ndarray, same: list[bool]) -> float:
-    return verify_pairs(embed_images(encoder.eval(), images), same, PROTOCOL)["accuracy_mean"]
+def benchmark_accuracy(encoder: torch.nn.Module, pairs: VerificationPairs) -> float:
+    return score_benchmark(encoder.eval(), pairs, PROTOCOL)["accuracy_mean"]
 
 
-def measure(candidate: Candidate, seeds: list[int], epochs: int, images, same) -> dict:
+def measure(candidate: Candidate, seeds: list[int], epochs: int, pairs: VerificationPairs) -> dict:
     """Trained and untrained accuracy per seed, and their paired difference."""
     data = aligned_people(candidate.people, candidate.photos, candidate.mode)
     trained, untrained, seconds = [], [], []
@@ -108,13 +103,10 @@ def measure(candidate: Candidate, seeds: list[int], epochs: int, images, same) -
         with tempfile.TemporaryDirectory() as output:
             train_recognition(train, validation, config, output, log=lambda line: None,
                               progress=False)  # fmt: skip
-            trained.append(benchmark_accuracy(load_identity_encoder(output + "/backbone"),
-                                              images, same))  # fmt: skip
+            trained.append(benchmark_accuracy(load_identity_encoder(output + "/backbone"), pairs))
         seconds.append(time.perf_counter() - began)
         torch.manual_seed(seed)  # the backbone train_recognition starts from
-        untrained.append(
-            benchmark_accuracy(build_backbone("toy", config.embedding_dim), images, same)
-        )
+        untrained.append(benchmark_accuracy(build_backbone("toy", config.embedding_dim), pairs))
         print(
             f"  seed {seed}: trained {trained[-1]:.4f}, untrained {untrained[-1]:.4f}", flush=True
         )
@@ -138,18 +130,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=30, help="make reproduce's recogniser_epochs")
     parser.add_argument("--output", type=Path, help="default: results/recognition_training.json")
     args = parser.parse_args(argv)
+    if len(args.seeds) < 2:
+        parser.error("give two or more --seeds: the gain's interval is a bootstrap over the seeds")
     torch.set_num_threads(2)
     images, same = toy_benchmark_pairs(10, 60)  # make reproduce's benchmark size
+    pairs = VerificationPairs("toy", images, np.asarray(same))
     results = {}
     for name in args.candidates:
         print(name, flush=True)
-        results[name] = measure(CANDIDATES[name], args.seeds, args.epochs, images, same)
+        results[name] = measure(CANDIDATES[name], args.seeds, args.epochs, pairs)
     report = {
         "benchmark": "recognition_training",
         "date": datetime.date.today().isoformat(),
         "commit": source_commit(),
         "command": "python benchmarks/recognition_training.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "test_benchmark": {"pairs": len(same), "protocol": PROTOCOL},
+        "test_benchmark": {"pairs": len(pairs), "protocol": PROTOCOL},
         "candidates": results,
     }  # fmt: skip
     publish(report, args.output, "recognition_training")
