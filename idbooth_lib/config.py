@@ -87,6 +87,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from idbooth_lib.io import shown_path
+
 #: Prefix of model sources that are shipped inside this package (the toy models).
 PACKAGED_PREFIX = "idbooth:"
 
@@ -541,10 +543,12 @@ def describe_fields() -> list[tuple[str, str, str]]:
 
 
 def _lookup(tree: dict[str, Any], dotted: str) -> str:
+    """A setting's value as the table shows it (a folder in the home folder as ``~/...``)."""
     value: Any = tree
     for part in dotted.split("."):
         value = value[part]
-    return str(value)
+    text = str(value)
+    return shown_path(text) if text.startswith(str(Path.home())) else text
 
 
 __all__ = [

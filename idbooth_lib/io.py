@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,38 @@ def cache_root() -> Path:
     """``$IDBOOTH_CACHE`` or ``~/.cache/idbooth``: files that can be rebuilt at any time (toy
     renders, recipe checkpoints)."""
     return Path(os.environ.get("IDBOOTH_CACHE", "~/.cache/idbooth")).expanduser()
+
+
+def shown_path(path: str | os.PathLike[str], relative_to: str | os.PathLike[str] | None = None) -> str:
+    """A path as a reader should see it printed: relative to ``relative_to`` (say, a chapter's
+    work folder) when it lies inside, ``idbooth_lib/...`` inside this package (its shipped
+    weights), ``~/...`` in the home folder, else as given.
+
+    Why: an absolute path names the machine that ran the code (``/tmp/chapter05-x1y2``,
+    ``/home/someone``); in a rendered page or a shared log it means nothing to the reader, whose
+    own folders are elsewhere."""
+    path = Path(path).expanduser()
+    package_parent = Path(__file__).resolve().parents[1]
+    for base, prefix in ((relative_to, ""), (package_parent, ""), (Path.home(), "~/")):
+        if base is not None:
+            try:
+                return prefix + str(path.relative_to(Path(base).expanduser()))
+            except ValueError:
+                pass
+    return str(path)
+
+
+def without_folder(text: str, folder: str | os.PathLike[str]) -> str:
+    """``text`` with every path inside ``folder`` written relative to it (``/tmp/x/gen/a.png``
+    becomes ``gen/a.png`` for ``folder=/tmp/x``): for messages a notebook prints, whose reader's
+    work folder is somewhere else."""
+    return str(text).replace(f"{Path(folder).expanduser()}{os.sep}", "")
+
+
+def work_printer(folder: str | os.PathLike[str]) -> Callable[[str], None]:
+    """``print`` for the ``log=`` of a library call in a notebook: each line names files relative
+    to the work ``folder`` (:func:`without_folder`)."""
+    return lambda line: print(without_folder(line, folder))
 
 
 @contextmanager

@@ -2,6 +2,11 @@
 
 A notebook shows a :class:`MarkdownTable` as a rendered table (Jupyter calls ``_repr_markdown_``),
 and ``print`` gives the same table as plain Markdown text, so no pandas or IPython import is needed.
+
+The house rule for tables: at most :data:`MAX_COLUMNS` columns, because a wider one scrolls
+sideways in the book's column and its right half goes unread. A table that needs more is two
+tables, or puts two numbers in one cell (``0.347 (paper 0.124)``). :func:`number` rounds a
+measure to what it can support and writes large ones with thousands separators.
 """
 
 from __future__ import annotations
@@ -31,10 +36,28 @@ def _line(cells: Sequence[str]) -> str:
     return "| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |"
 
 
+#: The widest table that fits the book's column at 1280 px.
+MAX_COLUMNS = 6
+
+
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> MarkdownTable:
     """Build a :class:`MarkdownTable`; every cell is converted with ``str``."""
     width = len(headers)
+    if width > MAX_COLUMNS:
+        raise ValueError(f"a table of {width} columns ({', '.join(map(str, headers))}) does not fit "
+                         f"the page: at most {MAX_COLUMNS}; split it or join cells")  # fmt: skip
     for row in rows:
         if len(row) != width:
             raise ValueError(f"row {row!r} has {len(row)} cells, the header has {width}")
     return MarkdownTable(tuple(map(str, headers)), tuple(tuple(map(str, row)) for row in rows))
+
+
+def number(value: float | None, digits: int = 3) -> str:
+    """A measure as text: "–" for None (not measurable), ``digits`` decimals below 100, whole
+    numbers with thousands separators from 100 on (an FDR of 22381.87 is "22,382": its decimals
+    say nothing)."""
+    if value is None:
+        return "–"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}f}"

@@ -16,6 +16,7 @@ import yaml
 from conftest import NOTEBOOKS, ROOT
 
 sys.path.insert(0, str(ROOT / "tools"))
+import check_rendered_book  # noqa: E402
 import refresh_book_cache  # noqa: E402
 
 
@@ -88,7 +89,39 @@ def test_strict_book_build_renders_every_chapter():
     assert (html / "book" / "api.html").exists()
     report = (html / "book" / "report.html").read_text()  # a generated page: its tables must be there
     assert "Traceback" not in report and "<p>| " not in report
-    assert report.count("reproduced</strong>") >= 3
+    assert report.count("reproduced</strong>") >= 2 and "holds</strong>" in report
+    assert check_rendered_book.book_problems(html) == []  # paths, widths, exercises
+
+
+PAGE = """<html><body><main><h1>Chapter</h1><p>wrote {path}/chapter05-x/gen/a.png</p>
+<table><tr>{header}</tr><tr>{row}</tr></table><img src="{image}">
+<section><h2>Exercises<a class="headerlink">#</a></h2><ol><li>One?</li><li>Two?</li></ol>
+<pre># Solution 1
+print(1)</pre></section></main></body></html>"""
+
+
+def test_the_rendered_page_check_finds_each_breach(tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (1200, 300)).save(tmp_path / "wide.png")
+    page = tmp_path / "page.html"
+    page.write_text(PAGE.format(path="/scratch/build", header="<th>a</th>" * 7,
+                                row="<td>1</td>" * 7, image="wide.png"))  # fmt: skip
+    problems = " | ".join(check_rendered_book.page_problems(page, ["/scratch/build"]))
+    assert "absolute path /scratch/build/chapter05-x/gen/a.png" in problems
+    assert "table of 7 columns" in problems and "wide.png is 1200 px wide" in problems
+    assert "exercise 2 has no solution" in problems and "exercise 1 has" not in problems
+    Image.new("RGB", (900, 300)).save(tmp_path / "narrow.png")
+    page.write_text(PAGE.format(path="chapter05-x", header="<th>a</th>" * 3, row="<td>1</td>" * 3,
+                                image="narrow.png").replace("</pre>", "\n# Solution 2</pre>"))  # fmt: skip
+    assert check_rendered_book.page_problems(page, ["/scratch/build"]) == []
+    wrapping = "<td>" + "word " * 60 + "</td>"  # long, but it wraps at the spaces
+    page.write_text(PAGE.format(path="", header="<th>a</th>" * 2, row=wrapping * 2, image="narrow.png"))
+    assert not any("characters" in p for p in check_rendered_book.page_problems(page, []))
+    unbreakable = "<td><code>" + "x" * 60 + "</code></td>"
+    page.write_text(PAGE.format(path="", header="<th>a</th>" * 2, row=unbreakable * 2,
+                                image="narrow.png"))  # fmt: skip
+    assert any("characters wide" in p for p in check_rendered_book.page_problems(page, []))
 
 
 def test_nothing_cites_a_file_that_readers_do_not_have():

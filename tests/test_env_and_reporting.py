@@ -66,3 +66,18 @@ def test_each_process_gets_its_own_gpu(monkeypatch):
     monkeypatch.setattr(env, "process_state", lambda config: SimpleNamespace(local_process_index=3))
     assert env.process_device(config("cuda")) == torch.device("cuda", 3)
     assert env.process_device(config("cuda:1")) == torch.device("cuda", 1)
+
+
+def test_a_table_wider_than_the_page_is_refused_with_the_fix():
+    from idbooth_lib.reporting import MAX_COLUMNS, markdown_table
+
+    markdown_table([str(i) for i in range(MAX_COLUMNS)], [])
+    with pytest.raises(ValueError, match="split it or join cells"):
+        markdown_table([str(i) for i in range(MAX_COLUMNS + 1)], [])
+
+
+def test_numbers_are_rounded_to_what_they_support():
+    from idbooth_lib.reporting import number
+
+    assert number(None) == "–" and number(0.34712) == "0.347" and number(0.5, 2) == "0.50"
+    assert number(22381.87, 2) == "22,382" and number(-150.4) == "-150"

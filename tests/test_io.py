@@ -50,3 +50,27 @@ def test_a_results_file_that_cannot_be_read_names_itself_and_its_maker(tmp_path)
     broken.write_text("[1, 2]", encoding="utf-8")
     with pytest.raises(ValueError, match="lacks plan: it was not written by `make it`"):
         read_results(broken, ("plan",), "make it")
+
+
+def test_paths_are_shown_relative_to_the_readers_folders(tmp_path):
+    from pathlib import Path
+
+    from idbooth_lib.io import shown_path
+
+    assert shown_path(tmp_path / "gen" / "a.png", relative_to=tmp_path) == "gen/a.png"
+    assert shown_path(Path.home() / "idbooth" / "runs") == "~/idbooth/runs"
+    assert shown_path("~/idbooth") == "~/idbooth"
+    assert shown_path("/elsewhere/x", relative_to=tmp_path) == "/elsewhere/x"
+    import idbooth_lib
+
+    shipped = Path(idbooth_lib.__file__).parent / "toy" / "weights"
+    assert shown_path(shipped) == "idbooth_lib/toy/weights"
+
+
+def test_notebook_messages_name_files_relative_to_the_work_folder(tmp_path, capsys):
+    from idbooth_lib.io import without_folder, work_printer
+
+    line = f"drew 3 images for 1 run into {tmp_path}/gen; report in {tmp_path}/gen/report.json"
+    assert without_folder(line, tmp_path) == "drew 3 images for 1 run into gen; report in gen/report.json"
+    work_printer(tmp_path)(line)
+    assert str(tmp_path) not in capsys.readouterr().out

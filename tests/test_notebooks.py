@@ -6,11 +6,15 @@ defaults.
 """
 
 import json
+import sys
 
 import papermill
 import pytest
 import yaml
 from conftest import NOTEBOOKS, ROOT
+
+sys.path.insert(0, str(ROOT / "tools"))
+from check_rendered_book import machine_paths, notebook_output_problems  # noqa: E402
 
 #: Per-chapter overrides that keep the test run short; chapters absent here use their defaults.
 FAST_PARAMETERS = {
@@ -62,6 +66,8 @@ def test_notebook_executes_on_toy_profile(path, tmp_path):
         if output.get("output_type") == "error"
     ]
     assert not errors
+    # what a reader sees: no path of this machine, no figure wider than the column
+    assert notebook_output_problems(executed, machine_paths()) == []
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])

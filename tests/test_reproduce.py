@@ -222,7 +222,7 @@ def test_every_claim_gets_a_status_and_the_table_shows_them():
     reproduction |= _recognition({"real": 0.0, "real+dreambooth": 0.02, "real+portraitbooth": 0.02,
                                   "real+idbooth": 0.05})  # fmt: skip
     claims = paper_claims(reproduction)
-    assert len(claims) == 11
+    assert len(claims) == 10
     assert {c.status for c in claims} == {REPRODUCED, NOT_RUN}
     assert sum(c.status == NOT_RUN for c in claims) == 2  # CMMD and the five real benchmarks
     text = str(claims_table(claims))

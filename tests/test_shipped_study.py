@@ -233,3 +233,23 @@ def test_chapter_06s_reading_of_the_foundation_trained_twice_as_long(study):
     backgrounds = [round(curve_reading(rows, "idbooth", steps=(0, 100))[key][1], 2)
                    for rows in (shipped, longer["rows"]) for key in ("step 0", "step 100")]
     assert backgrounds == [0.81, 0.17, 0.88, 0.3]
+
+
+def test_chapter_06s_reading_of_the_paired_intervals(study):
+    """The sentence under chapter 06's comparisons table, reading by reading (eight people,
+    the book's step)."""
+    from idbooth_lib.evaluation.comparisons import per_person_comparisons, reading
+    from idbooth_lib.evaluation.tradeoff import COMPARED_PER_PERSON
+
+    step = load_profile("toy", environ={}).train.max_steps
+    found = {(r["measure"], r["first"], r["second"]): reading(r)
+             for r in per_person_comparisons(study["rows"], COMPARED_PER_PERSON, step=step)}  # fmt: skip
+    for recogniser in ("identity_independent_gained", "identity_loss_gained"):
+        assert found[recogniser, "portraitbooth", "dreambooth"] == "PortraitBooth ahead"
+        assert found[recogniser, "idbooth", "portraitbooth"] == "PortraitBooth ahead"
+    assert found["background", "idbooth", "portraitbooth"] == "ID-Booth ahead"
+    assert found["pose", "portraitbooth", "dreambooth"] == "DreamBooth ahead"
+    assert {v for (m, a, b), v in found.items() if (a, b) == ("idbooth", "dreambooth")} == {
+        "no difference shown"
+    }
+    assert found["vendi", "idbooth", "portraitbooth"] == "inconclusive"

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from idbooth_lib.data.layout import REPORT_FILE
+from idbooth_lib.io import shown_path
 
 OK, WARNING, SKIPPED = "ok", "warning", "skipped"
 
@@ -68,14 +69,16 @@ class Report:
             "files": [asdict(record) for record in self.records],
         }
 
-    def summary(self, limit: int = 20) -> str:
-        """A few lines for the console: totals, then each warning and skip."""
+    def summary(self, limit: int = 20, relative_to: str | Path | None = None) -> str:
+        """A few lines for the console: totals, then each warning and skip; folders are shown
+        relative to ``relative_to`` (a notebook's work folder) where they lie inside it."""
+        source, destination = (shown_path(folder, relative_to)
+                               for folder in (self.source, self.destination))  # fmt: skip
         lines = [
             f"prepared {self.images} images of {_people(len(self.identities))} from "
-            f"{self.source} into {self.destination} (profile {self.profile}, "
-            f"{self.resolution} px)",
+            f"{source} into {destination} (profile {self.profile}, {self.resolution} px)",
             f"  ok {self.count(OK)}, warning {self.count(WARNING)}, skipped {self.count(SKIPPED)}"
-            f" — every file with its reason is in {Path(self.destination) / REPORT_FILE}",
+            f" — every file with its reason is in {Path(destination) / REPORT_FILE}",
         ]
         problems = self.problems()
         lines += [f"  {r.status:>7}  {r.source}: {r.reason}" for r in problems[:limit]]

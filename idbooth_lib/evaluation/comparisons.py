@@ -44,6 +44,7 @@ from idbooth_lib.evaluation.intervals import (
     verdict,
 )
 from idbooth_lib.evaluation.separability import interpolated_crossing
+from idbooth_lib.methods import BUILT_IN
 
 #: The paper's order, better first: each pair is one of its claims (ID-Booth ≥ PortraitBooth >
 #: DreamBooth), compared as ``first − second``.
@@ -263,7 +264,7 @@ PAPER_CLAIMS = {
     "accuracy_mean": tuple(("real+idbooth", other) for other in
                            ("real", "real+dreambooth", "real+portraitbooth")),  # fmt: skip
 }
-METHOD_NAMES = {"dreambooth": "DreamBooth", "portraitbooth": "PortraitBooth", "idbooth": "ID-Booth"}
+METHOD_NAMES = {method.name: method.display_name for method in BUILT_IN}
 MEASURE_NAMES = {"eer": "EER", "fnmr_at_fmr_1e-2": "FMR100", "fdr": "FDR", "vendi": "Vendi",
                  "identity_independent_gained": "identity gained (independent recogniser)",
                  "identity_loss_gained": "identity gained (loss recogniser)",
@@ -293,26 +294,37 @@ def reading(record: dict[str, Any], names: dict[str, str] = METHOD_NAMES) -> str
 
 def comparisons_table(records: Sequence[dict], names: dict[str, str] = METHOD_NAMES,
                       digits: int = 3) -> Any:  # fmt: skip
-    """A Markdown table of comparison records: measure, protocol and recogniser where the
-    records have them, the pair, the difference, its 95 % interval and :func:`reading`."""
+    """A Markdown table of comparison records, four columns wide: the measure (with its protocol
+    and recogniser where the records have them), the pair, the difference with its 95 % interval,
+    and :func:`reading`."""
     from idbooth_lib.reporting import markdown_table
 
-    roles = {"identity_encoder": "loss", "evaluation_encoder": "independent"}
-    extra = [field for field in ("protocol", "role") if any(field in r for r in records)]
     rows = []
     for record in records:
         interval = as_interval(record)
-        described = [record.get("protocol", "").replace("_", " ") if f == "protocol"
-                     else roles.get(record.get("role"), "") for f in extra]  # fmt: skip
-        rows.append([MEASURE_NAMES.get(record["measure"], record["measure"]), *described,
-                     f"{display_name(record['first'], names)} − "
-                     f"{display_name(record['second'], names)}",
-                     f"{interval.estimate:+.{digits}f}",
-                     f"{interval.low:+.{digits}f} … {interval.high:+.{digits}f}",
+        rows.append([measure_label(record), f"{display_name(record['first'], names)} − "
+                                           f"{display_name(record['second'], names)}",
+                     f"{interval.estimate:+.{digits}f} ({interval.low:+.{digits}f} … "
+                     f"{interval.high:+.{digits}f})",
                      reading(record, names)])  # fmt: skip
-    headers = ["measure", *[{"protocol": "protocol", "role": "recogniser"}[f] for f in extra],
-               "comparison", "difference", "95 % interval", "reading"]  # fmt: skip
-    return markdown_table(headers, rows)
+    return markdown_table(["measure", "comparison", "difference (95 % interval)", "reading"], rows)
+
+
+#: How a protocol and a recogniser are named in a table.
+PROTOCOL_NAMES = {"synthetic_vs_synthetic": "syn–syn", "synthetic_vs_real": "syn–real",
+                  "real_vs_real": "real–real"}  # fmt: skip
+ROLE_NAMES = {"identity_encoder": "loss recogniser", "evaluation_encoder": "independent"}
+
+
+def measure_label(record: dict[str, Any]) -> str:
+    """``EER, syn–real (independent)``: a measure named for a reader, with its protocol and
+    recogniser when the record has them."""
+    label = MEASURE_NAMES.get(record["measure"], record["measure"])
+    if record.get("protocol"):
+        label += f", {PROTOCOL_NAMES.get(record['protocol'], record['protocol'])}"
+    if record.get("role"):
+        label += f" ({ROLE_NAMES.get(record['role'], record['role'])})"
+    return label
 
 
 def load_people_scores(embeddings_file: Path, role: str, people: Sequence[str]) -> dict[str, PeopleScores]:
@@ -340,6 +352,9 @@ __all__ = [
     "combined_status",
     "comparisons_table",
     "display_name",
+    "measure_label",
+    "PROTOCOL_NAMES",
+    "ROLE_NAMES",
     "cross_set",
     "find",
     "load_people_scores",

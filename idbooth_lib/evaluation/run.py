@@ -272,38 +272,23 @@ def load_evaluation_models(
 
 def summary_table(results: dict):
     """The identity rows of the paper's table for each recogniser and protocol, plus the counts."""
-    from idbooth_lib.reporting import markdown_table
+    from idbooth_lib.evaluation.comparisons import PROTOCOL_NAMES, ROLE_NAMES
+    from idbooth_lib.reporting import markdown_table, number
 
     rows = []
     for role, measures in results.get("encoders", {}).items():
         for protocol in ("synthetic_vs_synthetic", "synthetic_vs_real", "real_vs_real"):
             values = measures[protocol]
+            described = (ROLE_NAMES.get(role, role), PROTOCOL_NAMES[protocol])
             if "error" in values:
-                rows.append((role, protocol, values["error"], "", "", ""))
+                rows.append((*described, values["error"], "", "", ""))
                 continue
-            rows.append(
-                (
-                    role,
-                    protocol,
-                    "-" if values["eer"] is None else f"{values['eer']:.3f}",
-                    "-"
-                    if values["fnmr_at_fmr_1e-2"] is None
-                    else f"{values['fnmr_at_fmr_1e-2']:.3f}",
-                    f"{values['genuine_mean']:.3f} ± {values['genuine_std']:.3f}",
-                    "-" if values["fdr"] is None else f"{values['fdr']:.2f}",
-                )
-            )
+            rows.append((*described, number(values["eer"]), number(values["fnmr_at_fmr_1e-2"]),
+                         f"{number(values['genuine_mean'])} ± {number(values['genuine_std'])}",
+                         number(values["fdr"], 2)))  # fmt: skip
     found = results["faces_found"]
-    rows.append(
-        (
-            "faces found",
-            f"synthetic {found['synthetic']['usable']}/{found['synthetic']['total']}",
-            f"real {found['real']['usable']}/{found['real']['total']}",
-            "",
-            "",
-            "",
-        )
-    )
+    rows.append(("faces found", f"synthetic {found['synthetic']['usable']}/{found['synthetic']['total']}",
+                 f"real {found['real']['usable']}/{found['real']['total']}", "", "", ""))  # fmt: skip
     return markdown_table(["recogniser", "protocol", "EER", "FMR100", "genuine μ ± σ", "FDR"], rows)
 
 

@@ -30,11 +30,12 @@ from idbooth_lib.evaluation.comparisons import (
     find,
 )
 from idbooth_lib.evaluation.intervals import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
+from idbooth_lib.methods import BUILT_IN
 
 NOT_RUN = "not run"
 STATUSES = (REPRODUCED, INCONCLUSIVE, NOT_REPRODUCED, NOT_RUN)
-NAMES = {"dreambooth": "DreamBooth", "portraitbooth": "PortraitBooth", "idbooth": "ID-Booth"}
-SHORT = {"dreambooth": "DB", "portraitbooth": "PB", "idbooth": "ID"}
+NAMES = {method.name: method.display_name for method in BUILT_IN}
+SHORT = {method.name: method.short_name for method in BUILT_IN}
 #: How a comparison's interval is marked in a reason: on the paper's side, the other, or both.
 MARKS = {REPRODUCED: "✓", NOT_REPRODUCED: "✗", INCONCLUSIVE: "?"}
 
@@ -158,8 +159,15 @@ def diversity_claims(reproduction: dict) -> list[Claim]:
     return rows
 
 
-def real_claim(reproduction: dict) -> Claim:
-    """The real training photos themselves are near perfectly separable (Tufts: EER 0.001)."""
+#: The statuses of a check of the data (not of a method): it holds or it does not.
+HOLDS, DOES_NOT_HOLD = "holds", "does not hold"
+
+
+def real_photos_check(reproduction: dict) -> Claim:
+    """The real training photos themselves separate near perfectly (Tufts: EER 0.001).
+
+    A property of the data every method starts from, not of a method: the report shows it apart
+    from the paper's claims, as what the identity rows are read against."""
     any_method = next(iter(reproduction["methods"].values()))
     real = any_method.get("identity_encoder", {}).get("real_vs_real", {})
     eer, genuine = real.get("eer"), real.get("genuine_mean")
@@ -167,13 +175,18 @@ def real_claim(reproduction: dict) -> Claim:
              f", genuine μ {paper.REAL_VS_REAL['genuine_mean']})")  # fmt: skip
     if eer is None:
         return Claim(claim, "–", NOT_RUN, "no real-vs-real measure in the results", "")
-    status = REPRODUCED if eer <= 0.01 else NOT_REPRODUCED
+    status = HOLDS if eer <= 0.01 else DOES_NOT_HOLD
     reason = f"toy studio photos: EER {eer:.3f} ({'at most' if eer <= 0.01 else 'above'} 0.01)"
     if genuine is not None and genuine > paper.REAL_VS_REAL["genuine_mean"]:
         reason += (f", genuine μ {genuine:.3f}: a person's toy studio photos are more alike than "
                    "Tufts photos are to ArcFace")  # fmt: skip
     return Claim(claim, f"EER {eer:.3f}, genuine μ {genuine:.3f}", status, reason,
                  "chapter 06, `real_vs_real` in `idbooth evaluate`'s results")  # fmt: skip
+
+
+def data_checks(reproduction: dict) -> list[Claim]:
+    """What the data must be for the claims to be tested at all (today: one check)."""
+    return [real_photos_check(reproduction)]
 
 
 def cmmd_claim() -> Claim:
@@ -228,18 +241,19 @@ def paper_claims(reproduction: dict) -> list[Claim]:
     return [
         *identity_claims(reproduction),
         *diversity_claims(reproduction),
-        real_claim(reproduction),
         cmmd_claim(),
         utility_claim(reproduction),
         benchmarks_claim(),
     ]
 
 
-def claims_table(claims: list[Claim]) -> Any:
-    """The report's table (a Markdown table that notebooks display)."""
+def claims_table(claims: list[Claim], subject: str = "the paper's claim",
+                 toy: str = "toy (DB / PB / ID-Booth)") -> Any:  # fmt: skip
+    """The report's table (a Markdown table that notebooks display); ``subject`` and ``toy``
+    name the first two columns (the data checks have no per-method numbers)."""
     from idbooth_lib.reporting import markdown_table
 
     return markdown_table(
-        ["the paper's claim", "toy (DB / PB / ID-Booth)", "status", "why", "on sd21"],
+        [subject, toy, "status", "why", "on sd21"],
         [(c.claim, c.toy_result, f"**{c.status}**", c.reason, c.on_sd21) for c in claims],
     )
