@@ -4,6 +4,7 @@ Only tiny networks are built here (no download): an iResNet with real key names 
 and small CNNs exported to ONNX the way insightface's ArcFace models are.
 """
 
+import shutil
 from types import SimpleNamespace
 
 import pytest
@@ -279,3 +280,18 @@ def test_toy_recogniser_still_loads_frozen_and_differentiable():
     encoder = load_identity_encoder(load_profile("toy", environ={}).models.identity_encoder)
     assert type(encoder).__name__ == "ToyRecogniser"
     assert_frozen_but_differentiable(encoder)
+
+
+def test_a_folder_without_a_recogniser_is_refused_with_the_fix(tmp_path):
+    """An fr-train output passed where its backbone is meant is not taken for an insightface
+    pack name (which would end in a failed download of ``.../model-zoo//that/path.zip``)."""
+    from idbooth_lib.config import resolve_source
+    from idbooth_lib.identity.encoders import load_identity_encoder
+
+    trained = tmp_path / "fr-real"
+    shutil.copytree(resolve_source("idbooth:toy/recogniser"), trained / "backbone")
+    with pytest.raises(ValueError, match=r"holds no recogniser.*pass .*fr-real/backbone"):
+        load_identity_encoder(str(trained), allow_download=False)
+    assert load_identity_encoder(str(trained / "backbone"), allow_download=False) is not None
+    with pytest.raises(ValueError, match="does not exist"):
+        load_identity_encoder(str(tmp_path / "nowhere"), allow_download=False)

@@ -45,11 +45,11 @@ def insightface_pack_folder(name: str, root: str | Path, allow_download: bool = 
     insightface does not serve), :class:`InsightFaceModelsMissingError` says how to install it.
     """
     direct = Path(name).expanduser()
-    if direct.is_dir() and _holds_models(direct):
+    if direct.is_dir() and holds_models(direct):
         return direct
     root = Path(root or "~/.insightface").expanduser()
     folder = root / "models" / name
-    if _holds_models(folder):
+    if holds_models(folder):
         return folder
     if not allow_download:
         raise _missing_pack_error(name, folder, "downloads are switched off")
@@ -57,12 +57,13 @@ def insightface_pack_folder(name: str, root: str | Path, allow_download: bool = 
         _download_pack(name, folder, root)
     except Exception as error:  # any network or archive failure means the same thing to the user
         raise _missing_pack_error(name, folder, f"the download failed: {error}") from error
-    if not _holds_models(folder):
+    if not holds_models(folder):
         raise _missing_pack_error(name, folder, "the downloaded archive held no .onnx files")
     return folder
 
 
-def _holds_models(folder: Path) -> bool:
+def holds_models(folder: Path) -> bool:
+    """A folder of ``.onnx`` files or an insightface 2.x package (its ``manifest.json``)."""
     return folder.is_dir() and (any(folder.glob("*.onnx")) or (folder / MANIFEST).is_file())
 
 

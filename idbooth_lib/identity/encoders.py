@@ -67,7 +67,27 @@ def _build(
         # "model.bin" or "" is neither a pack name nor a folder: say what is accepted instead of
         # letting insightface try (and fail) to download a pack of that name.
         raise ValueError(f"unknown identity encoder source {source!r}: expected {ACCEPTED_FORMS}")
+    _refuse_a_folder_without_a_recogniser(source)
     return _insightface_pack(source, face_model_root, allow_download)
+
+
+def _refuse_a_folder_without_a_recogniser(source: str) -> None:
+    """A path (or an existing folder) that holds no recogniser is a mistake, not a pack name:
+    insightface would try to download ``.../model-zoo//that/path.zip`` and fail obscurely."""
+    from idbooth_lib.config import looks_like_a_path
+    from idbooth_lib.identity.arcface_onnx import holds_models
+
+    folder = Path(source).expanduser()
+    if not (folder.is_dir() or looks_like_a_path(source)) or holds_models(folder):
+        return
+    if not folder.exists():
+        raise ValueError(f"{source} does not exist: expected {ACCEPTED_FORMS}")
+    hint = ""
+    for inner in (folder / "backbone", folder / "backbone.safetensors"):  # fr-train's outputs
+        if _is_toy_recogniser_folder(inner) or inner.is_file():
+            hint = f" It looks like the output of `idbooth fr-train`: pass {inner}."
+    raise ValueError(f"{source} is a folder but holds no recogniser (no toy recogniser's "
+                     f"config.json, no .onnx file, no insightface manifest).{hint}")  # fmt: skip
 
 
 def _is_toy_recogniser_folder(folder: Path) -> bool:

@@ -38,9 +38,10 @@ def triplet_loss(
     """ID-Booth's term per sample: pull toward the identity, push from the prior image's embedding.
 
     With the cosine distance (range [0, 2]) and the default margin of 1.0 — PyTorch's
-    ``TripletMarginWithDistanceLoss`` default, which the authors used — the hinge is almost never
-    zero: the term keeps pushing until the positive is a whole unit of distance nearer than the
-    negative.
+    ``TripletMarginWithDistanceLoss`` default, which the authors used — the hinge is zero only
+    once the positive is a whole unit of distance nearer than the negative. Training rarely gets
+    there (the prior image is another person, about d = 1 away from anyone), so the term keeps
+    pushing for most samples; chapter 03 draws where it is zero.
     """
     return F.relu(cosine_distance(anchor, positive) - cosine_distance(anchor, negative) + margin)
 
