@@ -11,6 +11,8 @@ measure to what it can support and writes large ones with thousands separators.
 
 from __future__ import annotations
 
+import inspect
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -61,3 +63,27 @@ def number(value: float | None, digits: int = 3) -> str:
     if abs(value) >= 100:
         return f"{value:,.0f}"
     return f"{value:.{digits}f}"
+
+
+@dataclass(frozen=True)
+class SourceListing:
+    """A library function's source, shown in a notebook as a highlighted code block."""
+
+    name: str
+    source: str
+
+    def _repr_markdown_(self) -> str:
+        return f"`{self.name}`:\n\n```python\n{self.source}```"
+
+    def __str__(self) -> str:
+        return self.source
+
+
+def show_source(function) -> SourceListing:
+    """The source of ``function`` as it stands in the installed library.
+
+    Why a chapter shows it this way rather than copying the code into the page: the page and the
+    library cannot drift apart, and what the reader sees is exactly what ran."""
+    module = function.__module__
+    return SourceListing(f"{module}.{function.__qualname__}",
+                         textwrap.dedent(inspect.getsource(function)))  # fmt: skip

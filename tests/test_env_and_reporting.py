@@ -81,3 +81,13 @@ def test_numbers_are_rounded_to_what_they_support():
 
     assert number(None) == "–" and number(0.34712) == "0.347" and number(0.5, 2) == "0.50"
     assert number(22381.87, 2) == "22,382" and number(-150.4) == "-150"
+
+
+def test_a_chapter_shows_the_librarys_own_source():
+    from idbooth_lib.reporting import show_source
+    from idbooth_lib.training.losses import triplet_loss
+
+    listing = show_source(triplet_loss)
+    assert listing.name == "idbooth_lib.training.losses.triplet_loss"
+    assert str(listing).startswith("def triplet_loss(") and "F.relu(" in str(listing)
+    assert listing._repr_markdown_().count("```") == 2

@@ -208,3 +208,22 @@ def test_prompt_explorer_draws_on_open_and_on_each_press():
     assert prompt.value == "frontal forest 7"
     assert Image.open(io.BytesIO(picture.value)).convert("RGB").getpixel((0, 0)) == (7, 0, 0)
     assert not any(isinstance(child, widgets.Output) for child in explorer.children)
+
+
+def test_a_lora_is_attached_for_the_length_of_a_with_block_only():
+    """``lora_attached`` takes the LoRA off again however the block ends."""
+    from diffusers import StableDiffusionPipeline
+
+    from idbooth_lib.config import resolve_source
+    from idbooth_lib.diffusion.lora import lora_attached
+    from idbooth_lib.toy.study import shipped_runs
+
+    pipeline = StableDiffusionPipeline.from_pretrained(resolve_source("idbooth:toy/foundation"),
+                                                       safety_checker=None)  # fmt: skip
+    run = shipped_runs("idbooth") / "id_0000"
+    with lora_attached(pipeline, run):
+        assert pipeline.get_active_adapters()
+    assert not pipeline.get_active_adapters()
+    with pytest.raises(RuntimeError, match="stopped"), lora_attached(pipeline, run):
+        raise RuntimeError("stopped half-way")
+    assert not pipeline.get_active_adapters()

@@ -10,6 +10,8 @@ folder: load it with ``load_lora_weights``, not ``peft.PeftModel.from_pretrained
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -84,3 +86,18 @@ def load_lora(pipeline, folder: str | Path, adapter_name: str | None = None) -> 
     """
     with quiet_loading():
         pipeline.load_lora_weights(folder, weight_name=LORA_FILE, adapter_name=adapter_name)
+
+
+@contextmanager
+def lora_attached(pipeline, folder: str | Path) -> Iterator[None]:
+    """A run's LoRA on ``pipeline`` for the length of a ``with`` block, taken off again however
+    the block ends, so that the next drawing is the base model's or the next person's:
+
+        with lora_attached(pipeline, "runs/idbooth/alice"):
+            images = pipeline("photo of sks person").images
+    """
+    load_lora(pipeline, folder, adapter_name=ADAPTER_NAME)
+    try:
+        yield
+    finally:
+        remove_lora(pipeline.unet)

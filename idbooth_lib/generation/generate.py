@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from idbooth_lib.config import ProfileConfig
 from idbooth_lib.data.scan import safe_name
-from idbooth_lib.diffusion.lora import ADAPTER_NAME, LORA_FILE, load_lora, remove_lora
+from idbooth_lib.diffusion.lora import LORA_FILE, lora_attached
 from idbooth_lib.generation.prompts import instance_token, prompt_plan
 from idbooth_lib.io import file_sha256, save_image, write_text
 from idbooth_lib.preflight import check_profile
@@ -157,8 +157,7 @@ def generate_run(
     if not todo:
         write_identity_manifest(manifest, done)
         return 0
-    load_lora(pipeline, run.folder, adapter_name=ADAPTER_NAME)
-    try:
+    with lora_attached(pipeline, run.folder):
         for start in range(0, len(todo), max(1, config.generate.batch_size)):
             batch = todo[start : start + config.generate.batch_size]
             for record, image in zip(batch, draw(pipeline, batch, config), strict=True):
@@ -167,8 +166,6 @@ def generate_run(
             write_identity_manifest(manifest, sorted(done, key=lambda r: r["index"]))
             if bar is not None:
                 bar.update(len(batch))
-    finally:
-        remove_lora(pipeline.unet)
     return len(todo)
 
 
