@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from idbooth_lib import __version__
+from idbooth_lib.methods import method_names
 
 
 def add_profile_arguments(parser: argparse.ArgumentParser) -> None:
@@ -121,7 +122,7 @@ def run_evaluate(arguments: argparse.Namespace) -> int:
 def run_tradeoff(arguments: argparse.Namespace) -> int:
     """Fine-tune, sample along training and evaluate: the identity–prompt trade-off study."""
     from idbooth_lib.evaluation.tradeoff import StudyPlan, run_tradeoff, summarise
-    from idbooth_lib.reporting import markdown_table
+    from idbooth_lib.reporting import markdown_table, number
 
     config = profile_from_arguments(arguments)
     plan = StudyPlan(
@@ -139,12 +140,9 @@ def run_tradeoff(arguments: argparse.Namespace) -> int:
         arguments.output, config, photos, plan, progress=not arguments.quiet, command=command
     )
 
-    def shown(value, form):  # a measure no image could give (no face found) is shown as "-"
-        return "-" if value is None else format(value, form)
-
     rows = [
-        (s["method"], s["step"], shown(s["identity_independent_gained"], "+.3f"),
-         shown(s["background"], ".2f"), shown(s["pose"], ".2f"), shown(s["vendi"], ".2f"))
+        (s["method"], s["step"], number(s["identity_independent_gained"], sign=True),
+         number(s["background"], 2), number(s["pose"], 2), number(s["vendi"], 2))
         for s in summarise(results["rows"])
     ]  # fmt: skip
     headers = ["method", "step", "identity gained", "background", "pose", "Vendi"]
@@ -297,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="fine-tune a LoRA per identity of a prepared dataset")
     add_profile_arguments(train)
-    train.add_argument("--method", choices=["dreambooth", "portraitbooth", "idbooth"])
+    train.add_argument("--method", choices=method_names())
     train.add_argument("--data", type=Path, required=True, metavar="DST", help="prepared dataset")
     train.add_argument(
         "--identity",

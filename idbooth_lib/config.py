@@ -88,6 +88,7 @@ from pathlib import Path
 from typing import Any
 
 from idbooth_lib.io import shown_path
+from idbooth_lib.methods import method_names
 
 #: Prefix of model sources that are shipped inside this package (the toy models).
 PACKAGED_PREFIX = "idbooth:"
@@ -404,6 +405,42 @@ def toy_profile() -> ProfileConfig:
 PROFILES: dict[str, Callable[[], ProfileConfig]] = {"toy": toy_profile, "sd21": sd21_profile}
 
 
+#: ``generate.scheduler`` names → diffusers scheduler classes (all share SD's noise schedule).
+SAMPLING_SCHEDULERS = {
+    "ddpm": "DDPMScheduler",
+    "ddim": "DDIMScheduler",
+    "dpm++": "DPMSolverMultistepScheduler",
+    "euler": "EulerDiscreteScheduler",
+    "pndm": "PNDMScheduler",
+}
+#: The settings that take one of a few values, with those values (``train.method`` takes the
+#: registered methods of :mod:`idbooth_lib.methods`). The stages that act on them read their
+#: choices here, and :func:`load_profile` checks them, so that a mistyped value fails when the
+#: profile is loaded, before any model is: not in the loss, after the class images are drawn.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "data.train_framing": ("face", "photo"),
+    "data.toy_mode": ("constrained", "posed", "wild"),
+    "train.pair_sampling": ("epoch", "random"),
+    "train.identity_crop": ("landmarks", "detector"),
+    "train.mixed_precision": ("no", "fp16", "bf16"),
+    "generate.scheduler": tuple(SAMPLING_SCHEDULERS),
+}
+
+
+def setting_choices(dotted: str) -> tuple[str, ...]:
+    """The values setting ``dotted`` may take."""
+    return method_names() if dotted == "train.method" else CHOICES[dotted]
+
+
+def check_choices(config: ProfileConfig) -> None:
+    """Refuse a profile whose enumerated settings hold a value not among their choices."""
+    for dotted in ("train.method", *CHOICES):
+        value = _lookup(config.to_dict(), dotted)
+        allowed = setting_choices(dotted)
+        if value not in allowed:
+            raise ValueError(f"{dotted}={value!r} is not a choice: use one of {', '.join(allowed)}")
+
+
 def load_profile(
     name: str = "toy",
     overrides: Mapping[str, Any] | None = None,
@@ -423,6 +460,7 @@ def load_profile(
             set_field(config, dotted, environ[variable])
     for dotted, value in (overrides or {}).items():
         set_field(config, dotted, value)
+    check_choices(config)
     return config
 
 
@@ -561,11 +599,15 @@ __all__ = [
     "PathsConfig",
     "ProfileConfig",
     "TrainConfig",
+    "CHOICES",
+    "SAMPLING_SCHEDULERS",
+    "check_choices",
     "describe_fields",
     "load_profile",
     "looks_like_a_path",
     "parse_assignments",
     "resolve_source",
+    "setting_choices",
     "set_field",
     "sd21_profile",
     "toy_profile",

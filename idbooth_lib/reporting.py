@@ -54,15 +54,16 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> 
     return MarkdownTable(tuple(map(str, headers)), tuple(tuple(map(str, row)) for row in rows))
 
 
-def number(value: float | None, digits: int = 3) -> str:
-    """A measure as text: "–" for None (not measurable), ``digits`` decimals below 100, whole
-    numbers with thousands separators from 100 on (an FDR of 22381.87 is "22,382": its decimals
-    say nothing)."""
+def number(value: float | None, digits: int = 3, sign: bool = False) -> str:
+    """A measure as text: "–" for None (not measurable, e.g. no face found), ``digits`` decimals
+    below 100, whole numbers with thousands separators from 100 on (an FDR of 22381.87 is
+    "22,382": its decimals say nothing); ``sign`` writes a gain as ``+0.120``."""
     if value is None:
         return "–"
+    plus = "+" if sign else ""
     if abs(value) >= 100:
-        return f"{value:,.0f}"
-    return f"{value:.{digits}f}"
+        return f"{value:{plus},.0f}"
+    return f"{value:{plus}.{digits}f}"
 
 
 @dataclass(frozen=True)

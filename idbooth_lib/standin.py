@@ -40,6 +40,7 @@ import torch
 from torch import nn
 
 from idbooth_lib.identity.align import arcface_template
+from idbooth_lib.methods import PAPER_METHODS
 
 #: Stable Diffusion 2.1-base, as its folder's config files give it (``unet``, ``vae``,
 #: ``text_encoder``, ``scheduler``). The stand-in divides every width by ``scale`` and keeps the rest.
@@ -438,7 +439,7 @@ def _build_missing(folder: Path, scale: int, full_size_recognisers: bool) -> Non
 # The whole route, through the command line
 # ----------------------------------------------------------------------------------------------
 
-ROUTE_METHODS = ("dreambooth", "portraitbooth", "idbooth")
+ROUTE_METHODS = PAPER_METHODS  # the route trains and draws all three of the paper's methods
 
 
 def route_stages(

@@ -6,8 +6,9 @@ import json
 import pytest
 
 from idbooth_lib.config import load_profile
-from idbooth_lib.evaluation.tradeoff import METHODS, read_tradeoff, summarise
+from idbooth_lib.evaluation.tradeoff import read_tradeoff, summarise
 from idbooth_lib.generation.generate import read_run
+from idbooth_lib.methods import PAPER_METHODS as METHODS
 from idbooth_lib.toy.study import STUDY_IDENTITIES, shipped_results, shipped_runs
 
 SHOWN = ("id_0000", "id_0001")

@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from idbooth_lib.config import PACKAGED_PREFIX, ProfileConfig
+from idbooth_lib.config import PACKAGED_PREFIX, ProfileConfig, setting_choices
 from idbooth_lib.data.detect import Face, FaceDetector, template_square
 from idbooth_lib.data.images import ImageReadError, read_image
 
@@ -39,7 +39,7 @@ MAXIMUM_NUDGE = 0.1
 #: A crop whose padded border exceeds this fraction of its side is reported.
 MAXIMUM_PADDING = 0.05
 #: ``data.train_framing`` values.
-FRAMINGS = ("face", "photo")
+FRAMINGS = setting_choices("data.train_framing")
 
 
 def default_zoom(config: ProfileConfig) -> float:

@@ -16,19 +16,9 @@ from pathlib import Path
 
 import torch
 
-from idbooth_lib.config import ProfileConfig, looks_like_a_path, resolve_source
+from idbooth_lib.config import SAMPLING_SCHEDULERS, ProfileConfig, looks_like_a_path, resolve_source
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-
-#: ``generate.scheduler`` names → diffusers scheduler classes (all share SD's noise schedule).
-SAMPLING_SCHEDULERS = {
-    "ddpm": "DDPMScheduler",
-    "ddim": "DDIMScheduler",
-    "dpm++": "DPMSolverMultistepScheduler",
-    "euler": "EulerDiscreteScheduler",
-    "pndm": "PNDMScheduler",
-}
-
 
 def sampling_scheduler(name: str, noise_schedule: dict):
     """The scheduler ``name`` built from a pipeline's scheduler config (its betas, timesteps and

@@ -44,7 +44,7 @@ from idbooth_lib.evaluation.intervals import (
     verdict,
 )
 from idbooth_lib.evaluation.separability import interpolated_crossing
-from idbooth_lib.methods import BUILT_IN
+from idbooth_lib.methods import display_name as method_display_name
 
 #: The paper's order, better first: each pair is one of its claims (ID-Booth ≥ PortraitBooth >
 #: DreamBooth), compared as ``first − second``.
@@ -226,13 +226,13 @@ def claim_status(record: dict[str, Any], lower_is_better: bool) -> str:
     return verdict(as_interval(record), -1 if lower_is_better else +1)
 
 
-def ahead(record: dict[str, Any], lower_is_better: bool, names: dict[str, str]) -> str:
+def ahead(record: dict[str, Any], lower_is_better: bool) -> str:
     """For a measure the paper makes no claim on: which method the interval puts ahead, if any."""
     interval = as_interval(record)
     if interval.contains_zero():
         return "no difference shown"
     first_ahead = (interval.high < 0) if lower_is_better else (interval.low > 0)
-    return f"{display_name(record['first'] if first_ahead else record['second'], names)} ahead"
+    return f"{display_name(record['first'] if first_ahead else record['second'])} ahead"
 
 
 def combined_status(statuses: Sequence[str]) -> str:
@@ -264,22 +264,23 @@ PAPER_CLAIMS = {
     "accuracy_mean": tuple(("real+idbooth", other) for other in
                            ("real", "real+dreambooth", "real+portraitbooth")),  # fmt: skip
 }
-METHOD_NAMES = {method.name: method.display_name for method in BUILT_IN}
 MEASURE_NAMES = {"eer": "EER", "fnmr_at_fmr_1e-2": "FMR100", "fdr": "FDR", "vendi": "Vendi",
+                 "genuine_mean": "genuine μ", "impostor_mean": "impostor μ",
                  "identity_independent_gained": "identity gained (independent recogniser)",
                  "identity_loss_gained": "identity gained (loss recogniser)",
                  "background": "background kept", "pose": "pose kept",
                  "accuracy_mean": "benchmark accuracy"}  # fmt: skip
 
 
-def display_name(compared: str, names: dict[str, str] = METHOD_NAMES) -> str:
-    """A method's name, or a recogniser's training set (``real+idbooth``: real + ID-Booth)."""
+def display_name(compared: str) -> str:
+    """A method's display name (:mod:`idbooth_lib.methods`), or a recogniser's training set
+    (``real+idbooth``: real + ID-Booth)."""
     if compared.startswith("real+"):
-        return "real + " + names.get(compared.removeprefix("real+"), compared.removeprefix("real+"))
-    return names.get(compared, compared)
+        return "real + " + method_display_name(compared.removeprefix("real+"))
+    return method_display_name(compared)
 
 
-def reading(record: dict[str, Any], names: dict[str, str] = METHOD_NAMES) -> str:
+def reading(record: dict[str, Any]) -> str:
     """What a comparison says: for a claim of the paper, its status (the record may list the
     pair either way round); for any other measure, which method the interval puts ahead."""
     lower = LOWER_IS_BETTER[record["measure"]]
@@ -289,11 +290,10 @@ def reading(record: dict[str, Any], names: dict[str, str] = METHOD_NAMES) -> str
         return claim_status(record, lower)
     if pair[::-1] in claimed:
         return claim_status(record, not lower)
-    return ahead(record, lower, names)
+    return ahead(record, lower)
 
 
-def comparisons_table(records: Sequence[dict], names: dict[str, str] = METHOD_NAMES,
-                      digits: int = 3) -> Any:  # fmt: skip
+def comparisons_table(records: Sequence[dict], digits: int = 3) -> Any:
     """A Markdown table of comparison records, four columns wide: the measure (with its protocol
     and recogniser where the records have them), the pair, the difference with its 95 % interval,
     and :func:`reading`."""
@@ -302,11 +302,11 @@ def comparisons_table(records: Sequence[dict], names: dict[str, str] = METHOD_NA
     rows = []
     for record in records:
         interval = as_interval(record)
-        rows.append([measure_label(record), f"{display_name(record['first'], names)} − "
-                                           f"{display_name(record['second'], names)}",
+        rows.append([measure_label(record), f"{display_name(record['first'])} − "
+                                           f"{display_name(record['second'])}",
                      f"{interval.estimate:+.{digits}f} ({interval.low:+.{digits}f} … "
                      f"{interval.high:+.{digits}f})",
-                     reading(record, names)])  # fmt: skip
+                     reading(record)])  # fmt: skip
     return markdown_table(["measure", "comparison", "difference (95 % interval)", "reading"], rows)
 
 

@@ -8,8 +8,6 @@ authors published no number.
 
 from __future__ import annotations
 
-METHODS = ("dreambooth", "portraitbooth", "idbooth")
-
 #: ``{protocol: {measure: {method: value}}}``
 IDENTITY = {
     "synthetic_vs_synthetic": {

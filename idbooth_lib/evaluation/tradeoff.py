@@ -55,9 +55,9 @@ from idbooth_lib.evaluation.run import evaluate_folders, load_evaluation_models,
 from idbooth_lib.generation.generate import TrainedRun, file_hash, generate_run
 from idbooth_lib.generation.generate import read_run as read_trained_run
 from idbooth_lib.io import read_results
+from idbooth_lib.methods import PAPER_METHODS, check_methods, method_names
 from idbooth_lib.training.finetune import snapshot_folder
 
-METHODS = ("dreambooth", "portraitbooth", "idbooth")
 #: The name of the step-0 samples: the untrained LoRA, the same for every method.
 BASE = "base"
 RESULTS_FILE = "tradeoff.json"
@@ -71,15 +71,13 @@ class StudyPlan:
     """Which steps, which methods, how many images per identity: the study's own settings."""
 
     snapshot_steps: tuple[int, ...] = (25, 50, 100, 200, 300)
-    methods: tuple[str, ...] = METHODS
+    methods: tuple[str, ...] = PAPER_METHODS
     images_per_identity: int = 21
 
     def __post_init__(self) -> None:
         if not self.snapshot_steps or min(self.snapshot_steps) < 1:
             raise ValueError(f"snapshot steps must be positive, got {self.snapshot_steps}")
-        unknown = sorted(set(self.methods) - set(METHODS))
-        if unknown:
-            raise ValueError(f"unknown methods {unknown}: choose from {', '.join(METHODS)}")
+        check_methods(self.methods)
 
     @property
     def steps(self) -> tuple[int, ...]:
@@ -347,7 +345,7 @@ def summarise(rows: list[dict]) -> list[dict]:
     """Mean and standard deviation over identities, per (method, step), of every measure (the
     three methods in their usual order, other names after them)."""
     summary = []
-    order = {method: index for index, method in enumerate(METHODS)}
+    order = {method: index for index, method in enumerate(method_names())}
     for method in sorted({r["method"] for r in rows}, key=lambda m: (order.get(m, len(order)), m)):
         for step in sorted({r["step"] for r in rows if r["method"] == method}):
             mine = [r for r in rows if r["method"] == method and r["step"] == step]
@@ -513,7 +511,6 @@ def read_tradeoff(path: str | Path) -> dict:
 
 __all__ = [
     "BASE",
-    "METHODS",
     "RESULTS_FILE",
     "StudyPlan",
     "current_evaluation",

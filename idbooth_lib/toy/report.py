@@ -30,7 +30,8 @@ from idbooth_lib.evaluation.comparisons import (
     find,
 )
 from idbooth_lib.evaluation.intervals import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
-from idbooth_lib.methods import BUILT_IN
+from idbooth_lib.methods import BUILT_IN, PAPER_METHODS
+from idbooth_lib.reporting import number
 
 NOT_RUN = "not run"
 STATUSES = (REPRODUCED, INCONCLUSIVE, NOT_REPRODUCED, NOT_RUN)
@@ -52,9 +53,7 @@ class Claim:
 
 
 def _numbers(values: dict[str, float | None], digits: int = 3) -> str:
-    return " / ".join(
-        "–" if values.get(m) is None else f"{values[m]:.{digits}f}" for m in paper.METHODS
-    )
+    return " / ".join(number(values.get(m), digits) for m in PAPER_METHODS)
 
 
 def _compared(record: dict[str, Any], status: str, digits: int) -> str:

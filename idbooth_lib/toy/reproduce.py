@@ -58,9 +58,9 @@ from idbooth_lib.evaluation.tradeoff import (
     method_comparisons,
 )
 from idbooth_lib.io import read_results, write_json
+from idbooth_lib.methods import PAPER_METHODS, check_methods
 from idbooth_lib.toy.study import SHIPPED, write_study_photos
 
-METHODS = ("dreambooth", "portraitbooth", "idbooth")
 RESULTS_FILE = "reproduce.json"
 BENCHMARK_FILE = "benchmarks.json"
 #: The toy benchmark's threshold search. The shipped reproduce.json, the book's prose and the tests
@@ -80,7 +80,7 @@ class ReproducePlan:
     identities: int = 24
     photos_per_identity: int = 5
     images_per_identity: int = 40
-    methods: tuple[str, ...] = METHODS
+    methods: tuple[str, ...] = PAPER_METHODS
     #: Posed photos of each person (the studio backdrop, the head turned, the light moved) that
     #: join the recognisers' real set, never fine-tuning. Trained on the frontal studio shots
     #: alone, the toy recogniser verifies unseen people in the wild barely better than an
@@ -94,9 +94,7 @@ class ReproducePlan:
     benchmark_pairs_per_fold: int = 60
 
     def __post_init__(self) -> None:
-        unknown = sorted(set(self.methods) - set(METHODS))
-        if unknown:
-            raise ValueError(f"unknown methods {unknown}: choose from {', '.join(METHODS)}")
+        check_methods(self.methods)
         if self.identities < 6:
             raise ValueError(
                 f"{self.identities} people: recognition training holds whole people out for "

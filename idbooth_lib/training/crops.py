@@ -19,11 +19,12 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from idbooth_lib.config import setting_choices
 from idbooth_lib.data.detect import FaceDetector
 from idbooth_lib.identity.align import warp_to_template
 from idbooth_lib.ranges import signed_to_pixels
 
-CROP_METHODS = ("landmarks", "detector")
+CROP_METHODS = setting_choices("train.identity_crop")
 
 
 class FaceCrop(Protocol):

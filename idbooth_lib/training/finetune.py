@@ -39,6 +39,7 @@ from idbooth_lib.diffusion.basics import (
 )
 from idbooth_lib.diffusion.lora import ADAPTER_NAME, LORA_FILE, add_lora, load_lora, save_lora
 from idbooth_lib.io import atomic_path, write_json
+from idbooth_lib.methods import get_method
 from idbooth_lib.training.crops import FaceCrop, make_face_crop
 from idbooth_lib.training.fingerprint import mismatch_error, run_settings, tensor_digest
 from idbooth_lib.training.losses import identity_term, timestep_weight, total_loss
@@ -225,7 +226,7 @@ def training_step(
         "instance": F.mse_loss(prediction[:pairs].float(), target[:pairs].float()),
         "prior": F.mse_loss(prediction[pairs:].float(), target[pairs:].float()),
     }
-    if config.method != "dreambooth":
+    if get_method(config.method).has_identity_term:
         branch = IdentityBranch(
             pipeline.vae, scheduler, encoder, crop or make_face_crop("landmarks")
         )
@@ -313,7 +314,7 @@ def finetune(
     ``context`` adds settings that the engine cannot see to the run's fingerprint (the sources of
     the base model and recogniser, the identity); ``crop`` defaults to ``config.identity_crop``'s.
     """
-    if config.method != "dreambooth" and data.instance_embeddings is None:
+    if get_method(config.method).has_identity_term and data.instance_embeddings is None:
         raise ValueError(f"{config.method} needs the embeddings of the instance images")
     output = Path(output)
     crop = crop or make_face_crop(config.identity_crop)

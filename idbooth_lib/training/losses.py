@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-METHODS = ("dreambooth", "portraitbooth", "idbooth")
+from idbooth_lib.methods import get_method
 
 
 def timestep_weight(timesteps: torch.Tensor, num_train_timesteps: int = 1000) -> torch.Tensor:
@@ -27,8 +27,12 @@ def cosine_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return 1 - F.cosine_similarity(a, b, dim=-1)
 
 
-def identity_loss(anchor: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
-    """PortraitBooth-style identity term per sample: only pulls toward the real embedding."""
+def identity_loss(
+    anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor | None = None,
+    margin: float | None = None,
+) -> torch.Tensor:
+    """PortraitBooth-style identity term per sample: only pulls toward the real embedding (the
+    prior's embedding and the margin, which every method's term is given, are not used)."""
     return cosine_distance(anchor, positive)
 
 
@@ -54,18 +58,15 @@ def identity_term(
     weights: torch.Tensor,
     margin: float,
 ) -> torch.Tensor:
-    """The weighted identity term of ``method`` averaged over the batch (zero for DreamBooth)."""
-    if method == "dreambooth":
+    """The weighted identity term of ``method`` (its record in :mod:`idbooth_lib.methods`)
+    averaged over the batch; zero for a method without one (DreamBooth)."""
+    record = get_method(method)
+    term = record.term()
+    if term is None:
         return embeddings.new_zeros(())
-    if method == "portraitbooth":
-        per_sample = identity_loss(embeddings, positives)
-    elif method == "idbooth":
-        if negatives is None:
-            raise ValueError("ID-Booth needs the embeddings of the class (prior) images")
-        per_sample = triplet_loss(embeddings, positives, negatives, margin)
-    else:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    return (weights * per_sample).mean()
+    if record.uses_prior_embeddings and negatives is None:
+        raise ValueError(f"{record.display_name} needs the embeddings of the class (prior) images")
+    return (weights * term(embeddings, positives, negatives, margin)).mean()
 
 
 def total_loss(terms: dict[str, torch.Tensor], prior_loss_weight: float) -> torch.Tensor:

@@ -22,7 +22,9 @@ from pathlib import Path
 
 import torch
 
-PAIR_SAMPLING = ("epoch", "random")
+from idbooth_lib.config import setting_choices
+
+PAIR_SAMPLING = setting_choices("train.pair_sampling")
 
 
 @dataclass

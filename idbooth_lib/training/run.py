@@ -28,6 +28,7 @@ from idbooth_lib.data.layout import (
 from idbooth_lib.diffusion.lora import LORA_FILE, remove_lora
 from idbooth_lib.env import process_device, process_state
 from idbooth_lib.io import write_json
+from idbooth_lib.methods import get_method
 from idbooth_lib.preflight import check_profile
 from idbooth_lib.training.class_images import ClassImages, ensure_class_images
 from idbooth_lib.training.crops import make_face_crop
@@ -73,7 +74,7 @@ def check_dataset_encoder(
     does not name a source (prepared with a module passed in code, or before this was recorded)
     cannot be checked: that is said, and training goes on."""
     prepared_with = dataset_encoder(Path(dataset_root))
-    if config.train.method == "dreambooth" or prepared_with == config.models.identity_encoder:
+    if not get_method(config.train.method).has_identity_term or prepared_with == config.models.identity_encoder:
         return
     if prepared_with is None or prepared_with.endswith(PASSED_IN_CODE):
         log(
