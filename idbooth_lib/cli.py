@@ -186,25 +186,33 @@ def _step_list(text: str) -> list[int]:
     return steps
 
 
+#: fr-train's shortcut flags → the RecognitionConfig fields they set (every field is a --set).
+FR_TRAIN_FLAGS = {"backbone": "backbone", "head": "head", "embedding_dim": "embedding_dim",
+                  "epochs": "epochs", "batch_size": "batch_size", "lr": "learning_rate",
+                  "mixed_precision": "mixed_precision", "seed": "seed"}  # fmt: skip
+
+
+def recognition_config(arguments: argparse.Namespace):
+    """``RecognitionConfig``'s own defaults, changed by the shortcut flags given and then by
+    ``--set NAME=VALUE`` (any field), each converted to the field's type."""
+    from idbooth_lib.config import replace_fields
+    from idbooth_lib.recognition.train import RecognitionConfig
+
+    given = [f"{field}={getattr(arguments, flag)}" for flag, field in FR_TRAIN_FLAGS.items()
+             if getattr(arguments, flag) is not None]  # fmt: skip
+    return replace_fields(RecognitionConfig(), [*given, *arguments.set])
+
+
 def run_fr_train(arguments: argparse.Namespace) -> int:
     """Train a recogniser on a prepared dataset, plus prepared synthetic sets of the same people."""
     from idbooth_lib.recognition.data import hold_out_identities, read_aligned
-    from idbooth_lib.recognition.train import RecognitionConfig, train_recognition
+    from idbooth_lib.recognition.train import train_recognition
 
-    config = RecognitionConfig(
-        backbone=arguments.backbone,
-        head=arguments.head,
-        embedding_dim=arguments.embedding_dim,
-        epochs=arguments.epochs,
-        batch_size=arguments.batch_size,
-        learning_rate=arguments.lr,
-        mixed_precision=arguments.mixed_precision,
-        seed=arguments.seed,
-    )
+    config = recognition_config(arguments)
     roots = [arguments.data, *arguments.synthetic]
     everything = read_aligned(roots)
     train, validation = hold_out_identities(
-        everything, arguments.validation_share, arguments.seed, origin=Path(arguments.data).name
+        everything, arguments.validation_share, config.seed, origin=Path(arguments.data).name
     )
     about = {"data": str(arguments.data), "synthetic": [str(p) for p in arguments.synthetic]}
     record = train_recognition(train, validation, config, arguments.output, arguments.device,
@@ -388,18 +396,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="a prepared synthetic set of the same people (repeatable)",
     )  # fmt: skip
     fr_train.add_argument("--output", type=Path, required=True, metavar="FR")
-    fr_train.add_argument("--backbone", default="toy", choices=["toy", "iresnet18", "iresnet50"])
-    fr_train.add_argument("--head", default="arcface", choices=["arcface", "cosface"])
-    fr_train.add_argument("--embedding-dim", type=int, default=128)
-    fr_train.add_argument("--epochs", type=int, default=20)
-    fr_train.add_argument("--batch-size", type=int, default=64)
-    fr_train.add_argument("--lr", type=float, default=0.1)
-    fr_train.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"])
+    # Shortcuts for the most used fields; their defaults are RecognitionConfig's own (None here).
+    fr_train.add_argument("--backbone", help="toy, iresnet18 or iresnet50")
+    fr_train.add_argument("--head", help="arcface or cosface")
+    fr_train.add_argument("--embedding-dim", type=int)
+    fr_train.add_argument("--epochs", type=int)
+    fr_train.add_argument("--batch-size", type=int)
+    fr_train.add_argument("--lr", type=float, help="learning rate")
+    fr_train.add_argument("--mixed-precision", help="no, fp16 or bf16")
+    fr_train.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE",
+        help="any field of RecognitionConfig (colour_jitter=0.4, margin=28.6, ...); repeatable",
+    )  # fmt: skip
     fr_train.add_argument(
         "--validation-share", type=float, default=0.1,
         help="share of the real people held out to choose the epoch (never a test benchmark)",
     )  # fmt: skip
-    fr_train.add_argument("--seed", type=int, default=0)
+    fr_train.add_argument("--seed", type=int)
     fr_train.add_argument("--device", default="cpu")
     fr_train.add_argument("--quiet", action="store_true", help="no progress bar")
     fr_train.set_defaults(handler=run_fr_train)

@@ -265,3 +265,21 @@ def test_augmentation_is_off_by_default_and_repeatable_from_its_generator():
     assert not torch.equal(first, other)
     assert all((first[k] - images[k]).abs().mean() > 0.01 for k in range(4))
     assert first.min() >= -1 and first.max() <= 1
+
+
+def test_cli_fr_train_sets_any_field_of_the_recognition_config():
+    """``--set`` reaches every field; the flags' defaults are RecognitionConfig's own."""
+    from idbooth_lib.cli import build_parser, recognition_config
+    from idbooth_lib.recognition.train import RecognitionConfig
+
+    def parsed(*words):
+        return recognition_config(build_parser().parse_args(
+            ["fr-train", "--data", "d", "--output", "o", *words]))  # fmt: skip
+
+    assert parsed() == RecognitionConfig()
+    chosen = parsed("--epochs", "3", "--set", "colour_jitter=0.4", "--set", "margin=28.6")
+    assert (chosen.epochs, chosen.colour_jitter, chosen.margin) == (3, 0.4, 28.6)
+    with pytest.raises(ValueError, match="NAME one of backbone, head"):
+        parsed("--set", "jitter=0.4")
+    with pytest.raises(ValueError, match="unknown backbone 'resnet'"):
+        parsed("--backbone", "resnet")
