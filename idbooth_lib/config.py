@@ -132,15 +132,18 @@ class ModelSources:
 
 @dataclass
 class DataConfig:
-    """Training images: how large they are and, on the toy profile, how many are generated."""
+    """Training images: their size and how they are cropped, and which toy photos stand in."""
 
     resolution: int
     aligned_size: int
     #: The training crop: "face" (a face-centred square, the same face scale in every photo) or
     #: "photo" (the paper's: the whole photo, short side resized to ``resolution``, centre square).
     train_framing: str
-    toy_identities: int
-    toy_images_per_identity: int
+    #: How much wider than the ArcFace framing the training crop is: 1.6 keeps the hair, chin and
+    #: some shoulders of a real portrait, closer to the whole studio photos the paper resized to
+    #: 512 px; the toy world draws its faces in the ArcFace framing, which 1.0 reproduces.
+    crop_zoom: float
+    #: The toy world's photos that stand in for a user's (constrained, posed or wild).
     toy_mode: str
 
 
@@ -300,8 +303,7 @@ def sd21_profile() -> ProfileConfig:
             resolution=512,
             aligned_size=112,
             train_framing="face",
-            toy_identities=0,
-            toy_images_per_identity=0,
+            crop_zoom=1.6,
             toy_mode="constrained",
         ),
         train=TrainConfig(
@@ -368,8 +370,7 @@ def toy_profile() -> ProfileConfig:
             resolution=64,
             aligned_size=112,
             train_framing="face",
-            toy_identities=8,
-            toy_images_per_identity=5,
+            crop_zoom=1.0,
             toy_mode="constrained",
         ),
         train=dataclasses.replace(

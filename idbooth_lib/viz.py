@@ -29,7 +29,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from PIL import Image
 
-from idbooth_lib.methods import REFERENCE_COLOURS, find_method
+from idbooth_lib.methods import REFERENCE_COLOURS, display_name, find_method, method_names
 from idbooth_lib.ranges import unit_to_pixels
 
 #: matplotlib's default resolution, at which the notebooks' figures are saved into the pages.
@@ -76,8 +76,10 @@ def image_grid(
             if column_index < len(rows[row_index]):
                 axis.imshow(np.asarray(rows[row_index][column_index]))
             if row_labels is not None and column_index == 0:
-                method = find_method(row_labels[row_index].split("\n")[0])
-                axis.set_ylabel(row_labels[row_index], rotation=0, ha="right", va="center",
+                first, *rest = row_labels[row_index].split("\n")
+                method = find_method(first)
+                label = "\n".join([method.display_name if method else first, *rest])
+                axis.set_ylabel(label, rotation=0, ha="right", va="center",
                                 color=method.colour if method else "black")  # fmt: skip
             if column_labels is not None and row_index == 0:
                 axis.set_title(column_labels[column_index], fontsize=9)
@@ -237,8 +239,8 @@ def plot_loss_terms(histories: dict[str, object], smooth: int = 25) -> Figure:
         for index, (run, history) in enumerate(histories.items()):
             if name in history.terms:
                 style = series_style(run, index)
-                axis.plot(history.steps, _moving_average(history.terms[name], smooth), label=run,
-                          color=style["color"])  # fmt: skip
+                axis.plot(history.steps, _moving_average(history.terms[name], smooth),
+                          label=display_name(run), color=style["color"])  # fmt: skip
         axis.set(title=name, xlabel="training step", ylabel=f"loss (mean of {smooth} steps)")
     legend_below(figure)
     return figure
@@ -251,6 +253,8 @@ def legend_below(figure: Figure) -> None:
     for axis in figure.axes:
         for handle, label in zip(*axis.get_legend_handles_labels(), strict=True):
             named.setdefault(label, handle)
+    order = {name: index for index, name in enumerate(map(display_name, method_names()))}
+    named = dict(sorted(named.items(), key=lambda item: order.get(item[0], len(order))))
     rows = math.ceil(len(named) / 4)
     figure.tight_layout(rect=(0, min(0.4, 0.3 * rows / figure.get_size_inches()[1]), 1, 1))
     figure.legend(list(named.values()), list(named), loc="lower center", frameon=False,

@@ -135,3 +135,14 @@ def test_round_trip_to_json():
     config = load_profile("toy", environ={})
     assert dataclasses.asdict(config) == config.to_dict()
     assert '"name": "toy"' in config.to_json()
+
+
+def test_the_crop_zoom_is_a_setting_of_the_profile_not_a_guess_from_the_detector():
+    """A profile changes values, never the code path: the toy profile crops at 1.0 (its faces
+    are drawn in the ArcFace framing) whichever detector it is given, sd21 at 1.6."""
+    from idbooth_lib.data.crop import CropSettings
+
+    toy = load_profile("toy", {"models.face_analysis": "buffalo_l"}, environ={})
+    assert CropSettings.from_config(toy).zoom == toy.data.crop_zoom == 1.0
+    assert CropSettings.from_config(load_profile("sd21", environ={})).zoom == 1.6
+    assert CropSettings.from_config(toy, zoom=1.3).zoom == 1.3

@@ -87,6 +87,8 @@ def test_loss_terms_keep_each_methods_colour_in_every_panel():
     figure = plot_loss_terms(histories)
     _assert_house_rules(figure, METHODS)
     assert len(figure.axes) == 3
+    legend = [text.get_text() for text in figure.legends[0].get_texts()]
+    assert legend == ["DreamBooth", "PortraitBooth", "ID-Booth"]  # the registry's order
 
 
 def test_tradeoff_figures_follow_the_house_rules():
@@ -143,6 +145,7 @@ def test_grids_fit_the_column_and_start_with_the_real_person():
     ]
     assert grid.axes[0].get_title() == "real photo"
     assert to_hex(grid.axes[6].yaxis.label.get_color()) == get_method("idbooth").colour.lower()
+    assert grid.axes[6].get_ylabel() == "ID-Booth"
     with pytest.raises(ValueError, match="real photo"):
         people_grid([], [faces], ["idbooth"])
 

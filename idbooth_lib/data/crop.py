@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from idbooth_lib.config import PACKAGED_PREFIX, ProfileConfig, setting_choices
+from idbooth_lib.config import ProfileConfig, setting_choices
 from idbooth_lib.data.detect import Face, FaceDetector, template_square
 from idbooth_lib.data.images import ImageReadError, read_image
 
@@ -40,16 +40,6 @@ MAXIMUM_NUDGE = 0.1
 MAXIMUM_PADDING = 0.05
 #: ``data.train_framing`` values.
 FRAMINGS = setting_choices("data.train_framing")
-
-
-def default_zoom(config: ProfileConfig) -> float:
-    """How much wider than the ArcFace framing the training crop is.
-
-    The toy world draws its faces in the ArcFace framing (zoom 1 reproduces its 64 px images);
-    real portraits keep hair, chin and some shoulders with 1.6, closer to the whole studio photos
-    the paper resized to 512 px.
-    """
-    return 1.0 if config.models.face_analysis.startswith(PACKAGED_PREFIX) else 1.6
 
 
 class UnusablePhoto(Exception):
@@ -79,9 +69,9 @@ class CropSettings:
 
     @classmethod
     def from_config(cls, config: ProfileConfig, zoom: float | None = None) -> CropSettings:
-        """The profile's geometry, with :func:`default_zoom` unless ``zoom`` is given: what data
+        """The profile's geometry, with ``data.crop_zoom`` unless ``zoom`` is given: what data
         preparation and evaluation both crop with, so that they see faces alike."""
-        zoom = default_zoom(config) if zoom is None else float(zoom)
+        zoom = config.data.crop_zoom if zoom is None else float(zoom)
         return cls(config.data.resolution, config.data.aligned_size, zoom, config.data.train_framing)
 
     def __post_init__(self) -> None:

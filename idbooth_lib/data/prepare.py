@@ -33,7 +33,6 @@ from idbooth_lib.config import ProfileConfig
 from idbooth_lib.data.crop import (
     CropSettings,
     UnusablePhoto,
-    default_zoom,
     prepare_photo,
 )
 from idbooth_lib.data.detect import FaceDetector, load_face_detector
@@ -340,11 +339,11 @@ def prepare_dataset(
 
     ``detector`` and ``encoder`` default to the profile's (``config.models.face_analysis`` and
     ``config.models.identity_encoder``), loaded only if some photo still needs them. ``zoom``
-    defaults to :func:`~idbooth_lib.data.crop.default_zoom`. Returns the :class:`~idbooth_lib.data.report.Report` also saved as ``report.json``.
+    defaults to the profile's ``data.crop_zoom``. Returns the :class:`~idbooth_lib.data.report.Report` also saved as ``report.json``.
     """
     source, destination = Path(source), Path(destination)
     _check_folders(source, destination)
-    zoom = default_zoom(config) if zoom is None else float(zoom)
+    zoom = config.data.crop_zoom if zoom is None else float(zoom)
     settings = _settings(config, detector, encoder, zoom)
     crop = CropSettings.from_config(config, zoom)
     identities, records = scan_source(source)
