@@ -205,18 +205,12 @@ def recognition_config(arguments: argparse.Namespace):
 
 def run_fr_train(arguments: argparse.Namespace) -> int:
     """Train a recogniser on a prepared dataset, plus prepared synthetic sets of the same people."""
-    from idbooth_lib.recognition.data import hold_out_identities, read_aligned
-    from idbooth_lib.recognition.train import train_recognition
+    from idbooth_lib.recognition.train import train_on_real_and_synthetic
 
-    config = recognition_config(arguments)
-    roots = [arguments.data, *arguments.synthetic]
-    everything = read_aligned(roots)
-    train, validation = hold_out_identities(
-        everything, arguments.validation_share, config.seed, origin=Path(arguments.data).name
-    )
-    about = {"data": str(arguments.data), "synthetic": [str(p) for p in arguments.synthetic]}
-    record = train_recognition(train, validation, config, arguments.output, arguments.device,
-                               progress=not arguments.quiet, about=about)  # fmt: skip
+    record = train_on_real_and_synthetic(
+        [arguments.data], arguments.synthetic, recognition_config(arguments), arguments.output,
+        arguments.validation_share, arguments.device, progress=not arguments.quiet,
+    )  # fmt: skip
     print(f"chose epoch {record['selected_epoch']} (validation accuracy "
           f"{record['validation_accuracy']:.4f}); wrote {arguments.output}")  # fmt: skip
     return 0

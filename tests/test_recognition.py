@@ -283,3 +283,21 @@ def test_cli_fr_train_sets_any_field_of_the_recognition_config():
         parsed("--set", "jitter=0.4")
     with pytest.raises(ValueError, match="unknown backbone 'resnet'"):
         parsed("--backbone", "resnet")
+
+
+def test_one_call_trains_on_real_and_synthetic_and_validates_on_real_people_only(prepared, tmp_path):
+    """The synthetic set's images of held-out people never reach validation (a method would be
+    chosen by its own images), and the real photos' do."""
+    import shutil
+
+    from idbooth_lib.recognition.train import RecognitionConfig, train_on_real_and_synthetic
+
+    synthetic = tmp_path / "synthetic"
+    shutil.copytree(prepared, synthetic)  # stands in for a synthetic set of the same people
+    record = train_on_real_and_synthetic([prepared], [synthetic], RecognitionConfig(
+        epochs=1, embedding_dim=32), tmp_path / "fr", validation_share=0.3, progress=False,
+        log=lambda line: None)  # fmt: skip
+    assert record["real"] == [str(prepared)] and record["synthetic"] == [str(synthetic)]
+    # 30 people x 4 photos, twice over; 9 people held out, their 36 real photos only
+    assert record["validation"] == {"images": 36, "classes": 9, "data": 36}
+    assert record["train"] == {"images": 21 * 4 * 2, "classes": 21, "data": 84, "synthetic": 84}

@@ -174,22 +174,22 @@ def train_recognisers(
     """A toy recogniser per training set and seed, tested on ``benchmark``; one row each."""
     from idbooth_lib.evaluation.run import write_results
     from idbooth_lib.recognition.benchmarks import evaluate_benchmarks
-    from idbooth_lib.recognition.data import hold_out_identities, read_aligned
-    from idbooth_lib.recognition.train import TRAINING_FILE, RecognitionConfig, train_recognition
+    from idbooth_lib.recognition.train import (
+        TRAINING_FILE,
+        RecognitionConfig,
+        train_on_real_and_synthetic,
+    )
 
     rows = []
     for setting in plan.settings:
-        roots = [folder / real for real in plan.real_sets]
-        roots += [folder / "synthetic" / m for m in setting.split("+")[1:]]
-        everything = read_aligned(roots)
+        real = [folder / name for name in plan.real_sets]
+        synthetic = [folder / "synthetic" / m for m in setting.split("+")[1:]]
         for seed in plan.recogniser_seeds:
             output = folder / "recognition" / f"{setting}-seed{seed}"
-            train, validation = hold_out_identities(everything, plan.validation_share, seed,
-                                                    origin=plan.real_sets)  # fmt: skip
             config = RecognitionConfig(epochs=plan.recogniser_epochs, seed=seed)
             began = time.perf_counter()
-            record = train_recognition(train, validation, config, output, log=log, progress=False,
-                                       about={"data": [str(r) for r in roots]})  # fmt: skip
+            record = train_on_real_and_synthetic(real, synthetic, config, output,
+                                                 plan.validation_share, log=log, progress=False)  # fmt: skip
             tested = output / BENCHMARK_FILE
             if not _reusable_scores(tested, output / TRAINING_FILE, benchmark):
                 scored = evaluate_benchmarks(output, [benchmark], protocol=BENCHMARK_PROTOCOL)
