@@ -16,46 +16,28 @@ Where ``sd21`` differs from the paper
 -------------------------------------
 The ``sd21`` profile follows ID-Booth (Tomašević et al., FG 2025; the method is stated in chapter 04
 and the introduction) in every setting of the objective and the optimiser. It differs from the
-authors' scripts in four places; the last row of the table, the order of the training pairs,
-follows them:
+authors' scripts in four places, each but the detector a ``--set`` away from their behaviour
+(the fifth item, the order of the training pairs, follows them):
 
-.. list-table::
-   :header-rows: 1
-
-   * - what
-     - the paper
-     - ``sd21`` default
-     - why
-     - the paper's behaviour
-   * - recogniser in the loss
-     - ArcFace iResNet-100 trained on MS1MV3
-     - ``buffalo_l``'s ArcFace (ResNet-50, WebFace600K)
-     - insightface downloads it; the authors' R100 came from a personal cloud link
-     - ``--set models.identity_encoder=PATH`` to arcface_torch's R100 ``.pth``
-   * - face detector
-     - MTCNN
-     - SCRFD (``buffalo_l``)
-     - maintained, and gives the five landmarks that alignment needs
-     - not packaged: MTCNN's package (facenet-pytorch 2.6) pins torch < 2.3; any object with a
-       ``detect()`` method can be passed in code
-   * - x̂0 crop for the loss
-     - a detector on the decoded x̂0, its first box stretched to 112 px, the term skipped when
-       no face is found
-     - warped with the training image's landmarks (``train.identity_crop=landmarks``)
-     - aligned like the embedding it is compared with; no CPU round trip (a 1.10× faster step)
-     - ``--set train.identity_crop=detector``
-   * - training image
-     - the whole photo resized to 512 and randomly cropped to 512
-     - a face-centred square, 1.6× the ArcFace framing (``data.train_framing=face``)
-     - every photo gives the face at one scale, whatever its framing
-     - ``--set data.train_framing=photo``: the whole photo, short side to 512, centre square —
-       the paper's crop for a square photo; for another shape the paper's crop moves at random
-       from step to step, this one does not
-   * - instance/class pairs
-     - DreamBooth's dataset order: each class image once per epoch, shuffled
-     - the same (``train.pair_sampling=epoch``)
-     - —
-     - (the default)
+- **Recogniser in the loss.** The paper: ArcFace iResNet-100 trained on MS1MV3. ``sd21``:
+  ``buffalo_l``'s ArcFace (ResNet-50, WebFace600K), because insightface downloads it and the
+  authors' R100 came from a personal cloud link. The paper's: ``--set
+  models.identity_encoder=PATH`` to arcface_torch's R100 ``.pth``.
+- **Face detector.** The paper: MTCNN. ``sd21``: SCRFD (``buffalo_l``), maintained, and it gives
+  the five landmarks that alignment needs. MTCNN's package (facenet-pytorch 2.6) pins torch < 2.3,
+  so it is not packaged; any object with a ``detect()`` method can be passed in code.
+- **The x̂0 crop for the loss.** The paper: a detector on the decoded x̂0, its first box stretched
+  to 112 px, the term skipped when no face is found. ``sd21``: warped with the training image's
+  landmarks (``train.identity_crop=landmarks``), aligned like the embedding it is compared with
+  and with no CPU round trip (a 1.10× faster step). The paper's: ``--set
+  train.identity_crop=detector``.
+- **Training image.** The paper: the whole photo resized to 512 and randomly cropped to 512.
+  ``sd21``: a face-centred square, 1.6× the ArcFace framing (``data.train_framing=face``,
+  ``data.crop_zoom=1.6``), so every photo gives the face at one scale. The paper's: ``--set
+  data.train_framing=photo`` (the whole photo, short side to 512, centre square: the paper's crop
+  for a square photo; for another shape the paper's crop moves at random from step to step).
+- **Instance/class pairs** follow the authors: DreamBooth's dataset order, each class image once
+  per epoch, shuffled (``train.pair_sampling=epoch``, the default).
 
 The toy profile draws pairs with replacement (``pair_sampling=random``): chapter 04's
 measurements were made that way, and with 50 class images and batches of four both orders visit

@@ -31,9 +31,9 @@ def shown_path(path: str | os.PathLike[str], relative_to: str | os.PathLike[str]
     work folder) when it lies inside, ``idbooth_lib/...`` inside this package (its shipped
     weights), ``~/...`` in the home folder, else as given.
 
-    Why: an absolute path names the machine that ran the code (``/tmp/chapter05-x1y2``,
-    ``/home/someone``); in a rendered page or a shared log it means nothing to the reader, whose
-    own folders are elsewhere."""
+    Why: an absolute path names the machine that ran the code (its temporary folder, someone's
+    home folder); in a rendered page or a shared log it means nothing to the reader, whose own
+    folders are elsewhere."""
     path = Path(path).expanduser()
     package_parent = Path(__file__).resolve().parents[1]
     for base, prefix in ((relative_to, ""), (package_parent, ""), (Path.home(), "~/")):
@@ -46,8 +46,8 @@ def shown_path(path: str | os.PathLike[str], relative_to: str | os.PathLike[str]
 
 
 def without_folder(text: str, folder: str | os.PathLike[str]) -> str:
-    """``text`` with every path inside ``folder`` written relative to it (``/tmp/x/gen/a.png``
-    becomes ``gen/a.png`` for ``folder=/tmp/x``): for messages a notebook prints, whose reader's
+    """``text`` with every path inside ``folder`` written relative to it (``WORK/gen/a.png``
+    becomes ``gen/a.png`` for ``folder=WORK``): for messages a notebook prints, whose reader's
     work folder is somewhere else."""
     return str(text).replace(f"{Path(folder).expanduser()}{os.sep}", "")
 

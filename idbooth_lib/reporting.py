@@ -38,6 +38,19 @@ def _line(cells: Sequence[str]) -> str:
     return "| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |"
 
 
+@dataclass(frozen=True)
+class MarkdownText:
+    """Markdown prose a notebook shows rendered (a list, a paragraph); ``print`` gives the text."""
+
+    text: str
+
+    def _repr_markdown_(self) -> str:
+        return self.text
+
+    def __str__(self) -> str:
+        return self.text
+
+
 #: The widest table that fits the book's column at 1280 px.
 MAX_COLUMNS = 6
 
@@ -88,3 +101,23 @@ def show_source(function) -> SourceListing:
     module = function.__module__
     return SourceListing(f"{module}.{function.__qualname__}",
                          textwrap.dedent(inspect.getsource(function)))  # fmt: skip
+
+
+def wrapped_command(command: str, width: int = 86) -> str:
+    """A long shell command as a reader can copy it from a page: broken before its options into
+    lines of at most ``width`` characters, each but the last ending in `` \\`` (a continuation
+    the shell reads as one line). An option and its value stay together."""
+    words = command.split(" ")
+    parts = [words[0]]
+    for word in words[1:]:
+        if word.startswith("-"):
+            parts.append(word)
+        else:
+            parts[-1] += f" {word}"
+    lines = [parts[0]]
+    for part in parts[1:]:
+        if len(lines[-1]) + len(part) + 3 > width:
+            lines.append(f"    {part}")
+        else:
+            lines[-1] += f" {part}"
+    return " \\\n".join(lines)

@@ -122,6 +122,10 @@ def test_the_rendered_page_check_finds_each_breach(tmp_path):
     page.write_text(PAGE.format(path="", header="<th>a</th>" * 2, row=unbreakable * 2,
                                 image="narrow.png"))  # fmt: skip
     assert any("characters wide" in p for p in check_rendered_book.page_problems(page, []))
+    code_spans = "<td><code>idbooth evaluate --synthetic gen --real photos</code></td>"
+    page.write_text(PAGE.format(path="", header="<th>a</th>" * 3, row=code_spans * 3,
+                                image="narrow.png"))  # fmt: skip
+    assert any("characters wide" in p for p in check_rendered_book.page_problems(page, []))
 
 
 def test_nothing_cites_a_file_that_readers_do_not_have():

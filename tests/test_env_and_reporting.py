@@ -91,3 +91,15 @@ def test_a_chapter_shows_the_librarys_own_source():
     assert listing.name == "idbooth_lib.training.losses.triplet_loss"
     assert str(listing).startswith("def triplet_loss(") and "F.relu(" in str(listing)
     assert listing._repr_markdown_().count("```") == 2
+
+
+def test_a_long_command_is_wrapped_into_lines_the_shell_joins():
+    from idbooth_lib.reporting import wrapped_command
+
+    command = "idbooth tradeoff --output STUDY " + " ".join(f"--set train.x{i}={i}" for i in range(12))
+    wrapped = wrapped_command(command, width=60)
+    lines = wrapped.splitlines()
+    assert len(lines) > 2 and all(len(line) <= 60 for line in lines)
+    assert all(line.endswith(" \\") for line in lines[:-1])
+    assert " ".join(line.removesuffix(" \\").strip() for line in lines) == command
+    assert wrapped_command("idbooth env") == "idbooth env"

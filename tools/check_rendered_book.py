@@ -52,12 +52,12 @@ def table_problems(soup: BeautifulSoup) -> list[str]:
     """Tables too wide for the column: too many columns, or too many characters in a row."""
     problems = []
     for table in soup.find_all("table"):
-        rows = [[cell.get_text(" ", strip=True) for cell in row.find_all(["th", "td"])]
-                for row in table.find_all("tr")]  # fmt: skip
+        cells = [row.find_all(["th", "td"]) for row in table.find_all("tr")]
+        rows = [[cell.get_text(" ", strip=True) for cell in row] for row in cells]
         if not rows:
             continue
         columns = max(len(row) for row in rows)
-        narrowest = sum(max((_longest_word(row[i]) for row in rows if i < len(row)), default=0) + 3
+        narrowest = sum(max((_unbreakable(row[i]) for row in cells if i < len(row)), default=0) + 3
                         for i in range(columns))  # fmt: skip
         head = " | ".join(rows[0])[:60]
         if columns > MAX_TABLE_COLUMNS:
@@ -67,8 +67,14 @@ def table_problems(soup: BeautifulSoup) -> list[str]:
     return problems
 
 
-def _longest_word(text: str) -> int:
-    return max((len(word) for word in text.split()), default=0)
+def _unbreakable(cell) -> int:
+    """The longest run of a cell that the browser will not wrap: a word, or a whole code span
+    (the theme keeps inline code on one line)."""
+    spans = [code.get_text() for code in cell.find_all("code")]
+    text = cell.get_text(" ")
+    for span in spans:
+        text = text.replace(span, " ")
+    return max([len(span) for span in spans] + [len(word) for word in text.split()] + [0])
 
 
 def figure_problems(soup: BeautifulSoup, page: Path) -> list[str]:

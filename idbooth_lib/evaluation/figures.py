@@ -66,7 +66,7 @@ def plot_tradeoff(
     identities at every sampled step, labelled by step; with ``rows`` and ``highlight_step``, each
     identity's own point at that step, faintly, so the spread behind the mean shows (the legend
     says so). The legend sits beside the plot, where it cannot hide a point."""
-    figure, axis = plt.subplots(figsize=(6.5, 4.5))
+    figure, axis = plt.subplots(figsize=(8.5, 4.5))  # the legend beside it takes about 3 in
     for index, method in enumerate(dict.fromkeys(s["method"] for s in summary)):
         style = series_style(method, index)
         mine = sorted((s for s in summary if s["method"] == method), key=lambda s: s["step"])

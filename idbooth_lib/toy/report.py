@@ -248,11 +248,25 @@ def paper_claims(reproduction: dict) -> list[Claim]:
 
 def claims_table(claims: list[Claim], subject: str = "the paper's claim",
                  toy: str = "toy (DB / PB / ID-Booth)") -> Any:  # fmt: skip
-    """The report's table (a Markdown table that notebooks display); ``subject`` and ``toy``
-    name the first two columns (the data checks have no per-method numbers)."""
+    """The report's table (a Markdown table that notebooks display), numbered so that
+    :func:`claims_notes` can give each claim's reasons and its sd21 route below it: five
+    columns of prose would not fit the page. ``subject`` and ``toy`` name the second and third
+    columns (the data checks have no per-method numbers)."""
     from idbooth_lib.reporting import markdown_table
 
     return markdown_table(
-        [subject, toy, "status", "why", "on sd21"],
-        [(c.claim, c.toy_result, f"**{c.status}**", c.reason, c.on_sd21) for c in claims],
+        ["#", subject, toy, "status"],
+        [(row, c.claim, c.toy_result, f"**{c.status}**") for row, c in enumerate(claims, 1)],
     )
+
+
+def claims_notes(claims: list[Claim]) -> Any:
+    """Each claim's reason (its comparisons, marked ✓ ✗ ?) and how to run it on sd21, as a
+    numbered Markdown list matching :func:`claims_table`."""
+    from idbooth_lib.reporting import MarkdownText
+
+    lines = []
+    for row, claim in enumerate(claims, 1):
+        route = f" *On sd21:* {claim.on_sd21}." if claim.on_sd21 else ""
+        lines.append(f"{row}. {claim.reason.rstrip('.')}.{route}")
+    return MarkdownText("\n".join(lines))
