@@ -73,6 +73,11 @@ def register_method(method: Method) -> Method:
     """Add ``method`` to the registry (after the built-in ones); its name must be new."""
     if method.name in _REGISTRY:
         raise ValueError(f"a method named {method.name!r} is already registered")
+    taken = {m.colour.lower(): m.name for m in _REGISTRY.values()} | {
+        colour: "a reference line" for colour in REFERENCE_COLOURS.values()}  # fmt: skip
+    if method.colour.lower() in taken:
+        raise ValueError(f"{method.colour} is already {taken[method.colour.lower()]}'s colour: "
+                         "a reader tells methods apart by it")  # fmt: skip
     _REGISTRY[method.name] = method
     return method
 

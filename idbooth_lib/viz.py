@@ -29,7 +29,13 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from PIL import Image
 
-from idbooth_lib.methods import REFERENCE_COLOURS, display_name, find_method, method_names
+from idbooth_lib.methods import (
+    REFERENCE_COLOURS,
+    display_name,
+    find_method,
+    get_method,
+    method_names,
+)
 from idbooth_lib.ranges import unit_to_pixels
 
 #: matplotlib's default resolution, at which the notebooks' figures are saved into the pages.
@@ -130,8 +136,9 @@ def series_style(label: str, index: int = 0) -> dict[str, str]:
         return {"color": method.colour, "marker": method.marker}
     if label in REFERENCE_COLOURS:
         return {"color": REFERENCE_COLOURS[label], "marker": "."}
-    return {"color": OTHER_COLOURS[index % len(OTHER_COLOURS)],
-            "marker": OTHER_MARKERS[index % len(OTHER_MARKERS)]}  # fmt: skip
+    taken = {get_method(name).colour.lower() for name in method_names()}
+    free = [colour for colour in OTHER_COLOURS if colour not in taken]  # a new method may own one
+    return {"color": free[index % len(free)], "marker": OTHER_MARKERS[index % len(OTHER_MARKERS)]}
 
 
 def house_rule_problems(figure: Figure) -> list[str]:
@@ -140,7 +147,8 @@ def house_rule_problems(figure: Figure) -> list[str]:
     leaves out a labelled line or covers plotted points."""
     figure.canvas.draw()
     renderer = figure.canvas.get_renderer()
-    width = figure.get_tightbbox(renderer).width * BOOK_DPI  # the page crops to the drawing
+    # the page saves the drawing's tight box with 0.1 in of padding on each side
+    width = (figure.get_tightbbox(renderer).width + 0.2) * BOOK_DPI
     problems = [f"{width:.0f} px wide (at most {MAX_WIDTH_PIXELS})"] if width > MAX_WIDTH_PIXELS else []
     for number, axis in enumerate(figure.axes):
         if axis.get_visible() and _plots_data(axis):

@@ -170,3 +170,10 @@ def test_troubleshooting_states_the_profiles_checkpoint_interval():
     page = " ".join((ROOT / "book" / "troubleshooting.md").read_text().split())
     toy, sd21 = (load_profile(name, environ={}).train.checkpointing_steps for name in ("toy", "sd21"))
     assert f"({toy} on the toy profile, {sd21} on `sd21`)" in page
+
+
+def test_the_root_folder_is_not_taken_for_a_machine_path(tmp_path):
+    """With HOME at "/" every "/word" would otherwise count as a path of this machine."""
+    assert check_rendered_book.absolute_path_problems("see /usr/share and a/b", ["/"]) == []
+    found = check_rendered_book.absolute_path_problems("x /home/me/work/a.png", ["/home/me", "/home/me/work"])
+    assert found == ["absolute path /home/me/work/a.png"]

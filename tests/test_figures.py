@@ -122,7 +122,8 @@ def test_recognition_figures_follow_the_house_rules():
     from idbooth_lib.toy.reproduce import read_reproduction, shipped_reproduction
 
     curves = [{"epoch": e, "loss": 1 / e, "validation_accuracy": 0.6 + e / 50} for e in range(1, 9)]
-    _assert_house_rules(plot_training_curves({"real only": {"curves": curves, "selected_epoch": 8}}))
+    records = {name: {"curves": curves, "selected_epoch": 8} for name in ("real only", "real + ID-Booth")}
+    _assert_house_rules(plot_training_curves(records))
     path = shipped_reproduction()
     if path is None:
         pytest.skip("the reproduction's results are not shipped")

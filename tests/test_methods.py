@@ -27,7 +27,7 @@ def push_away_from_the_prior(anchor, positive, negative, margin):
 
 @pytest.fixture
 def pushbooth():
-    method = register_method(Method("pushbooth", "PushBooth", "PU", "#cc79a7", "D",
+    method = register_method(Method("pushbooth", "PushBooth", "PU", "#882255", "D",
                                     push_away_from_the_prior, uses_prior_embeddings=True))  # fmt: skip
     yield method
     unregister_method("pushbooth")
@@ -42,13 +42,16 @@ def test_the_built_in_methods_are_the_papers_and_their_terms_load():
         register_method(BUILT_IN[0])
     with pytest.raises(ValueError, match="built in"):
         unregister_method("idbooth")
+    with pytest.raises(ValueError, match="already idbooth's colour"):
+        register_method(Method("copycat", "Copycat", "CC", "#009E73", "x"))
+    assert "copycat" not in method_names()
 
 
 def test_a_fourth_method_runs_through_train_the_study_tables_and_figures(pushbooth, tmp_path):
     from idbooth_lib.cli import build_parser
     from idbooth_lib.evaluation.comparisons import comparisons_table, per_person_comparisons
     from idbooth_lib.evaluation.figures import plot_tradeoff
-    from idbooth_lib.evaluation.tables import quality_table
+    from idbooth_lib.evaluation.tables import identity_table, quality_table
     from idbooth_lib.evaluation.tradeoff import COMPARED_PER_PERSON, StudyPlan, run_tradeoff
     from idbooth_lib.toy.study import write_study_photos
     from idbooth_lib.training.finetune import LOSS_LOG_FILE
@@ -72,9 +75,13 @@ def test_a_fourth_method_runs_through_train_the_study_tables_and_figures(pushboo
     assert any("PushBooth − DreamBooth" in row for row in map(str, comparisons_table(compared).rows))
     evaluations = {m: results["evaluations"][f"1/{m}"] for m in plan.methods}
     assert quality_table(evaluations).rows[1][0] == "PushBooth"
+    # four methods in the paper's table (the two missing ones stand in with DreamBooth's results)
+    four = {m: evaluations["dreambooth"] for m in PAPER_METHODS} | {"pushbooth": evaluations["pushbooth"]}
+    table = identity_table(four, "identity_encoder", base=results["evaluations"]["0/base"])
+    assert len(table.headers) == 6 and table.headers[4] == "PushBooth (paper)"
     figure = plot_tradeoff(results["summary"])
     colours = {line.get_label(): to_hex(line.get_color()) for line in figure.axes[0].lines}
-    assert colours["PushBooth, mean over people"] == "#cc79a7"
+    assert colours["PushBooth, mean over people"] == "#882255"
 
 
 def test_a_profile_with_a_value_outside_its_choices_fails_when_loaded():

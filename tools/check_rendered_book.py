@@ -43,9 +43,11 @@ def absolute_path_problems(text: str, paths: Iterable[str]) -> list[str]:
     """Each place ``text`` names one of ``paths`` followed by a separator (a path inside it)."""
     problems = []
     for path in paths:
+        if not path.strip("/"):
+            continue  # the root folder (a HOME of "/") would match every "/word"
         for found in re.finditer(re.escape(path.rstrip("/")) + r"/[^\s\"'<)]*", text):
             problems.append(f"absolute path {found.group(0)}")
-    return problems
+    return list(dict.fromkeys(problems))  # a path inside two of them is reported once
 
 
 def table_problems(soup: BeautifulSoup) -> list[str]:

@@ -29,7 +29,8 @@ def identity_table(
     evaluations: dict[str, dict], role: str, base: dict | None = None, with_paper: bool = True
 ) -> MarkdownTable:
     """One row per protocol and measure; a column per method (the paper's value in brackets
-    where it publishes one), the base model's (``base``, when given) and the real photos' own."""
+    where it publishes one), and a last one with the base model's value (``base``, when given)
+    and the real photos' own: the floor and the ceiling that give the others their scale."""
     methods = list(evaluations)
     reference = evaluations[methods[-1]]["encoders"][role]
     rows = []
@@ -40,13 +41,14 @@ def identity_table(
                 ours = number(evaluations[method]["encoders"][role][protocol].get(measure), digits)
                 theirs = paper.published(protocol, measure, method) if with_paper else None
                 row.append(ours if theirs is None else f"{ours} ({number(theirs, digits)})")
-            if base is not None:
-                row.append(number(base["encoders"][role][protocol].get(measure), digits))
-            row.append(number(reference["real_vs_real"].get(measure), digits))
+            real = number(reference["real_vs_real"].get(measure), digits)
+            if base is not None:  # one column for both scales, so that four methods still fit
+                real = f"{number(base['encoders'][role][protocol].get(measure), digits)} / {real}"
+            row.append(real)
             rows.append(row)
     paper_note = " (paper)" if with_paper else ""
     headers = ["measure", *(display_name(m) + paper_note for m in methods)]
-    headers += ["base model"] * (base is not None) + ["real–real"]
+    headers.append("base model / real–real" if base is not None else "real–real")
     return markdown_table(headers, rows)
 
 

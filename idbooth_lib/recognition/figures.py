@@ -7,7 +7,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from idbooth_lib.methods import display_name
-from idbooth_lib.viz import series_style
+from idbooth_lib.viz import legend_below, series_style
 
 
 def plot_training_curves(records: dict[str, dict]) -> Figure:
@@ -25,8 +25,7 @@ def plot_training_curves(records: dict[str, dict]) -> Figure:
     loss_axis.set(xlabel="epoch", ylabel="margin loss", title="training loss")
     accuracy_axis.set(xlabel="epoch", ylabel="accuracy (10-fold)",
                       title="validation: held-out people (● chosen)")  # fmt: skip
-    accuracy_axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))
-    figure.tight_layout()
+    legend_below(figure)
     return figure
 
 

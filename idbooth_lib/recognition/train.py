@@ -367,6 +367,7 @@ __all__ = [
     "embed_images",
     "learning_rate_factor",
     "save_backbone",
+    "train_on_real_and_synthetic",
     "train_recognition",
     "trained_backbone_source",
     "data_digest",
