@@ -106,7 +106,12 @@ def show_source(function) -> SourceListing:
 def wrapped_command(command: str, width: int = 86) -> str:
     """A long shell command as a reader can copy it from a page: broken before its options into
     lines of at most ``width`` characters, each but the last ending in `` \\`` (a continuation
-    the shell reads as one line). An option and its value stay together."""
+    the shell reads as one line). An option and its value stay together. An absolute path (of
+    the machine that ran it) is shortened to its last part, the folder as the reader's own
+    commands name it."""
+    import re
+
+    command = re.sub(r"(?<=[=\s])/(?:[^\s/]+/)+([^\s/]+)", r"\1", command)
     words = command.split(" ")
     parts = [words[0]]
     for word in words[1:]:

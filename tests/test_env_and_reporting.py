@@ -103,3 +103,6 @@ def test_a_long_command_is_wrapped_into_lines_the_shell_joins():
     assert all(line.endswith(" \\") for line in lines[:-1])
     assert " ".join(line.removesuffix(" \\").strip() for line in lines) == command
     assert wrapped_command("idbooth env") == "idbooth env"
+    made_elsewhere = "idbooth tradeoff --set models.base_model=/work/exp/foundation-9000 --output /a/b"
+    assert wrapped_command(made_elsewhere) == (
+        "idbooth tradeoff --set models.base_model=foundation-9000 --output b")
