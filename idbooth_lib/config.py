@@ -417,8 +417,9 @@ def setting_choices(dotted: str) -> tuple[str, ...]:
 
 def check_choices(config: ProfileConfig) -> None:
     """Refuse a profile whose enumerated settings hold a value not among their choices."""
+    settings = config.to_dict()
     for dotted in ("train.method", *CHOICES):
-        value = _lookup(config.to_dict(), dotted)
+        value = _lookup(settings, dotted)
         allowed = setting_choices(dotted)
         if value not in allowed:
             raise ValueError(f"{dotted}={value!r} is not a choice: use one of {', '.join(allowed)}")

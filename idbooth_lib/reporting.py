@@ -12,6 +12,7 @@ measure to what it can support and writes large ones with thousands separators.
 from __future__ import annotations
 
 import inspect
+import re
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -109,8 +110,6 @@ def wrapped_command(command: str, width: int = 86) -> str:
     the shell reads as one line). An option and its value stay together. An absolute path (of
     the machine that ran it) is shortened to its last part, the folder as the reader's own
     commands name it."""
-    import re
-
     command = re.sub(r"(?<=[=\s])/(?:[^\s/]+/)+([^\s/]+)", r"\1", command)
     words = command.split(" ")
     parts = [words[0]]
