@@ -42,17 +42,18 @@ import numpy as np
 from bench_report import publish
 from PIL import Image
 
-from idbooth_lib.config import load_profile, resolve_source
+from idbooth_lib.config import load_profile
 from idbooth_lib.data.crop import CropSettings
 from idbooth_lib.diffusion.pipeline import load_base_pipeline
 from idbooth_lib.env import source_commit
 from idbooth_lib.evaluation.faces import read_face_set
 from idbooth_lib.evaluation.fidelity import frechet_distance
 from idbooth_lib.evaluation.intervals import paired_difference
-from idbooth_lib.evaluation.run import evaluate_folders, load_evaluation_models
+from idbooth_lib.evaluation.run import evaluate_folders
 from idbooth_lib.generation.generate import MANIFEST_FILE, draw, write_identity_manifest
 from idbooth_lib.generation.prompts import prompt_plan
 from idbooth_lib.io import save_image
+from idbooth_lib.models import ModelBundle, resolve_source
 from idbooth_lib.toy.pretrain.common import PRETRAIN_WORLD_SEED
 from idbooth_lib.toy.render import render_faces
 from idbooth_lib.toy.tokenizer import identity_names
@@ -137,7 +138,7 @@ def measure(model: str, people: int) -> dict:
         draw_named_people(config, people, scratch / "drawn")
         write_real_photos(people, 4, "constrained", scratch / "studio")
         write_real_photos(people, PROMPTS_PER_PERSON, "wild", scratch / "wild")
-        models = load_evaluation_models(config, with_scene_scorer=True)  # loaded once, used twice
+        models = ModelBundle(config)  # loaded once, used twice
         results = evaluate_folders(scratch / "drawn", scratch / "studio", config, models)
         adherence = results["adherence"]["per_identity"]
         missing = [Path(item["file"]).parts[0] for item in results["unusable"]["synthetic"]]

@@ -33,12 +33,13 @@ import torch
 import torch.nn.functional as F
 from scipy import linalg
 
-from idbooth_lib.config import load_profile, resolve_source
+from idbooth_lib.config import load_profile
 from idbooth_lib.diffusion.basics import decode_latents, encode_images, sample
 from idbooth_lib.diffusion.pipeline import load_base_pipeline
 from idbooth_lib.evaluation.adherence import SceneProbe
 from idbooth_lib.identity.align import warp_to_template
 from idbooth_lib.identity.encoders import load_identity_encoder
+from idbooth_lib.models import resolve_source
 from idbooth_lib.ranges import pixels_to_signed, signed_to_pixels, unit_to_signed
 from idbooth_lib.recognition.verification import pair_scores, sample_pairs, ten_fold_accuracy
 from idbooth_lib.toy.faces import BACKGROUNDS, POSES, describe

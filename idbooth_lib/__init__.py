@@ -7,7 +7,10 @@ those before it (``tests/test_layers.py`` checks this):
 layer              what lives there                                                           chapter
 =================  =========================================================================  =========
 core modules       ``config``, ``io``, ``ranges``, ``env``, ``checkpoints``, ``reporting``,   00
-                   ``viz``: settings, files, pixel ranges, the machine, tables and figures
+                   ``viz``: settings, files, pixel ranges, the machine, tables and figures;
+                   ``methods``: the registry of fine-tuning methods; ``models``: where each
+                   model comes from and the bundle every stage loads its models through;
+                   ``preflight``: what a stage needs, checked before anything heavy
 ``identity``       face models: alignment to the ArcFace template, the recognisers            01, 03
 ``data``           photos → faces: reading, detection, crops, the prepared layout             01
 ``diffusion``      the base pipeline, its samplers, the latent-diffusion pieces, LoRAs        02

@@ -232,21 +232,6 @@ class ProfileConfig:
         return json.dumps(self.to_dict(), indent=2)
 
 
-def resolve_source(source: str) -> str:
-    """Where to load a model from: a packaged ``idbooth:toy/NAME`` becomes its folder inside this
-    package; a hub id or a local folder is returned unchanged."""
-    if not source.startswith(PACKAGED_PREFIX):
-        return source
-    package, _, name = source.removeprefix(PACKAGED_PREFIX).partition("/")
-    folder = Path(__file__).resolve().parent / package / "weights" / name
-    if not folder.is_dir():
-        raise FileNotFoundError(
-            f"the packaged model {source!r} is missing ({folder}): reinstall the package, or "
-            f"rebuild it with its recipe (`python -m idbooth_lib.toy.pretrain --help`)"
-        )
-    return str(folder)
-
-
 def looks_like_a_path(source: str) -> bool:
     """A local path rather than a hub id (``org/name``): absolute, ``~``, ``./`` or ``../``, so
     meant as a path even where nothing is there yet (and reported as a missing folder)."""
@@ -590,7 +575,6 @@ __all__ = [
     "load_profile",
     "looks_like_a_path",
     "parse_assignments",
-    "resolve_source",
     "setting_choices",
     "set_field",
     "sd21_profile",

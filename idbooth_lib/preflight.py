@@ -29,13 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from idbooth_lib.config import (
-    ENVIRONMENT_OVERRIDES,
-    PACKAGED_PREFIX,
-    ProfileConfig,
-    looks_like_a_path,
-    resolve_source,
-)
+from idbooth_lib.config import ENVIRONMENT_OVERRIDES, ProfileConfig
+from idbooth_lib.models import packaged_folder, source_kind
 from idbooth_lib.reporting import MarkdownTable, markdown_table
 
 STAGES = ("all", "train", "generate", "evaluate")
@@ -50,12 +45,6 @@ STAGE_SETTINGS: dict[str, tuple[str, ...]] = {
     "evaluate": ("face_analysis", "identity_encoder", "evaluation_encoder", "image_features",
                  "clip_features", "scene_scorer"),
 }  # fmt: skip
-
-#: Settings whose plain names (``buffalo_l``, ``cheetah_s``) are insightface packs, not hub ids.
-INSIGHTFACE_SETTINGS = frozenset({"face_analysis", "identity_encoder", "evaluation_encoder"})
-
-#: A source ending so is one model file, loaded from disk (never downloaded).
-MODEL_FILE_SUFFIXES = (".onnx", ".pth", ".pt", ".safetensors")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -326,18 +315,6 @@ def used_settings(config: ProfileConfig, stage: str, given: Collection[str] = ()
 # ----------------------------------------------------------------------------------------------
 
 
-def source_kind(setting: str, source: str) -> str:
-    """How ``source`` is loaded: "packaged", "file", "folder", "insightface" (a pack name under
-    ``models.face_model_root``) or "hub" (a Hugging Face repository id)."""
-    if source.startswith(PACKAGED_PREFIX):
-        return "packaged"
-    if Path(source).suffix.lower() in MODEL_FILE_SUFFIXES:
-        return "file"
-    if looks_like_a_path(source) or Path(source).expanduser().exists():
-        return "folder"
-    return "insightface" if setting in INSIGHTFACE_SETTINGS else "hub"
-
-
 def check_source(config: ProfileConfig, setting: str, reach: Reach) -> PreflightRow:
     """The row of one model setting, ``models.<setting>``."""
     source = getattr(config.models, setting)
@@ -348,9 +325,9 @@ def check_source(config: ProfileConfig, setting: str, reach: Reach) -> Preflight
         "packaged": _packaged_row,
         "file": _file_row,
         "folder": _folder_row,
-        "insightface": _insightface_row,
+        "insightface_pack": _insightface_row,
         "hub": _hub_row,
-    }[source_kind(setting, source)]
+    }[source_kind(source, setting)]
     return check(config, setting, source, reach)
 
 
@@ -365,7 +342,7 @@ def _how_to_set(setting: str, value: str) -> str:
 
 def _packaged_row(config, setting, source, reach) -> PreflightRow:
     try:
-        resolve_source(source)
+        packaged_folder(source)
     except FileNotFoundError as error:
         return PreflightRow(f"models.{setting}", source, MISSING, str(error))
     return PreflightRow(f"models.{setting}", source, OK)
@@ -594,7 +571,7 @@ def disk_row(config: ProfileConfig, stage: str, sources: list[PreflightRow]) -> 
 
 def outputs_gib(config: ProfileConfig, stage: str) -> float:
     """What ``stage`` writes: the toy world's 64 px images take almost nothing."""
-    toy = config.models.base_model.startswith(PACKAGED_PREFIX)
+    toy = source_kind(config.models.base_model) == "packaged"
     needs = [STAGE_NEEDS[single] for single in stages_of(stage)]
     return sum(need.toy_outputs_gib if toy else need.outputs_gib for need in needs)
 

@@ -125,10 +125,11 @@ def test_detector_recipe_runs_resumes_and_benchmarks(tmp_path, monkeypatch):
     assert 0 <= scores["scenery_rejection_rate"] <= 1 and scores["landmark_error_px"] >= 0
 
 
-def test_load_face_detector_picks_the_toy_backend(tmp_path, monkeypatch):
+def test_load_face_detector_picks_the_toy_backend(tmp_path):
     ToyFaceDetector(TINY).save(tmp_path / "detector")
-    monkeypatch.setattr(detect, "resolve_source", lambda source: str(tmp_path / "detector"))
-    assert isinstance(load_face_detector(load_profile("toy")), ToyDetectorBackend)
+    config = load_profile("toy", {"models.face_analysis": str(tmp_path / "detector")}, environ={})
+    assert isinstance(load_face_detector(config), ToyDetectorBackend)
+    assert isinstance(load_face_detector(load_profile("toy")), ToyDetectorBackend)  # packaged
 
 
 def _forbid_downloads(monkeypatch):

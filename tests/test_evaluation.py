@@ -336,7 +336,8 @@ def test_image_features_load_a_transformers_vision_model(tmp_path):
     CLIPModel(config).save_pretrained(clip)
     from conftest import ROOT  # noqa: F401  (tests run from the repository root)
 
-    from idbooth_lib.config import load_profile, resolve_source
+    from idbooth_lib.config import load_profile
+    from idbooth_lib.models import resolve_source
 
     tokenizer = CLIPTokenizer.from_pretrained(
         resolve_source(load_profile("toy").models.base_model) + "/tokenizer"

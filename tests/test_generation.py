@@ -214,8 +214,8 @@ def test_a_lora_is_attached_for_the_length_of_a_with_block_only():
     """``lora_attached`` takes the LoRA off again however the block ends."""
     from diffusers import StableDiffusionPipeline
 
-    from idbooth_lib.config import resolve_source
     from idbooth_lib.diffusion.lora import lora_attached
+    from idbooth_lib.models import resolve_source
     from idbooth_lib.toy.study import shipped_runs
 
     pipeline = StableDiffusionPipeline.from_pretrained(resolve_source("idbooth:toy/foundation"),

@@ -285,8 +285,8 @@ def test_toy_recogniser_still_loads_frozen_and_differentiable():
 def test_a_folder_without_a_recogniser_is_refused_with_the_fix(tmp_path):
     """An fr-train output passed where its backbone is meant is not taken for an insightface
     pack name (which would end in a failed download of ``.../model-zoo//that/path.zip``)."""
-    from idbooth_lib.config import resolve_source
     from idbooth_lib.identity.encoders import load_identity_encoder
+    from idbooth_lib.models import resolve_source
 
     trained = tmp_path / "fr-real"
     shutil.copytree(resolve_source("idbooth:toy/recogniser"), trained / "backbone")

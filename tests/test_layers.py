@@ -11,7 +11,8 @@ from conftest import ROOT
 PACKAGE = ROOT / "idbooth_lib"
 #: The layers in the order data flows (see idbooth_lib/__init__.py for why identity precedes data).
 LAYERS = [
-    {"config", "io", "ranges", "env", "checkpoints", "reporting", "viz", "preflight", "methods"},
+    {"config", "io", "ranges", "env", "checkpoints", "reporting", "viz", "preflight", "methods",
+     "models"},
     {"identity"},
     {"data"},
     {"diffusion"},

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import torch
 
-from idbooth_lib.config import load_profile, resolve_source
+from idbooth_lib.config import load_profile
+from idbooth_lib.models import resolve_source
 
 CONFIG = load_profile("toy", environ={})
 

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from idbooth_lib.config import load_profile, resolve_source
+from idbooth_lib.config import load_profile
 from idbooth_lib.identity.align import warp_to_template
 from idbooth_lib.identity.encoders import load_identity_encoder
+from idbooth_lib.models import resolve_source
 from idbooth_lib.ranges import pixels_to_signed
 from idbooth_lib.toy.faces import ToyFaceWorld
 

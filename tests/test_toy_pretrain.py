@@ -176,9 +176,9 @@ def test_the_shipped_probe_reads_real_toy_scenes():
     """Its recorded held-out accuracy, and a fresh check on the book's own world (seed 0)."""
     import json
 
-    from idbooth_lib.config import resolve_source
     from idbooth_lib.evaluation.adherence import SceneProbe
     from idbooth_lib.generation.prompts import BACKGROUNDS, POSES
+    from idbooth_lib.models import resolve_source
     from idbooth_lib.ranges import pixels_to_signed
     from idbooth_lib.toy.render import render_faces
 

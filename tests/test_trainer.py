@@ -715,6 +715,7 @@ def test_every_identity_folder_is_checked_before_any_model_is_loaded(
     make_tiny_pipeline, tiny_insightface_root, tmp_path, monkeypatch
 ):
     from idbooth_lib.data.layout import dataset_identities
+    from idbooth_lib.models import ModelBundle
     from idbooth_lib.training import run
     from idbooth_lib.training.fingerprint import RunMismatchError
 
@@ -727,7 +728,7 @@ def test_every_identity_folder_is_checked_before_any_model_is_loaded(
     run.train_identities(config, data, None, output, log=print, progress=False)
     shutil.rmtree(output / first)  # only the *second* identity's folder holds a run
     before = {path: path.read_bytes() for path in output.rglob("*") if path.is_file()}
-    monkeypatch.setattr(run, "load_training_models", lambda config: pytest.fail("loaded models"))
+    monkeypatch.setattr(ModelBundle, "_load", lambda self, name: pytest.fail(f"loaded {name}"))
     idbooth = load_profile("toy", {**settings, "train.max_steps": 1, "train.method": "idbooth"})
     with pytest.raises(RunMismatchError, match="train.method"):
         run.train_identities(idbooth, data, None, output, log=print, progress=False)

@@ -16,15 +16,21 @@ pass any object with a ``detect`` method instead (for example one that returns k
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import cv2
 import numpy as np
 import torch
 
-from idbooth_lib.config import PACKAGED_PREFIX, ProfileConfig, resolve_source
-from idbooth_lib.identity.arcface_onnx import InsightFaceModelsMissingError, insightface_pack_folder
+from idbooth_lib.config import ProfileConfig
+from idbooth_lib.identity.arcface_onnx import (
+    InsightFaceModelsMissingError,
+    holds_models,
+    insightface_pack_folder,
+)
 from idbooth_lib.identity.toy_detector import ToyFaceDetector
+from idbooth_lib.models import resolve
 from idbooth_lib.ranges import pixels_to_signed
 
 #: The ArcFace template (112×112 crop, OpenCV pixel centres) as fractions of the crop's side, in
@@ -245,15 +251,27 @@ def load_face_detector(
 ) -> FaceDetector:
     """The detector ``config.models.face_analysis`` names, on ``device`` (default ``config.device``).
 
-    ``idbooth:toy/NAME`` loads a packaged
+    ``idbooth:toy/NAME``, or a folder that a toy detector was saved to, loads a
     :class:`~idbooth_lib.identity.toy_detector.ToyFaceDetector`; anything else is an insightface
     model pack name (``buffalo_l``) looked up under ``config.models.face_model_root``, or a folder
     of insightface ``.onnx`` files. On a GPU the insightface detector runs on that very GPU
     (``cuda:1`` → onnxruntime device 1), so each process of ``accelerate launch`` uses its own.
     """
     source = config.models.face_analysis
-    if source.startswith(PACKAGED_PREFIX):
-        return ToyDetectorBackend(ToyFaceDetector.load(resolve_source(source)))
+    found = resolve(source, "face_analysis")
+    if found.kind == "packaged" or _holds_a_toy_detector(found):
+        return ToyDetectorBackend(ToyFaceDetector.load(found.location))
     where = torch.device(device or config.device)
     gpu = (where.index or 0) if where.type == "cuda" and torch.cuda.is_available() else None
     return InsightFaceDetector(source, config.models.face_model_root, gpu, allow_download)
+
+
+def _holds_a_toy_detector(found) -> bool:
+    """A folder with a saved network's ``config.json`` and no insightface models in it."""
+    folder = Path(found.location)
+    return found.kind == "folder" and (folder / "config.json").is_file() and not holds_models(folder)
+
+
+def load_bundled_detector(bundle, setting: str) -> FaceDetector:
+    """The detector of a :class:`~idbooth_lib.models.ModelBundle`, on the bundle's device."""
+    return load_face_detector(bundle.config, device=bundle.device)

@@ -35,7 +35,7 @@ from idbooth_lib.data.crop import (
     UnusablePhoto,
     prepare_photo,
 )
-from idbooth_lib.data.detect import FaceDetector, load_face_detector
+from idbooth_lib.data.detect import FaceDetector
 from idbooth_lib.data.layout import (
     ALIGNED_FOLDER,
     DATASET_FILE,
@@ -57,42 +57,10 @@ from idbooth_lib.data.layout import (
 from idbooth_lib.data.report import OK, SKIPPED, WARNING, FileRecord, Report
 from idbooth_lib.data.scan import SourceFile, SourceIdentity, scan_source
 from idbooth_lib.io import save_image, write_json
+from idbooth_lib.models import ModelBundle, as_bundle
 from idbooth_lib.ranges import pixels_to_signed
 
 EMBEDDING_BATCH = 32
-
-# ----------------------------------------------------------------------------------------------
-# Models, loaded only when some photo needs them
-# ----------------------------------------------------------------------------------------------
-
-
-def load_encoder(config: ProfileConfig) -> torch.nn.Module:
-    """The profile's recogniser (``models.identity_encoder``), on the GPU when there is one."""
-    from idbooth_lib.identity.encoders import load_identity_encoder
-
-    device = config.device if torch.cuda.is_available() else "cpu"
-    return load_identity_encoder(
-        config.models.identity_encoder, device, face_model_root=config.models.face_model_root
-    )
-
-
-class LazyModels:
-    """The detector and encoder, each loaded on first use (a resumed, finished run loads none)."""
-
-    def __init__(self, config: ProfileConfig, detector: Any, encoder: Any) -> None:
-        self.config, self._detector, self._encoder = config, detector, encoder
-
-    @property
-    def detector(self) -> FaceDetector:
-        if self._detector is None:
-            self._detector = load_face_detector(self.config)
-        return self._detector
-
-    @property
-    def encoder(self) -> Any:
-        if self._encoder is None:
-            self._encoder = load_encoder(self.config)
-        return self._encoder
 
 
 @torch.no_grad()
@@ -136,7 +104,7 @@ def _prepare_file(
     identity: SourceIdentity,
     folder: Path,
     settings: CropSettings,
-    models: LazyModels,
+    models: ModelBundle,
 ) -> tuple[FileRecord, np.ndarray | None]:
     """Process one candidate photo, or reuse an earlier run's result."""
     if file.problem is not None:
@@ -230,7 +198,7 @@ def prepare_identity(
     identity: SourceIdentity,
     destination: Path,
     settings: CropSettings,
-    models: LazyModels,
+    models: ModelBundle,
     bar: Any,
 ) -> tuple[list[FileRecord], bool]:
     """Prepare one identity; returns its records and whether it has at least one image."""
@@ -259,7 +227,7 @@ def prepare_identity(
         records.append(FileRecord(relative_folder, SKIPPED, reason))
         shutil.rmtree(folder, ignore_errors=True)
         return records, False
-    _finish_identity(folder, identity, records, landmarks, models.encoder)
+    _finish_identity(folder, identity, records, landmarks, models.identity_encoder)
     return records, True
 
 
@@ -348,7 +316,8 @@ def prepare_dataset(
     crop = CropSettings.from_config(config, zoom)
     identities, records = scan_source(source)
     _start_destination(destination, settings)
-    models = LazyModels(config, detector, encoder)
+    given = {"detector": detector, "identity_encoder": encoder}
+    models = as_bundle(config, given)  # each loaded only if some photo still needs it
     prepared = []
     total = sum(len(identity.files) for identity in identities)
     with tqdm(total=total, desc="preparing faces", unit="photo", disable=not progress) as bar:

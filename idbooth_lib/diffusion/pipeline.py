@@ -16,7 +16,8 @@ from pathlib import Path
 
 import torch
 
-from idbooth_lib.config import SAMPLING_SCHEDULERS, ProfileConfig, looks_like_a_path, resolve_source
+from idbooth_lib.config import SAMPLING_SCHEDULERS, ProfileConfig
+from idbooth_lib.models import resolve
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -50,8 +51,9 @@ def load_base_pipeline(config: ProfileConfig, device: str | None = None, dtype: 
     from diffusers import StableDiffusionPipeline
 
     torch_dtype = DTYPES[dtype or config.generate.dtype]
-    source = resolve_source(config.models.base_model)
-    if looks_like_a_path(source) and not Path(source).expanduser().exists():
+    found = resolve(config.models.base_model)
+    source = found.location
+    if found.on_disk and not Path(source).exists():
         raise FileNotFoundError(
             f"the base model folder {source} (models.base_model) does not exist. Fix: set "
             "IDBOOTH_BASE_MODEL (or --set models.base_model=...) to a diffusers pipeline folder "
@@ -83,6 +85,12 @@ def load_base_pipeline(config: ProfileConfig, device: str | None = None, dtype: 
     pipeline.scheduler = sampling_scheduler(config.generate.scheduler, pipeline.scheduler.config)
     pipeline.set_progress_bar_config(disable=True)
     return pipeline.to(device or config.device)
+
+
+def load_bundled_pipeline(bundle, setting: str):
+    """The base pipeline of a :class:`~idbooth_lib.models.ModelBundle`, on its device, in its
+    pipeline dtype (``generate.dtype`` unless the bundle says otherwise)."""
+    return load_base_pipeline(bundle.config, bundle.device, bundle.pipeline_dtype)
 
 
 @contextmanager

@@ -31,12 +31,12 @@ import cv2
 import numpy as np
 import torch
 
-from idbooth_lib.config import PACKAGED_PREFIX, resolve_source
 from idbooth_lib.evaluation.diversity import landmark_pose
 from idbooth_lib.evaluation.features import writable
 from idbooth_lib.generation.generate import MANIFEST_FILE
 from idbooth_lib.generation.prompts import BACKGROUNDS, POSES, parse_prompt
 from idbooth_lib.identity.storage import read_network, save_network
+from idbooth_lib.models import resolve
 from idbooth_lib.ranges import pixels_to_signed
 
 #: A face whose yaw proxy exceeds this counts as a side view (CLIP scorer).
@@ -146,9 +146,15 @@ def clip_scorer(source: str, device: str = "cpu", batch: int = 32) -> SceneScore
 
 def load_scene_scorer(source: str, device: str = "cpu") -> SceneScorer:
     """The scorer ``models.scene_scorer`` names: the packaged toy probe or a CLIP model."""
-    if source.startswith(PACKAGED_PREFIX):
-        return probe_scorer(SceneProbe.load(resolve_source(source)))
-    return clip_scorer(resolve_source(source), device)
+    found = resolve(source, "scene_scorer")
+    if found.kind == "packaged":
+        return probe_scorer(SceneProbe.load(found.location))
+    return clip_scorer(found.location, device)
+
+
+def load_bundled_scorer(bundle, setting: str) -> SceneScorer:
+    """The scene scorer of a :class:`~idbooth_lib.models.ModelBundle`, on its device."""
+    return load_scene_scorer(bundle.config.models.scene_scorer, bundle.device)
 
 
 def read_manifest(folder: str | Path) -> dict[str, dict] | None:

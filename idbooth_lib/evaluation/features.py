@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from idbooth_lib.config import resolve_source
+from idbooth_lib.models import resolve
 from idbooth_lib.ranges import pixels_to_signed
 
 FeatureExtractor = Callable[[np.ndarray], np.ndarray]
@@ -31,7 +31,7 @@ BATCH = 32
 
 def load_image_features(source: str, device: str = "cpu") -> FeatureExtractor:
     """The extractor ``source`` names (see the module docstring)."""
-    folder = resolve_source(source)
+    folder = resolve(source, "image_features").location
     if (Path(folder) / "model_index.json").is_file():
         return _vae_features(folder, device)
     return hub_model(lambda: _transformers_features(folder, device), source, "image_features")
@@ -99,7 +99,7 @@ def load_clip_features(source: str, device: str = "cpu") -> FeatureExtractor:
     """CLIP image embeddings (``get_image_features``), for CMMD."""
     from transformers import CLIPModel, CLIPProcessor
 
-    folder = resolve_source(source)
+    folder = resolve(source, "clip_features").location
     processor = hub_model(lambda: CLIPProcessor.from_pretrained(folder), source, "clip_features")
     model = hub_model(
         lambda: CLIPModel.from_pretrained(folder, dtype=torch.float32), source, "clip_features"
@@ -112,3 +112,12 @@ def load_clip_features(source: str, device: str = "cpu") -> FeatureExtractor:
         return getattr(features, "pooler_output", features)
 
     return _batched(extract)
+
+
+def load_bundled_features(bundle, setting: str) -> FeatureExtractor | None:
+    """The extractor ``models.<setting>`` names for a :class:`~idbooth_lib.models.ModelBundle`:
+    ``image_features``, or ``clip_features`` (None when that setting is empty: no CMMD)."""
+    source = getattr(bundle.config.models, setting)
+    if setting == "clip_features":
+        return load_clip_features(source, bundle.device) if source else None
+    return load_image_features(source, bundle.device)

@@ -30,13 +30,8 @@ import numpy as np
 
 from idbooth_lib.config import ProfileConfig
 from idbooth_lib.data.crop import CropSettings
-from idbooth_lib.env import process_device
-from idbooth_lib.evaluation.adherence import (
-    MANIFEST_FILE,
-    adherence,
-    load_scene_scorer,
-    read_manifest,
-)
+from idbooth_lib.data.prepare import embed_aligned
+from idbooth_lib.evaluation.adherence import MANIFEST_FILE, adherence, read_manifest
 from idbooth_lib.evaluation.diversity import mean_pairwise_distance, pose_spread, vendi_score
 from idbooth_lib.evaluation.faces import FaceSet, read_face_set
 from idbooth_lib.evaluation.fidelity import (
@@ -52,11 +47,12 @@ from idbooth_lib.evaluation.separability import (
     within_set_scores,
 )
 from idbooth_lib.io import atomic_path, write_json
+from idbooth_lib.models import ModelBundle, as_bundle
 from idbooth_lib.preflight import check_profile
 
 ENCODER_ROLES = ("identity_encoder", "evaluation_encoder")
-#: Models that ``evaluate_folders`` takes in ``models`` under the name of their profile setting.
-SETTING_ROLES = (*ENCODER_ROLES, "image_features", "clip_features", "scene_scorer")
+#: What evaluation reads from its bundle (the scene scorer only when a manifest gives prompts).
+EVALUATION_MODELS = ("detector", *ENCODER_ROLES, "image_features", "clip_features")
 
 
 def _guarded(measure: Callable[[], Any]) -> Any:
@@ -114,31 +110,32 @@ def evaluate_folders(
     synthetic: str | Path,
     real: str | Path,
     config: ProfileConfig,
-    models: dict[str, Any] | None = None,
+    models: ModelBundle | dict[str, Any] | None = None,
     progress: bool = False,
     embeddings_file: str | Path | None = None,
 ) -> dict:
-    """Measure ``synthetic`` against ``real``; ``models`` may hold a ``detector``, the two
-    recognisers (by role), ``image_features``, ``clip_features`` and ``scene_scorer`` to use
-    instead of the profile's (tests and notebooks pass small ones). Every model is loaded before
-    any image is measured, so a model that cannot be loaded fails at once; before that, the
-    preflight checks every source that will be loaded. With ``embeddings_file``, both
+    """Measure ``synthetic`` against ``real`` with the models of ``models``, a
+    :class:`~idbooth_lib.models.ModelBundle` (an experiment passes one bundle to every
+    evaluation, so each model loads once) or a dict of models to use instead of the profile's
+    (tests and notebooks pass small ones). Every model is loaded before any image is measured,
+    so a model that cannot be loaded fails at once; before that, the preflight checks every
+    source that will be loaded. With ``embeddings_file``, both
     recognisers' embeddings of both sets are kept there (:func:`write_embeddings`), for the
     intervals of :mod:`~idbooth_lib.evaluation.comparisons`."""
     manifest = read_manifest(synthetic)
-    not_loaded = settings_not_loaded(models, manifest)
-    check_profile(config, "evaluate", given=not_loaded).raise_for_failures()
-    models = load_evaluation_models(config, models, with_scene_scorer=manifest is not None)
+    models = as_bundle(config, models)
+    check_profile(config, "evaluate", given=settings_not_loaded(models, manifest)).raise_for_failures()
+    load_evaluation_models(models, with_scene_scorer=manifest is not None)
     settings = CropSettings.from_config(config)
     generated = read_face_set(
         synthetic,
-        models["detector"],
+        models.detector,
         settings,
         progress,
         keep_images=manifest is not None,
         own_files=(MANIFEST_FILE,),
     )
-    photos = read_face_set(real, models["detector"], settings, progress, own_files=(MANIFEST_FILE,))
+    photos = read_face_set(real, models.detector, settings, progress, own_files=(MANIFEST_FILE,))
     results: dict[str, Any] = {
         "synthetic": str(synthetic),
         "real": str(real),
@@ -152,20 +149,21 @@ def evaluate_folders(
         return results
     results["encoders"], embedded = {}, {}
     for role in ENCODER_ROLES:
-        embedded[role] = models[role](generated.aligned), models[role](photos.aligned)
+        encoder = getattr(models, role)
+        embedded[role] = embed_aligned(encoder, generated.aligned), embed_aligned(encoder, photos.aligned)
         results["encoders"][role] = {
             "source": getattr(config.models, role),
             **identity_measures(*embedded[role], (generated, photos)),
         }
     if embeddings_file is not None:
         write_embeddings(embeddings_file, embedded, generated.labels, photos.labels)
-    features_g = models["image_features"](np.stack(generated.crops))
-    features_r = models["image_features"](np.stack(photos.crops))
+    features_g = models.image_features(np.stack(generated.crops))
+    features_r = models.image_features(np.stack(photos.crops))
     results["diversity"] = {"features": config.models.image_features} | _guarded(
         lambda: diversity_measures(features_g, generated)
     )
     results["fidelity"] = {"features": config.models.image_features} | _fidelity(
-        features_r, features_g, generated, photos, models.get("clip_features")
+        features_r, features_g, generated, photos, models.clip_features
     )
     results["memorisation"] = {"features": config.models.image_features} | _guarded(
         lambda: _memorisation(features_g, features_r, generated, photos)
@@ -182,7 +180,7 @@ def _memorisation(features_g, features_r, generated: FaceSet, photos: FaceSet) -
     return found
 
 
-def _adherence(generated: FaceSet, manifest: dict | None, models: dict, config) -> dict | None:
+def _adherence(generated: FaceSet, manifest: dict | None, models: ModelBundle, config) -> dict | None:
     """Prompt adherence when ``GEN/manifest.jsonl`` gives the prompts; None without one."""
     if manifest is None:
         return None
@@ -190,7 +188,7 @@ def _adherence(generated: FaceSet, manifest: dict | None, models: dict, config) 
     unusable = sum(item["file"] in manifest for item in generated.unusable)
     if not known:
         return {"error": f"no usable image of {MANIFEST_FILE} is listed in it by its file name"}
-    scorer = models["scene_scorer"]
+    scorer = models.scene_scorer
     images = [generated.images[row] for row in known]
     landmarks = np.stack([generated.landmarks[row] for row in known])
     backgrounds, poses = scorer(images, landmarks)
@@ -227,47 +225,20 @@ def _matching(generated: FaceSet, photos: FaceSet) -> dict[str, list[str]]:
     }
 
 
-def settings_not_loaded(models: dict[str, Any] | None, manifest: dict | None) -> set[str]:
+def settings_not_loaded(models: ModelBundle, manifest: dict | None) -> set[str]:
     """The model settings evaluation will not load, so the preflight leaves alone: those whose
     models are passed in code, and the scene scorer when no manifest gives prompts to judge."""
-    given = {setting for setting in SETTING_ROLES if setting in (models or {})}
-    if (models or {}).get("detector") is not None:
-        given.add("face_analysis")
-    if manifest is None:
-        given.add("scene_scorer")
-    return given
+    return models.settings_given() | ({"scene_scorer"} if manifest is None else set())
 
 
-def load_evaluation_models(
-    config: ProfileConfig, given: dict[str, Any] | None = None, with_scene_scorer: bool = False
-) -> dict:
-    """The detector, both recognisers (as functions of aligned uint8 crops), the generic image
-    features, the CLIP features (None when ``models.clip_features`` is empty) and, when asked
-    for, the scene scorer of prompt adherence."""
-    from idbooth_lib.data.detect import load_face_detector
-    from idbooth_lib.data.prepare import embed_aligned
+def load_evaluation_models(models: ModelBundle, with_scene_scorer: bool = False) -> ModelBundle:
+    """Load what evaluation reads from ``models`` now, with the loading libraries' progress bars
+    off: the detector, both recognisers, the generic image features, the CLIP features (None
+    when ``models.clip_features`` is empty) and, when asked for, the scene scorer."""
     from idbooth_lib.diffusion.pipeline import quiet_loading
-    from idbooth_lib.evaluation.features import load_clip_features, load_image_features
-    from idbooth_lib.identity.encoders import load_identity_encoder
 
-    models = dict(given or {})
-    device = str(process_device(config))
-    with quiet_loading():  # progress bars of loading libraries are noise in a notebook
-        if models.get("detector") is None:
-            models["detector"] = load_face_detector(config, device=device)
-        for role in ENCODER_ROLES:
-            if role not in models:
-                source, root = getattr(config.models, role), config.models.face_model_root
-                encoder = load_identity_encoder(source, device, face_model_root=root)
-                models[role] = lambda crops, encoder=encoder: embed_aligned(encoder, list(crops))
-        if "image_features" not in models:
-            models["image_features"] = load_image_features(config.models.image_features, device)
-        if "clip_features" not in models:
-            source = config.models.clip_features
-            models["clip_features"] = load_clip_features(source, device) if source else None
-        if with_scene_scorer and "scene_scorer" not in models:
-            models["scene_scorer"] = load_scene_scorer(config.models.scene_scorer, device)
-    return models
+    with quiet_loading():
+        return models.load(*EVALUATION_MODELS, *(["scene_scorer"] if with_scene_scorer else []))
 
 
 def summary_table(results: dict):

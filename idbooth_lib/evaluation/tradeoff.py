@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,11 +50,12 @@ import numpy as np
 from idbooth_lib.config import ProfileConfig
 from idbooth_lib.diffusion.lora import LORA_FILE
 from idbooth_lib.env import source_commit
-from idbooth_lib.evaluation.run import evaluate_folders, load_evaluation_models, write_results
+from idbooth_lib.evaluation.run import evaluate_folders, write_results
 from idbooth_lib.generation.generate import TrainedRun, file_hash, generate_run
 from idbooth_lib.generation.generate import read_run as read_trained_run
 from idbooth_lib.io import read_results
 from idbooth_lib.methods import PAPER_METHODS, check_methods, method_names
+from idbooth_lib.models import ModelBundle
 from idbooth_lib.training.finetune import snapshot_folder
 
 #: The name of the step-0 samples: the untrained LoRA, the same for every method.
@@ -207,16 +207,15 @@ def evaluate_unless_current(
     samples: Path,
     photos: Path,
     config: ProfileConfig,
-    models: Callable[[], Any],
+    models: ModelBundle,
     progress: bool = False,
 ) -> dict:
     """``idbooth evaluate`` of ``samples`` against ``photos``, written to ``results``; the file's
-    results as they are when still current. ``models()`` gives the evaluation models: pass a
-    cached loader (``functools.cache``), so that they load once, and only if something is
-    evaluated."""
+    results as they are when still current. Pass one bundle for every evaluation of a run: its
+    models load once, and only if something is evaluated."""
     made = current_evaluation(results, samples, photos, config)
     if made is None:
-        found = evaluate_folders(samples, photos, config, models(), progress, embeddings_path(results))
+        found = evaluate_folders(samples, photos, config, models, progress, embeddings_path(results))
         write_results(results, found)
         made = json.loads(results.read_text(encoding="utf-8"))  # as stored: NaN written as null
     return made
@@ -279,7 +278,7 @@ def evaluate_study(
     folder: Path, config: ProfileConfig, plan: StudyPlan, photos: Path, progress: bool = False
 ) -> dict[tuple[int, str], dict]:
     """``idbooth evaluate`` on every (step, method) folder against the real ``photos``."""
-    models = functools.cache(lambda: load_evaluation_models(config, with_scene_scorer=True))
+    models = ModelBundle(config)
     evaluations = {}
     for step in plan.steps:
         for method in (BASE,) if step == 0 else plan.methods:

@@ -33,6 +33,7 @@ from idbooth_lib.data.scan import safe_name
 from idbooth_lib.diffusion.lora import LORA_FILE, lora_attached
 from idbooth_lib.generation.prompts import instance_token, prompt_plan
 from idbooth_lib.io import file_sha256, save_image, write_text
+from idbooth_lib.models import ModelBundle
 from idbooth_lib.preflight import check_profile
 from idbooth_lib.training.finetune import FINISHED_FILE
 from idbooth_lib.training.run import RUN_FILE
@@ -213,9 +214,7 @@ def generate_images(
     count = images_per_identity or config.generate.images_per_identity
     state = process_state(config)
     if pipeline is None:
-        from idbooth_lib.diffusion.pipeline import load_base_pipeline
-
-        pipeline = load_base_pipeline(config, device=str(process_device(config)))
+        pipeline = ModelBundle(config, device=str(process_device(config))).pipeline
     drawn = {}
     with (
         state.split_between_processes(runs) as mine,

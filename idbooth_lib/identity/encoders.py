@@ -19,8 +19,9 @@ from pathlib import Path
 
 import torch
 
-from idbooth_lib.config import PACKAGED_PREFIX, resolve_source
+from idbooth_lib.config import PACKAGED_PREFIX
 from idbooth_lib.identity.toy_recogniser import ToyRecogniser
+from idbooth_lib.models import Source, resolve
 
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".safetensors")
 
@@ -50,35 +51,38 @@ def _build(
     source: str, face_model_root: str | Path | None, allow_download: bool
 ) -> torch.nn.Module:
     """The unfrozen module for ``source``; the heavy imports happen only for the form used."""
-    if source.startswith(PACKAGED_PREFIX):
-        return ToyRecogniser.load(resolve_source(source))
-    if _is_toy_recogniser_folder(Path(source).expanduser()):
-        return ToyRecogniser.load(Path(source).expanduser())
-    suffix = Path(source).suffix.lower()
-    if suffix == ".onnx":
-        from idbooth_lib.identity.arcface_torch import load_onnx_as_torch
-
-        return load_onnx_as_torch(source)
-    if suffix in CHECKPOINT_SUFFIXES:
-        from idbooth_lib.identity.arcface_torch import load_iresnet
-
-        return load_iresnet(source, depth=None)
-    if not source.strip() or (suffix and not Path(source).expanduser().is_dir()):
+    found = resolve(source, "identity_encoder")
+    if found.kind == "packaged" or _is_toy_recogniser_folder(Path(found.location)):
+        return ToyRecogniser.load(found.location)
+    if found.kind == "file":
+        return _from_file(found)
+    if not source.strip() or Path(source).suffix:
         # "model.bin" or "" is neither a pack name nor a folder: say what is accepted instead of
         # letting insightface try (and fail) to download a pack of that name.
         raise ValueError(f"unknown identity encoder source {source!r}: expected {ACCEPTED_FORMS}")
-    _refuse_a_folder_without_a_recogniser(source)
+    if found.kind == "folder":
+        _refuse_a_folder_without_a_recogniser(found)
     return _insightface_pack(source, face_model_root, allow_download)
 
 
-def _refuse_a_folder_without_a_recogniser(source: str) -> None:
-    """A path (or an existing folder) that holds no recogniser is a mistake, not a pack name:
-    insightface would try to download ``.../model-zoo//that/path.zip`` and fail obscurely."""
-    from idbooth_lib.config import looks_like_a_path
+def _from_file(found: Source) -> torch.nn.Module:
+    """An ArcFace ``.onnx`` file, or an arcface_torch checkpoint (its depth read off the weights)."""
+    if found.location.lower().endswith(".onnx"):
+        from idbooth_lib.identity.arcface_torch import load_onnx_as_torch
+
+        return load_onnx_as_torch(found.location)
+    from idbooth_lib.identity.arcface_torch import load_iresnet
+
+    return load_iresnet(found.location, depth=None)
+
+
+def _refuse_a_folder_without_a_recogniser(found: Source) -> None:
+    """A folder that holds no recogniser is a mistake, not a pack name: insightface would try to
+    download ``.../model-zoo//that/path.zip`` and fail obscurely."""
     from idbooth_lib.identity.arcface_onnx import holds_models
 
-    folder = Path(source).expanduser()
-    if not (folder.is_dir() or looks_like_a_path(source)) or holds_models(folder):
+    folder, source = Path(found.location), found.written
+    if holds_models(folder):
         return
     if not folder.exists():
         raise ValueError(f"{source} does not exist: expected {ACCEPTED_FORMS}")
@@ -110,3 +114,11 @@ def _insightface_pack(
 
     folder = insightface_pack_folder(name, face_model_root or "~/.insightface", allow_download)
     return load_onnx_as_torch(find_recognition_model(folder))
+
+
+def load_bundled_encoder(bundle, setting: str) -> torch.nn.Module:
+    """The recogniser ``models.<setting>`` names, for a :class:`~idbooth_lib.models.ModelBundle`."""
+    config = bundle.config
+    return load_identity_encoder(
+        getattr(config.models, setting), bundle.device, face_model_root=config.models.face_model_root
+    )

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import functools
 import json
 import shutil
 import time
@@ -59,6 +58,7 @@ from idbooth_lib.evaluation.tradeoff import (
 )
 from idbooth_lib.io import read_results, write_json
 from idbooth_lib.methods import PAPER_METHODS, check_methods
+from idbooth_lib.models import ModelBundle
 from idbooth_lib.toy.study import SHIPPED, write_study_photos
 
 RESULTS_FILE = "reproduce.json"
@@ -155,10 +155,9 @@ def train_and_generate(
 def evaluate_methods(folder: Path, config: ProfileConfig, plan: ReproducePlan, raw: Path) -> dict:
     """``idbooth evaluate`` of each method's images against the real photos (made again only
     when images were drawn after it)."""
-    from idbooth_lib.evaluation.run import load_evaluation_models
     from idbooth_lib.evaluation.tradeoff import evaluate_unless_current
 
-    models = functools.cache(lambda: load_evaluation_models(config, with_scene_scorer=True))
+    models = ModelBundle(config)  # each model loads once, and only if something is evaluated
     found = {}
     for method in plan.methods:
         found[method] = evaluate_unless_current(

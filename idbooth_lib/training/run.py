@@ -12,10 +12,7 @@ nothing is averaged between them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-
-import torch
 
 from idbooth_lib.config import ProfileConfig
 from idbooth_lib.data.layout import (
@@ -29,6 +26,7 @@ from idbooth_lib.diffusion.lora import LORA_FILE, remove_lora
 from idbooth_lib.env import process_device, process_state
 from idbooth_lib.io import write_json
 from idbooth_lib.methods import get_method
+from idbooth_lib.models import ModelBundle
 from idbooth_lib.preflight import check_profile
 from idbooth_lib.training.class_images import ClassImages, ensure_class_images
 from idbooth_lib.training.crops import make_face_crop
@@ -40,30 +38,15 @@ WEIGHT_DTYPES = {"no": "float32", "fp16": "float16", "bf16": "bfloat16"}
 RUN_FILE = "run.json"
 
 
-@dataclass
-class TrainingModels:
-    """Everything fine-tuning loads once per process: the base pipeline, recogniser, detector."""
-
-    pipeline: object
-    encoder: torch.nn.Module
-    detector: object
-
-
-def load_training_models(config: ProfileConfig) -> TrainingModels:
-    """Load the profile's models onto this process's device."""
-    from idbooth_lib.data.detect import load_face_detector
-    from idbooth_lib.diffusion.pipeline import load_base_pipeline
-    from idbooth_lib.identity.encoders import load_identity_encoder
-
-    device = process_device(config)
-    dtype = WEIGHT_DTYPES[config.train.mixed_precision]
-    pipeline = load_base_pipeline(config, device=str(device), dtype=dtype)
-    encoder = load_identity_encoder(
-        config.models.identity_encoder,
-        device=str(device),
-        face_model_root=config.models.face_model_root,
+def training_models(config: ProfileConfig) -> ModelBundle:
+    """The models fine-tuning uses, on this process's device, each loaded on first use: the base
+    pipeline (its frozen weights in the dtype of ``train.mixed_precision``), the recogniser of
+    the loss (``models.identity_encoder``) and the face detector."""
+    return ModelBundle(
+        config,
+        device=str(process_device(config)),
+        pipeline_dtype=WEIGHT_DTYPES[config.train.mixed_precision],
     )
-    return TrainingModels(pipeline, encoder, load_face_detector(config, device=str(device)))
 
 
 def check_dataset_encoder(
@@ -128,22 +111,32 @@ def train_identity(
     dataset_root: str | Path,
     identity: str,
     output: str | Path,
-    models: TrainingModels,
+    models: ModelBundle,
     class_images: ClassImages,
     resume: bool = True,
     log: Callable[[str], None] = print,
     progress: bool = True,
 ) -> LossHistory:
-    """Fine-tune one identity with ``config.train.method``; write its LoRA and loss log."""
-    output = Path(output)
+    """Fine-tune one identity with ``config.train.method``; write its LoRA and loss log.
+    ``models`` is a bundle such as :func:`training_models` gives (chapter 04 keeps one for
+    every run)."""
     check_dataset_encoder(config, dataset_root, log)
+    return _train_checked(
+        config, dataset_root, identity, Path(output), models, class_images, resume, log, progress
+    )
+
+
+def _train_checked(
+    config, dataset_root, identity, output: Path, models, class_images, resume, log, progress
+) -> LossHistory:
+    """:func:`train_identity` once the dataset's recogniser is known to be the loss's."""
     data = IdentityData.from_prepared(dataset_root, identity, class_images)
     crop = make_face_crop(config.train.identity_crop, models.detector, config.data.aligned_size)
     log(f"{identity}: {config.train.method}, {config.train.max_steps} steps -> {output}")
     try:
         history = finetune(
             models.pipeline,
-            models.encoder,
+            models.identity_encoder,
             data,
             config.train,
             output,
@@ -192,16 +185,16 @@ def train_identities(
         for identity in identities:
             check_settings_before_training(config, dataset_root, identity, output_root, identities)
     state = process_state(config)
-    models = load_training_models(config)
+    models = training_models(config).load("pipeline", "identity_encoder", "detector")
     with state.main_process_first():  # the main process generates the shared class images
         class_images = ensure_class_images(
-            models.pipeline, config, models.detector, models.encoder, log=log
+            models.pipeline, config, models.detector, models.identity_encoder, log=log
         )
     written = {}
     with state.split_between_processes(identities) as mine:
         for identity in mine:
             folder = run_folder(Path(output_root), identity, identities)
-            train_identity(
+            _train_checked(
                 config, dataset_root, identity, folder, models, class_images, resume, log, progress
             )
             written[identity] = folder / LORA_FILE

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from idbooth_lib.config import resolve_source
+from idbooth_lib.models import resolve_source
 from idbooth_lib.toy.pretrain.common import write_recipe_record
 from idbooth_lib.toy.pretrain.diffusion import start_from_trained_unet
 
