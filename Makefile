@@ -23,7 +23,7 @@ test: $(STAMP) ## library tests, notebook execution and the strict book build
 # when started again), then its results are copied into the package for chapter 07 and the report.
 REPRO ?= outputs/reproduce
 reproduce: $(STAMP) ## run the toy reproduction and ship its results file
-	$(PY) -m idbooth_lib.toy.reproduce $(REPRO) --ship
+	$(PY) -m idbooth_lib.experiments.reproduce $(REPRO) --ship
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

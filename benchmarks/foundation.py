@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import json
 import sys
 import tempfile
@@ -44,6 +45,7 @@ from PIL import Image
 
 from idbooth_lib.config import load_profile
 from idbooth_lib.data.crop import CropSettings
+from idbooth_lib.data.prepare import embed_aligned
 from idbooth_lib.diffusion.pipeline import load_base_pipeline
 from idbooth_lib.env import source_commit
 from idbooth_lib.evaluation.faces import read_face_set
@@ -65,7 +67,7 @@ PROMPTS_PER_PERSON = 20  # the paper's ten backgrounds, each frontal and side
 def draw_named_people(config, people: int, folder: Path) -> None:
     """``folder/pNN/NNNN.png`` and a manifest per person: each pretraining person by name."""
     pipeline = load_base_pipeline(config)
-    studio = render_faces(PRETRAIN_WORLD_SEED, range(people), 1, "constrained", progress=False)
+    studio = render_faces(PRETRAIN_WORLD_SEED, range(people), 1, "constrained")
     for person, name in enumerate(identity_names(people)):
         gender = studio.genders[int(np.flatnonzero(studio.identities == person)[0])]
         plan = prompt_plan(f"p{person:02d}", gender, PROMPTS_PER_PERSON, config.seed,
@@ -81,7 +83,7 @@ def draw_named_people(config, people: int, folder: Path) -> None:
 
 def write_real_photos(people: int, per_person: int, mode: str, folder: Path) -> None:
     """``folder/pNN/NNNN.png``: ``per_person`` real photos of each pretraining person."""
-    faces = render_faces(PRETRAIN_WORLD_SEED, range(people), per_person, mode, progress=False)
+    faces = render_faces(PRETRAIN_WORLD_SEED, range(people), per_person, mode)
     for index, (person, image) in enumerate(zip(faces.identities, faces.images, strict=True)):
         save_image(folder / f"p{int(person):02d}" / f"{index:04d}.png", Image.fromarray(image))
 
@@ -90,9 +92,9 @@ def rank1(config, models, drawn: Path, studio: Path) -> dict[str, float]:
     """Per person, the share of drawings whose nearest studio centroid (independent recogniser)
     is their own; a drawing with no face found is a miss."""
     settings = CropSettings.from_config(config)
-    generated = read_face_set(drawn, models["detector"], settings, own_files=(MANIFEST_FILE,))
-    real = read_face_set(studio, models["detector"], settings)
-    embed = models["evaluation_encoder"]
+    generated = read_face_set(drawn, models.detector, settings, own_files=(MANIFEST_FILE,))
+    real = read_face_set(studio, models.detector, settings)
+    embed = functools.partial(embed_aligned, models.evaluation_encoder)
     real_embeddings = np.asarray(embed(np.stack(real.aligned)), float)
     people = sorted(set(real.identities))
     centroids = np.stack([real_embeddings[real.of(person)].mean(0) for person in people])
@@ -108,7 +110,7 @@ def frechet_to_wild(models, drawn: Path, wild: Path) -> float:
 
     def features(folder: Path) -> np.ndarray:
         paths = sorted(folder.glob("p*/*.png"))
-        return np.asarray(models["image_features"](np.stack([np.asarray(Image.open(p))
+        return np.asarray(models.image_features(np.stack([np.asarray(Image.open(p))
                                                              for p in paths])))  # fmt: skip
 
     return frechet_distance(features(wild), features(drawn))

@@ -45,7 +45,7 @@ from idbooth_lib.toy.benchmark import toy_benchmark_pairs
 from idbooth_lib.toy.render import render_faces
 
 BOOK_WORLD_SEED = 0  # the people of the book's chapters and of make reproduce
-PROTOCOL = "midpoint"  # make reproduce's (toy/reproduce.py BENCHMARK_PROTOCOL)
+PROTOCOL = "midpoint"  # make reproduce's (experiments/reproduce.py BENCHMARK_PROTOCOL)
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def aligned_people(people: int, photos: int, modes: str) -> FaceClasses:
     ``+``), as aligned 112 × 112 crops."""
     crops, labels = [], []
     for mode in modes.split("+"):
-        faces = render_faces(BOOK_WORLD_SEED, range(people), photos, mode, progress=False)
+        faces = render_faces(BOOK_WORLD_SEED, range(people), photos, mode)
         landmarks = torch.as_tensor(faces.landmarks).float()
         crops.append(signed_to_pixels(warp_to_template(pixels_to_signed(faces.images), landmarks)))
         labels.append(faces.identities)
@@ -101,8 +101,7 @@ def measure(candidate: Candidate, seeds: list[int], epochs: int, pairs: Verifica
         config = RecognitionConfig(epochs=epochs, seed=seed, **candidate.recipe)
         began = time.perf_counter()
         with tempfile.TemporaryDirectory() as output:
-            train_recognition(train, validation, config, output, log=lambda line: None,
-                              progress=False)  # fmt: skip
+            train_recognition(train, validation, config, output)  # fmt: skip
             trained.append(benchmark_accuracy(load_identity_encoder(output + "/backbone"), pairs))
         seconds.append(time.perf_counter() - began)
         torch.manual_seed(seed)  # the backbone train_recognition starts from

@@ -54,7 +54,7 @@ def unseen_faces(
     identities: int = 200, per_identity: int = 10, mode: str = "wild"
 ) -> RenderedFaces:
     """Faces of identities that no shipped model saw in training."""
-    return render_faces(UNSEEN_WORLD_SEED, range(identities), per_identity, mode, progress=False)
+    return render_faces(UNSEEN_WORLD_SEED, range(identities), per_identity, mode)
 
 
 def verification(encoder, faces: RenderedFaces) -> float:
@@ -105,7 +105,7 @@ def measure_vae(config) -> dict:
 
 def mean_landmarks(count: int = 200) -> torch.Tensor:
     """Average landmarks of toy faces at scale 1: the fixed crop for images without landmarks."""
-    faces = render_faces(UNSEEN_WORLD_SEED, range(count), 1, "constrained", progress=False)
+    faces = render_faces(UNSEEN_WORLD_SEED, range(count), 1, "constrained")
     return torch.as_tensor(faces.landmarks.mean(0))
 
 
@@ -119,7 +119,7 @@ def embed_fixed_crop(encoder, images: torch.Tensor, landmarks: torch.Tensor) -> 
 def train_probe(steps: int = 2000) -> tuple[SceneProbe, dict[str, float]]:
     """Train the probe on real wild faces of unseen identities; return it and its accuracy per
     head on held-out real faces (the ceiling for what it can say about generated ones)."""
-    faces = render_faces(UNSEEN_WORLD_SEED, range(300, 800), 8, "wild", progress=False)
+    faces = render_faces(UNSEEN_WORLD_SEED, range(300, 800), 8, "wild")
     backgrounds = torch.tensor([BACKGROUNDS.index(b) for b in faces.backgrounds])
     poses = torch.tensor([POSES.index(p) for p in faces.poses])
     images = pixels_to_signed(faces.images)
@@ -230,7 +230,7 @@ def measure_named_identities(pipeline, encoder, count: int = 20, samples: int = 
     from idbooth_lib.toy.pretrain.common import PRETRAIN_WORLD_SEED
     from idbooth_lib.toy.tokenizer import identity_names
 
-    faces = render_faces(PRETRAIN_WORLD_SEED, range(count), 4, "constrained", progress=False)
+    faces = render_faces(PRETRAIN_WORLD_SEED, range(count), 4, "constrained")
     centroids = identity_centroids(encoder, faces, count)
     landmarks, names = mean_landmarks(), identity_names(count)
     cosines, nearest = [], []
@@ -325,7 +325,7 @@ def dreambooth_on(pipeline, train, gallery: RenderedFaces, identity: int, class_
     )
     dreambooth = dataclasses.replace(train, method="dreambooth")
     with tempfile.TemporaryDirectory() as folder:
-        return finetune(pipeline, None, data, dreambooth, output=folder, log=print)
+        return finetune(pipeline, None, data, dreambooth, output=folder)
 
 
 def identity_centroids(encoder, faces: RenderedFaces, count: int) -> torch.Tensor:

@@ -68,8 +68,8 @@ def toy_setup(config):
     pipeline = load_base_pipeline(config, dtype="float32")
     encoder = load_identity_encoder(config.models.identity_encoder)
     detector = load_face_detector(config)
-    person = render_faces(2, range(1), 5, "constrained", progress=False)
-    others = render_faces(2, range(1, 9), 2, "wild", progress=False)
+    person = render_faces(2, range(1), 5, "constrained")
+    others = render_faces(2, range(1, 9), 2, "wild")
     data = IdentityData(
         pixels_to_signed(person.images),
         torch.as_tensor(person.landmarks),

@@ -8,6 +8,7 @@ layer              what lives there                                             
 =================  =========================================================================  =========
 core modules       ``config``, ``io``, ``ranges``, ``env``, ``checkpoints``, ``reporting``,   00
                    ``viz``: settings, files, pixel ranges, the machine, tables and figures;
+                   ``logs``: one logger per package and one verbosity switch;
                    ``methods``: the registry of fine-tuning methods; ``models``: where each
                    model comes from and the bundle every stage loads its models through;
                    ``preflight``: what a stage needs, checked before anything heavy
@@ -24,7 +25,9 @@ core modules       ``config``, ``io``, ``ranges``, ``env``, ``checkpoints``, ``r
 (and finds faces with the detector models of ``identity``): the recognisers are instruments the
 data stage uses, not a stage after it. The toy world (``toy``) sits outside these layers: the
 engine reaches its models only through ``idbooth:toy/NAME`` sources in the config, and only the
-command line, the notebooks, the benchmarks and ``toy`` itself import it.
+command line, the notebooks, the benchmarks, ``toy`` itself and the experiments import it. The
+book's experiments (``experiments``: the trade-off study, the reproduction and its report) sit above
+every stage and the toy world, and nothing but the command line imports them.
 """
 
 __version__ = "0.1.0"

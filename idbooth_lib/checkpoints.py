@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from idbooth_lib.io import atomic_path, cache_root
+from idbooth_lib.logs import package_logger
+
+LOG = package_logger(__name__)
 
 _NAME = re.compile(r"checkpoint-(\d+)\.pt$")
 
@@ -79,7 +81,7 @@ class Checkpointer:
             return None
         return torch.load(path, map_location="cpu", weights_only=True).get("metadata", {})
 
-    def restore(self, log: Callable[[str], None] = print, **parts) -> int:
+    def restore(self, **parts) -> int:
         """Load the newest checkpoint into each part; return its step (0 when there is none)."""
         path = self.latest()
         if path is None:
@@ -90,7 +92,7 @@ class Checkpointer:
                 part.set_state(state[name])
             else:
                 part.load_state_dict(state[name])
-        log(f"resumed from step {state['step']}")
+        LOG.info(f"resumed from step {state['step']}")
         return state["step"]
 
 

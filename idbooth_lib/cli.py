@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from idbooth_lib import __version__
+from idbooth_lib.logs import set_verbosity
 from idbooth_lib.methods import method_names
 
 
@@ -46,7 +47,6 @@ def run_toy_data(arguments: argparse.Namespace) -> int:
         mode=arguments.mode,
         seed=arguments.seed,
         size=arguments.size,
-        progress=not arguments.quiet,
     )
     total = arguments.identities * arguments.images_per_identity
     print(f"wrote {total} {arguments.mode} toy faces to {destination}")
@@ -59,10 +59,8 @@ def run_prepare(arguments: argparse.Namespace) -> int:
 
     config = profile_from_arguments(arguments)
     report = prepare_dataset(
-        arguments.source, arguments.destination, config, progress=not arguments.quiet
+        arguments.source, arguments.destination, config
     )
-    if arguments.quiet:
-        print(report.summary())
     return 0 if report.identities else 1
 
 
@@ -83,7 +81,6 @@ def run_train(arguments: argparse.Namespace) -> int:
         arguments.identity or None,
         arguments.output,
         resume=not arguments.no_resume,
-        progress=not arguments.quiet,
     )
     for identity, path in written.items():
         print(f"{identity}: {path}")
@@ -100,7 +97,6 @@ def run_generate(arguments: argparse.Namespace) -> int:
         arguments.output,
         config,
         images_per_identity=arguments.images_per_identity,
-        progress=not arguments.quiet,
     )
     return 0
 
@@ -111,7 +107,7 @@ def run_evaluate(arguments: argparse.Namespace) -> int:
 
     config = profile_from_arguments(arguments)
     results = evaluate_folders(
-        arguments.synthetic, arguments.real, config, progress=not arguments.quiet
+        arguments.synthetic, arguments.real, config
     )
     write_results(arguments.output, results)
     print(summary_table(results))
@@ -121,7 +117,7 @@ def run_evaluate(arguments: argparse.Namespace) -> int:
 
 def run_tradeoff(arguments: argparse.Namespace) -> int:
     """Fine-tune, sample along training and evaluate: the identity–prompt trade-off study."""
-    from idbooth_lib.evaluation.tradeoff import StudyPlan, run_tradeoff, summarise
+    from idbooth_lib.experiments.tradeoff import StudyPlan, run_tradeoff, summarise
     from idbooth_lib.reporting import markdown_table, number
 
     config = profile_from_arguments(arguments)
@@ -132,12 +128,12 @@ def run_tradeoff(arguments: argparse.Namespace) -> int:
     )
     photos = arguments.photos
     if photos is None:  # the toy people, written into the study folder
-        from idbooth_lib.toy.study import write_study_photos
+        from idbooth_lib.experiments.study import write_study_photos
 
         photos = write_study_photos(arguments.output, config, arguments.identities)
     command = _tradeoff_command(arguments)
     results = run_tradeoff(
-        arguments.output, config, photos, plan, progress=not arguments.quiet, command=command
+        arguments.output, config, photos, plan, command=command
     )
 
     rows = [
@@ -209,7 +205,7 @@ def run_fr_train(arguments: argparse.Namespace) -> int:
 
     record = train_on_real_and_synthetic(
         [arguments.data], arguments.synthetic, recognition_config(arguments), arguments.output,
-        arguments.validation_share, arguments.device, progress=not arguments.quiet,
+        arguments.validation_share, arguments.device,
     )  # fmt: skip
     print(f"chose epoch {record['selected_epoch']} (validation accuracy "
           f"{record['validation_accuracy']:.4f}); wrote {arguments.output}")  # fmt: skip
@@ -283,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     toy.add_argument("--seed", type=int, default=0, help="world seed (identities depend on it)")
     toy.add_argument("--size", type=int, default=64, help="image side in pixels")
-    toy.add_argument("--quiet", action="store_true", help="no progress bar")
+    toy.add_argument("--quiet", action="store_true", help="no progress bar (the lines stay)")
     toy.set_defaults(handler=run_toy_data)
 
     prepare = commands.add_parser(
@@ -292,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("source", type=Path, metavar="SRC", help="one sub-folder per identity")
     prepare.add_argument("destination", type=Path, metavar="DST", help="prepared dataset folder")
     add_profile_arguments(prepare)
-    prepare.add_argument("--quiet", action="store_true", help="no progress bar")
+    prepare.add_argument("--quiet", action="store_true", help="no progress bar (the lines stay)")
     prepare.set_defaults(handler=run_prepare)
 
     train = commands.add_parser("train", help="fine-tune a LoRA per identity of a prepared dataset")
@@ -320,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="discard what OUT holds of an earlier run (checkpoints, a finished LoRA's record) "
         "and start over",
     )
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--quiet", action="store_true", help="no progress bar (the lines stay)")
     train.set_defaults(handler=run_train)
 
     generate = commands.add_parser(
@@ -339,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--images-per-identity", type=int, default=None, help="sets generate.images_per_identity"
     )
     add_profile_arguments(generate)
-    generate.add_argument("--quiet", action="store_true", help="no progress bar")
+    generate.add_argument("--quiet", action="store_true", help="no progress bar (the lines stay)")
     generate.set_defaults(handler=run_generate)
 
     evaluate = commands.add_parser(
@@ -353,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--output", type=Path, required=True, metavar="RESULTS.json")
     add_profile_arguments(evaluate)
-    evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
+    evaluate.add_argument("--quiet", action="store_true", help="no progress bar (the lines stay)")
     evaluate.set_defaults(handler=run_evaluate)
 
     tradeoff = commands.add_parser(
@@ -377,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     tradeoff.add_argument("--images-per-identity", type=int, default=21)
     add_profile_arguments(tradeoff)
-    tradeoff.add_argument("--quiet", action="store_true", help="no progress bars")
+    tradeoff.add_argument("--quiet", action="store_true", help="no progress bars (the lines stay)")
     tradeoff.set_defaults(handler=run_tradeoff)
 
     fr_train = commands.add_parser(
@@ -408,7 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     fr_train.add_argument("--seed", type=int)
     fr_train.add_argument("--device", default="cpu")
-    fr_train.add_argument("--quiet", action="store_true", help="no progress bar")
+    fr_train.add_argument("--quiet", action="store_true", help="no progress bar (the lines stay)")
     fr_train.set_defaults(handler=run_fr_train)
 
     fr_eval = commands.add_parser("fr-eval", help="verification accuracy on .bin benchmarks")
@@ -456,6 +452,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``idbooth`` console script; user errors exit with status 2 and one line."""
     parser = build_parser()
     arguments = parser.parse_args(argv)
+    set_verbosity("info" if getattr(arguments, "quiet", False) else "progress")
     try:
         return arguments.handler(arguments)
     except (ValueError, KeyError, FileExistsError, FileNotFoundError, ImportError) as error:

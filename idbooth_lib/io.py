@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -50,12 +50,6 @@ def without_folder(text: str, folder: str | os.PathLike[str]) -> str:
     becomes ``gen/a.png`` for ``folder=WORK``): for messages a notebook prints, whose reader's
     work folder is somewhere else."""
     return str(text).replace(f"{Path(folder).expanduser()}{os.sep}", "")
-
-
-def work_printer(folder: str | os.PathLike[str]) -> Callable[[str], None]:
-    """``print`` for the ``log=`` of a library call in a notebook: each line names files relative
-    to the work ``folder`` (:func:`without_folder`)."""
-    return lambda line: print(without_folder(line, folder))
 
 
 @contextmanager

@@ -55,7 +55,7 @@ class Source:
 
 
 def source_kind(source: str, setting: str = "base_model") -> str:
-    """Which of :data:`SOURCE_KINDS` ``source``, the value of ``models.<setting>``, is; read off
+    """Which of ``SOURCE_KINDS`` ``source``, the value of ``models.<setting>``, is; read off
     the string (and whether such a folder exists here), without loading or checking anything."""
     if source.startswith(PACKAGED_PREFIX):
         return "packaged"

@@ -1,6 +1,7 @@
 """Shared test fixtures: paths, and tiny Stable-Diffusion-shaped models built in seconds."""
 
 import dataclasses
+import logging
 import warnings
 from pathlib import Path
 
@@ -17,6 +18,13 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 @pytest.fixture(scope="session")
 def repository_root() -> Path:
     return ROOT
+
+
+@pytest.fixture()
+def logged(caplog):
+    """``logged()``: the lines the library has logged in this test so far (info and above)."""
+    caplog.set_level(logging.INFO, logger="idbooth_lib")
+    return lambda: [record.getMessage() for record in caplog.records]
 
 
 @pytest.fixture(scope="session")

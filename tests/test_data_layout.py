@@ -33,7 +33,7 @@ class StudioFaceDetector:
 @pytest.fixture()
 def prepared(tmp_path, tiny_recogniser):
     """A toy dataset (2 identities × 3 studio photos) prepared into the layout."""
-    source = write_toy_dataset(tmp_path / "toy", 2, 3, progress=False)
+    source = write_toy_dataset(tmp_path / "toy", 2, 3)
     destination = tmp_path / "prepared"
     prepare_dataset(
         source,
@@ -41,7 +41,6 @@ def prepared(tmp_path, tiny_recogniser):
         load_profile("toy"),
         StudioFaceDetector(),
         tiny_recogniser,
-        progress=False,
     )
     return destination
 
@@ -164,7 +163,6 @@ def test_a_damaged_dataset_is_repaired_by_preparing_again(prepared, tmp_path, ti
         load_profile("toy"),
         StudioFaceDetector(),
         tiny_recogniser,
-        progress=False,
     )
     assert validate_dataset(prepared) == []
 

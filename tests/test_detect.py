@@ -89,7 +89,7 @@ def test_toy_detector_round_trips_and_rejects_wrong_sizes(tmp_path):
         ToyFaceDetector.load(tmp_path / "nowhere")
 
 
-def test_detector_recipe_runs_resumes_and_benchmarks(tmp_path, monkeypatch):
+def test_detector_recipe_runs_resumes_and_benchmarks(tmp_path, monkeypatch, logged):
     from idbooth_lib.toy.pretrain.detector import (
         DETECTOR_RECIPE,
         benchmark_detector,
@@ -107,9 +107,8 @@ def test_detector_recipe_runs_resumes_and_benchmarks(tmp_path, monkeypatch):
         batch_size=8,
         steps=3,
     )
-    lines = []
-    model = train_detector(recipe, tmp_path / "detector", checkpoint_every=2, log=lines.append)
-    assert "saved" in lines[-1] and (tmp_path / "detector" / "recipe.json").is_file()
+    model = train_detector(recipe, tmp_path / "detector", checkpoint_every=2)
+    assert "saved" in logged()[-1] and (tmp_path / "detector" / "recipe.json").is_file()
     loaded = ToyFaceDetector.load(tmp_path / "detector")
     torch.testing.assert_close(
         loaded(torch.zeros(1, 3, 64, 64))[1],
@@ -117,9 +116,9 @@ def test_detector_recipe_runs_resumes_and_benchmarks(tmp_path, monkeypatch):
         atol=0.1,
         rtol=0.01,
     )
-    lines.clear()
-    train_detector(recipe, tmp_path / "detector", steps=4, log=lines.append)
-    assert lines[0] == "resumed from step 3"
+    before = len(logged())
+    train_detector(recipe, tmp_path / "detector", steps=4)
+    assert logged()[before] == "resumed from step 3"
     scores = benchmark_detector(loaded, identities=4, negatives=4)
     assert {"landmark_error_px", "detection_rate", "noise_rejection_rate"} <= set(scores)
     assert 0 <= scores["scenery_rejection_rate"] <= 1 and scores["landmark_error_px"] >= 0

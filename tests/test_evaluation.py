@@ -190,8 +190,8 @@ def toy_folders(tmp_path_factory):
     from idbooth_lib.toy.dataset import write_toy_dataset
 
     root = tmp_path_factory.mktemp("evaluation")
-    real = write_toy_dataset(root / "real", 6, 4, "constrained", seed=0, progress=False)
-    wild = write_toy_dataset(root / "wild", 6, 6, "wild", seed=0, progress=False)
+    real = write_toy_dataset(root / "real", 6, 4, "constrained", seed=0)
+    wild = write_toy_dataset(root / "wild", 6, 6, "wild", seed=0)
     return real, wild
 
 
@@ -432,7 +432,7 @@ def test_other_studio_photos_of_the_same_people_are_no_copies(tmp_path):
     different photos get). Their nearest-real distances sit above the threshold; copies at 0."""
     from idbooth_lib.toy.dataset import write_toy_dataset
 
-    studio = write_toy_dataset(tmp_path / "studio", 6, 8, "constrained", seed=0, progress=False)
+    studio = write_toy_dataset(tmp_path / "studio", 6, 8, "constrained", seed=0)
     for part, images in (("real", range(4)), ("held_out", range(4, 8))):
         for folder in sorted(studio.glob("id_*")):
             (tmp_path / part / folder.name).mkdir(parents=True)

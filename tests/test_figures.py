@@ -53,8 +53,8 @@ def _assert_house_rules(figure, methods=()):
 
 
 def _study():
-    from idbooth_lib.evaluation.tradeoff import read_tradeoff
-    from idbooth_lib.toy.study import shipped_results
+    from idbooth_lib.experiments.study import shipped_results
+    from idbooth_lib.experiments.tradeoff import read_tradeoff
 
     path = shipped_results()
     if path is None:
@@ -118,8 +118,8 @@ def test_evaluation_figures_follow_the_house_rules():
 
 
 def test_recognition_figures_follow_the_house_rules():
+    from idbooth_lib.experiments.reproduce import read_reproduction, shipped_reproduction
     from idbooth_lib.recognition.figures import plot_setting_accuracy, plot_training_curves
-    from idbooth_lib.toy.reproduce import read_reproduction, shipped_reproduction
 
     curves = [{"epoch": e, "loss": 1 / e, "validation_accuracy": 0.6 + e / 50} for e in range(1, 9)]
     records = {name: {"curves": curves, "selected_epoch": 8} for name in ("real only", "real + ID-Booth")}

@@ -72,7 +72,7 @@ def trained_runs(make_tiny_pipeline, tiny_recogniser, tmp_path):
     for method in ("dreambooth", "idbooth"):
         folder = tmp_path / "runs" / method
         train = dataclasses.replace(config.train, method=method, max_steps=1)
-        finetune(make_tiny_pipeline(), tiny_recogniser, data, train, folder, log=lambda line: None)
+        finetune(make_tiny_pipeline(), tiny_recogniser, data, train, folder)
         write_json(folder / "run.json", {"identity": "Zoë K", "gender": "female", "method": method})
         folders.append(folder)
     return folders, config
@@ -88,7 +88,7 @@ def test_generate_writes_every_planned_image_once_with_a_matching_manifest(
     from idbooth_lib.generation.generate import generate_images
 
     folders, config = trained_runs
-    drawn = generate_images(folders, tmp_path / "gen", config, 7, make_tiny_pipeline(), False)
+    drawn = generate_images(folders, tmp_path / "gen", config, 7, make_tiny_pipeline())
     assert drawn == {"dreambooth/Zoë K": 7, "idbooth/Zoë K": 7}
     for method in ("dreambooth", "idbooth"):
         identity = next((tmp_path / "gen" / method).iterdir())
@@ -131,23 +131,23 @@ def test_an_interrupted_generation_resumes_without_duplicates_or_truncated_files
 
     monkeypatch.setattr(generate_module, "save_image", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        generate_images(folders[:1], tmp_path / "gen", config, 7, make_tiny_pipeline(), False)
+        generate_images(folders[:1], tmp_path / "gen", config, 7, make_tiny_pipeline())
     identity = next((tmp_path / "gen" / "dreambooth").iterdir())
     assert len(_manifest(identity)) == 3  # only the finished batch is listed
     monkeypatch.setattr(generate_module, "save_image", original)
-    drawn = generate_images(folders[:1], tmp_path / "gen", config, 7, make_tiny_pipeline(), False)
+    drawn = generate_images(folders[:1], tmp_path / "gen", config, 7, make_tiny_pipeline())
     assert drawn == {"dreambooth/Zoë K": 4}  # the unlisted fourth image is drawn again
     assert [r["index"] for r in _manifest(identity)] == list(range(7))
     assert not list((tmp_path / "gen").rglob("*.partial*"))
     for path in identity.glob("*.png"):
         Image.open(path).load()  # every file complete
     fresh = tmp_path / "fresh"
-    generate_images(folders[:1], fresh, config, 7, make_tiny_pipeline(), False)
+    generate_images(folders[:1], fresh, config, 7, make_tiny_pipeline())
     for path in identity.glob("*.png"):
         again = fresh / "dreambooth" / identity.name / path.name
         assert np.array_equal(np.asarray(Image.open(path)), np.asarray(Image.open(again)))
     assert generate_images(
-        folders[:1], tmp_path / "gen", config, 7, make_tiny_pipeline(), False
+        folders[:1], tmp_path / "gen", config, 7, make_tiny_pipeline()
     ) == {"dreambooth/Zoë K": 0}
 
 
@@ -157,10 +157,10 @@ def test_a_retrained_lora_or_a_smaller_plan_is_redrawn_or_trimmed(
     from idbooth_lib.generation.generate import generate_images
 
     folders, config = trained_runs
-    generate_images(folders[:1], tmp_path / "gen", config, 4, make_tiny_pipeline(), False)
+    generate_images(folders[:1], tmp_path / "gen", config, 4, make_tiny_pipeline())
     identity = next((tmp_path / "gen" / "dreambooth").iterdir())
     assert generate_images(
-        folders[:1], tmp_path / "gen", config, 2, make_tiny_pipeline(), False
+        folders[:1], tmp_path / "gen", config, 2, make_tiny_pipeline()
     ) == {"dreambooth/Zoë K": 0}
     assert sorted(path.name for path in identity.glob("*.png")) == ["0000.png", "0001.png"]
     lora = folders[0] / "pytorch_lora_weights.safetensors"
@@ -169,7 +169,7 @@ def test_a_retrained_lora_or_a_smaller_plan_is_redrawn_or_trimmed(
     weights = load_file(lora)
     save_file({k: v * 2 for k, v in weights.items()}, lora)  # "retrained"
     assert generate_images(
-        folders[:1], tmp_path / "gen", config, 2, make_tiny_pipeline(), False
+        folders[:1], tmp_path / "gen", config, 2, make_tiny_pipeline()
     ) == {"dreambooth/Zoë K": 2}
 
 
@@ -215,8 +215,8 @@ def test_a_lora_is_attached_for_the_length_of_a_with_block_only():
     from diffusers import StableDiffusionPipeline
 
     from idbooth_lib.diffusion.lora import lora_attached
+    from idbooth_lib.experiments.study import shipped_runs
     from idbooth_lib.models import resolve_source
-    from idbooth_lib.toy.study import shipped_runs
 
     pipeline = StableDiffusionPipeline.from_pretrained(resolve_source("idbooth:toy/foundation"),
                                                        safety_checker=None)  # fmt: skip

@@ -68,9 +68,17 @@ def test_paths_are_shown_relative_to_the_readers_folders(tmp_path):
 
 
 def test_notebook_messages_name_files_relative_to_the_work_folder(tmp_path, capsys):
-    from idbooth_lib.io import without_folder, work_printer
+    from idbooth_lib.io import without_folder
+    from idbooth_lib.logs import package_logger, set_verbosity, verbosity
 
     line = f"drew 3 images for 1 run into {tmp_path}/gen; report in {tmp_path}/gen/report.json"
     assert without_folder(line, tmp_path) == "drew 3 images for 1 run into gen; report in gen/report.json"
-    work_printer(tmp_path)(line)
-    assert str(tmp_path) not in capsys.readouterr().out
+    set_verbosity("info", relative_to=tmp_path)
+    try:
+        package_logger("idbooth_lib.generation.generate").info(line)
+        with verbosity("quiet"):
+            package_logger("idbooth_lib.generation.generate").info("not shown")
+    finally:
+        set_verbosity("quiet")
+    shown = capsys.readouterr().out
+    assert shown == "drew 3 images for 1 run into gen; report in gen/report.json\n"

@@ -11,8 +11,8 @@ from conftest import ROOT
 PACKAGE = ROOT / "idbooth_lib"
 #: The layers in the order data flows (see idbooth_lib/__init__.py for why identity precedes data).
 LAYERS = [
-    {"config", "io", "ranges", "env", "checkpoints", "reporting", "viz", "preflight", "methods",
-     "models"},
+    {"config", "io", "ranges", "env", "logs", "checkpoints", "reporting", "viz", "preflight",
+     "methods", "models"},
     {"identity"},
     {"data"},
     {"diffusion"},
@@ -22,7 +22,7 @@ LAYERS = [
     {"recognition"},
 ]
 #: Outside the layers: they may import any layer; no layer may import them.
-CONSUMERS = {"toy", "standin", "cli", "__init__"}
+CONSUMERS = {"toy", "standin", "experiments", "cli", "__init__"}
 
 
 def _top(module: str) -> str | None:
@@ -72,6 +72,15 @@ def layer_violations(package: Path = PACKAGE) -> list[str]:
 
 def test_every_package_imports_only_earlier_layers():
     assert layer_violations() == []
+
+
+def test_the_experiments_sit_above_the_toy_world():
+    """The toy world (faces, scenes, the pretraining recipes) never reaches into the book's
+    experiments, which use it; only the command line does."""
+    found = [f"{path.relative_to(PACKAGE)}:{line}"
+             for path in sorted((PACKAGE / "toy").rglob("*.py"))
+             for line, module in _imports(path) if _top(module) == "experiments"]  # fmt: skip
+    assert found == []
 
 
 def test_every_module_belongs_to_a_layer_or_is_a_consumer():

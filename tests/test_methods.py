@@ -52,8 +52,8 @@ def test_a_fourth_method_runs_through_train_the_study_tables_and_figures(pushboo
     from idbooth_lib.evaluation.comparisons import comparisons_table, per_person_comparisons
     from idbooth_lib.evaluation.figures import plot_tradeoff
     from idbooth_lib.evaluation.tables import identity_table, quality_table
-    from idbooth_lib.evaluation.tradeoff import COMPARED_PER_PERSON, StudyPlan, run_tradeoff
-    from idbooth_lib.toy.study import write_study_photos
+    from idbooth_lib.experiments.study import write_study_photos
+    from idbooth_lib.experiments.tradeoff import COMPARED_PER_PERSON, StudyPlan, run_tradeoff
     from idbooth_lib.training.finetune import LOSS_LOG_FILE
 
     assert build_parser().parse_args(["train", "--method", "pushbooth", "--data", "d",
@@ -63,7 +63,7 @@ def test_a_fourth_method_runs_through_train_the_study_tables_and_figures(pushboo
     plan = StudyPlan(snapshot_steps=(1,), methods=("dreambooth", "pushbooth"), images_per_identity=2)
     study = tmp_path / "study"
     photos = write_study_photos(study, config, identities=2, photos=3)
-    results = run_tradeoff(study, config, photos, plan, log=lambda line: None, progress=False)
+    results = run_tradeoff(study, config, photos, plan)
 
     assert {(r["method"], r["step"]) for r in results["rows"] if r["step"]} == {
         ("dreambooth", 1), ("pushbooth", 1)}  # fmt: skip

@@ -70,6 +70,10 @@ def test_notebook_executes_on_toy_profile(path, tmp_path):
     assert notebook_output_problems(executed, machine_paths()) == []
 
 
+#: A chapter shows short steps; longer machinery belongs in idbooth_lib, where it is tested.
+MAX_CELL_LINES = 20
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])
 def test_notebook_is_committed_clean_and_complete(path):
     cells = _cells(path)
@@ -85,6 +89,8 @@ def test_notebook_is_committed_clean_and_complete(path):
         "title must open the notebook"
     )
     assert any("hide-cell" in cell["metadata"].get("tags", []) for cell in code_cells)
+    longest = max(len("".join(cell["source"]).split("\n")) for cell in code_cells)
+    assert longest <= MAX_CELL_LINES, f"a code cell of {longest} lines: the library holds the rest"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])

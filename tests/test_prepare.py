@@ -101,7 +101,6 @@ def test_every_bad_input_is_reported_and_the_source_is_untouched(
         load_profile("toy"),
         TemplateDetector(),
         tiny_recogniser,
-        progress=False,
     )
     assert snapshot(messy_source) == before
     expected = {
@@ -166,7 +165,6 @@ def test_file_names_that_are_not_utf8_still_work(tmp_path, world, tiny_recognise
         load_profile("toy"),
         TemplateDetector(),
         tiny_recogniser,
-        progress=False,
     )
     (record,) = report.records
     assert (
@@ -233,7 +231,7 @@ def test_an_interrupted_run_finishes_on_the_next_call(
     config = load_profile("toy")
     reference = tmp_path / "reference"
     prepare_dataset(
-        small_source, reference, config, TemplateDetector(), tiny_recogniser, progress=False
+        small_source, reference, config, TemplateDetector(), tiny_recogniser
     )
 
     original, calls = getattr(prepare_module, interrupt_in), []
@@ -248,7 +246,7 @@ def test_an_interrupted_run_finishes_on_the_next_call(
     resumed = tmp_path / "resumed"
     with pytest.raises(KeyboardInterrupt):
         prepare_dataset(
-            small_source, resumed, config, TemplateDetector(), tiny_recogniser, progress=False
+            small_source, resumed, config, TemplateDetector(), tiny_recogniser
         )
     assert not read_json(resumed / DATASET_FILE)["complete"]
     assert any("interrupted" in problem for problem in validate_dataset(resumed))
@@ -263,7 +261,7 @@ def test_an_interrupted_run_finishes_on_the_next_call(
 
     monkeypatch.setattr(prepare_module, "prepare_photo", counted)
     prepare_dataset(
-        small_source, resumed, config, TemplateDetector(), tiny_recogniser, progress=False
+        small_source, resumed, config, TemplateDetector(), tiny_recogniser
     )
     assert len(photos) == (
         3 if interrupt_in == "prepare_photo" else 0
@@ -279,7 +277,7 @@ def test_a_changed_source_is_redone_and_other_settings_are_refused(
 
     def run(config):
         return prepare_dataset(
-            small_source, destination, config, TemplateDetector(), tiny_recogniser, progress=False
+            small_source, destination, config, TemplateDetector(), tiny_recogniser
         )
 
     run(config)
@@ -420,7 +418,7 @@ def test_prepare_takes_every_recogniser_form_that_training_takes(form, tmp_path,
         export_arcface_onnx(TinyArcFace().eval(), path)
     else:
         torch.save(tiny_iresnet().state_dict(), path)
-    source = write_toy_dataset(tmp_path / "raw", 2, 2, progress=False)
+    source = write_toy_dataset(tmp_path / "raw", 2, 2)
     destination = tmp_path / "prepared"
     arguments = ["prepare", str(source), str(destination), "--quiet"]
     assert main([*arguments, "--set", f"models.identity_encoder={path}"]) == 0

@@ -1,6 +1,7 @@
 """Recognition training, model selection, the toy benchmark and `idbooth fr-train` / `fr-eval`."""
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -35,8 +36,8 @@ def prepared(tmp_path_factory):
     root = tmp_path_factory.mktemp("recognition")
     config = load_profile("toy", {"paths.root": str(root)}, environ={})
     raw = write_toy_dataset(root / "raw", identities=30, images_per_identity=4, mode="wild",
-                            seed=5, progress=False)  # fmt: skip
-    prepare_dataset(raw, root / "data", config, progress=False)
+                            seed=5)  # fmt: skip
+    prepare_dataset(raw, root / "data", config)
     return root / "data"
 
 
@@ -133,8 +134,7 @@ def test_a_short_training_beats_the_untrained_backbone(prepared, benchmark, tmp_
     everything = read_aligned([prepared])
     train, validation = hold_out_identities(everything, 0.1, seed=0)
     assert not set(train.classes) & set(validation.classes)
-    record = train_recognition(train, validation, _short(), tmp_path / "fr", progress=False,
-                               log=lambda line: None)  # fmt: skip
+    record = train_recognition(train, validation, _short(), tmp_path / "fr")  # fmt: skip
     assert record["selected_on"].startswith("validation") and 1 <= record["selected_epoch"] <= 4
     assert record["validation_accuracy"] == max(r["validation_accuracy"] for r in record["curves"])
 
@@ -146,24 +146,27 @@ def test_a_short_training_beats_the_untrained_backbone(prepared, benchmark, tmp_
     assert after > before + 0.05, (before, after)
 
 
-def test_an_interrupted_training_resumes_to_the_same_model(prepared, tmp_path):
+def test_an_interrupted_training_resumes_to_the_same_model(prepared, tmp_path, logged):
     from safetensors.torch import load_file
 
     everything = read_aligned([prepared])
     train, validation = hold_out_identities(everything, 0.1, seed=0)
     config = _short(epochs=2)
-    train_recognition(train, validation, config, tmp_path / "whole", progress=False,
-                      log=lambda line: None)  # fmt: skip
+    train_recognition(train, validation, config, tmp_path / "whole")  # fmt: skip
 
-    def stop_before_the_last_checkpoint(line):  # after epoch 2 is measured, before its checkpoint
-        if line.startswith("epoch 2/"):
-            raise KeyboardInterrupt
+    class StopBeforeTheLastCheckpoint(logging.Handler):  # after epoch 2 is measured, before its checkpoint
+        def emit(self, record):
+            if record.getMessage().startswith("epoch 2/"):
+                raise KeyboardInterrupt
 
-    with pytest.raises(KeyboardInterrupt):
-        train_recognition(train, validation, config, tmp_path / "cut", progress=False,
-                          log=stop_before_the_last_checkpoint)  # fmt: skip
-    record = train_recognition(train, validation, config, tmp_path / "cut", progress=False,
-                               log=lambda line: None)  # fmt: skip
+    library, stop = logging.getLogger("idbooth_lib"), StopBeforeTheLastCheckpoint()
+    library.addHandler(stop)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train_recognition(train, validation, config, tmp_path / "cut")
+    finally:
+        library.removeHandler(stop)
+    record = train_recognition(train, validation, config, tmp_path / "cut")  # fmt: skip
     whole = json.loads((tmp_path / "whole" / "training.json").read_text())
     assert record["curves"] == whole["curves"]
     first = load_file(tmp_path / "whole" / "backbone" / "model.safetensors")
@@ -171,11 +174,10 @@ def test_an_interrupted_training_resumes_to_the_same_model(prepared, tmp_path):
     assert all(torch.equal(first[k], second[k]) for k in first)
     with pytest.raises(ValueError, match="another recognition run"):
         train_recognition(train, validation, _short(epochs=2, learning_rate=0.01),
-                          tmp_path / "cut", progress=False, log=lambda line: None)  # fmt: skip
+                          tmp_path / "cut")  # fmt: skip
     fewer = train.subset(np.arange(len(train) - 1))  # the same people, one image less
     with pytest.raises(ValueError, match="people or images"):
-        train_recognition(fewer, validation, config, tmp_path / "cut", progress=False,
-                          log=lambda line: None)  # fmt: skip
+        train_recognition(fewer, validation, config, tmp_path / "cut")  # fmt: skip
 
 
 def test_equal_validation_accuracy_is_decided_by_the_separation():
@@ -295,8 +297,7 @@ def test_one_call_trains_on_real_and_synthetic_and_validates_on_real_people_only
     synthetic = tmp_path / "synthetic"
     shutil.copytree(prepared, synthetic)  # stands in for a synthetic set of the same people
     record = train_on_real_and_synthetic([prepared], [synthetic], RecognitionConfig(
-        epochs=1, embedding_dim=32), tmp_path / "fr", validation_share=0.3, progress=False,
-        log=lambda line: None)  # fmt: skip
+        epochs=1, embedding_dim=32), tmp_path / "fr", validation_share=0.3)  # fmt: skip
     assert record["real"] == [str(prepared)] and record["synthetic"] == [str(synthetic)]
     # 30 people x 4 photos, twice over; 9 people held out, their 36 real photos only
     assert record["validation"] == {"images": 36, "classes": 9, "data": 36}

@@ -6,7 +6,7 @@ import pytest
 
 from idbooth_lib.config import load_profile
 from idbooth_lib.evaluation.comparisons import per_person_comparisons
-from idbooth_lib.toy.report import (
+from idbooth_lib.experiments.report import (
     INCONCLUSIVE,
     NOT_REPRODUCED,
     NOT_RUN,
@@ -17,7 +17,7 @@ from idbooth_lib.toy.report import (
     paper_claims,
     utility_claim,
 )
-from idbooth_lib.toy.reproduce import (
+from idbooth_lib.experiments.reproduce import (
     RESULTS_FILE,
     ReproducePlan,
     read_reproduction,
@@ -44,7 +44,7 @@ def test_the_experiment_runs_end_to_end_and_a_rerun_trains_nothing_again(tmp_pat
                          methods=("idbooth",), recogniser_seeds=(0,), recogniser_epochs=1,
                          benchmark_people_per_fold=3, benchmark_pairs_per_fold=6)  # fmt: skip
     folder = tmp_path / "repro"
-    results = run_reproduce(folder, config, plan, log=lambda line: None, command="test")
+    results = run_reproduce(folder, config, plan, command="test")
     assert [row["setting"] for row in results["recognition"]] == ["real", "real+idbooth"]
     real, augmented = results["recognition"]
     assert augmented["train"]["images"] > real["train"]["images"]  # the synthetic images joined
@@ -62,13 +62,16 @@ def test_the_experiment_runs_end_to_end_and_a_rerun_trains_nothing_again(tmp_pat
         _mtimes(folder / "runs") | _mtimes(folder / "generated") | _mtimes(folder / "evaluation")
     )
     before |= _mtimes(folder / "recognition")
-    again = run_reproduce(folder, config, plan, log=lambda line: None)
+    again = run_reproduce(folder, config, plan)
     after = (
         _mtimes(folder / "runs") | _mtimes(folder / "generated") | _mtimes(folder / "evaluation")
     )
     after |= _mtimes(folder / "recognition")
     assert after == before
     assert again["recognition"] == results["recognition"]
+    written = (folder / RESULTS_FILE).stat().st_mtime_ns
+    assert run_reproduce(folder, config, plan) == again  # the same numbers: the file is kept
+    assert (folder / RESULTS_FILE).stat().st_mtime_ns == written
 
 
 def test_a_plan_with_too_few_people_is_refused():

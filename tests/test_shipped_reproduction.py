@@ -4,8 +4,8 @@ scale, and read by chapter 07 and the report as their prose says."""
 import pytest
 
 from idbooth_lib.config import load_profile
-from idbooth_lib.toy.report import NOT_RUN, data_checks, paper_claims
-from idbooth_lib.toy.reproduce import (
+from idbooth_lib.experiments.report import NOT_RUN, data_checks, paper_claims
+from idbooth_lib.experiments.reproduce import (
     ReproducePlan,
     read_reproduction,
     recognition_comparisons,
@@ -16,7 +16,7 @@ from idbooth_lib.toy.reproduce import (
 @pytest.fixture(scope="module")
 def reproduction():
     path = shipped_reproduction()
-    assert path is not None, "idbooth_lib/toy/weights/study/reproduce.json is not shipped"
+    assert path is not None, "idbooth_lib/experiments/results/reproduce.json is not shipped"
     return read_reproduction(path)
 
 
@@ -26,7 +26,9 @@ def test_the_reproduction_is_complete_and_says_where_it_came_from(reproduction):
     assert reproduction["plan"]["images_per_identity"] == plan.images_per_identity
     assert tuple(reproduction["plan"]["recogniser_seeds"]) == plan.recogniser_seeds
     assert reproduction["date"] and reproduction["commit"]
-    assert reproduction["command"].startswith("python -m idbooth_lib.toy.reproduce")
+    # made by `make reproduce` (whose module was idbooth_lib.toy.reproduce before experiments/)
+    assert reproduction["command"].startswith("python -m idbooth_lib.")
+    assert reproduction["command"].split()[2].endswith(".reproduce")
     settings = [row["setting"] for row in reproduction["recognition_summary"]]
     assert settings == list(plan.settings)
     assert all(

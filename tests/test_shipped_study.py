@@ -6,10 +6,10 @@ import json
 import pytest
 
 from idbooth_lib.config import load_profile
-from idbooth_lib.evaluation.tradeoff import read_tradeoff, summarise
+from idbooth_lib.experiments.study import STUDY_IDENTITIES, shipped_results, shipped_runs
+from idbooth_lib.experiments.tradeoff import read_tradeoff, summarise
 from idbooth_lib.generation.generate import read_run
 from idbooth_lib.methods import PAPER_METHODS as METHODS
-from idbooth_lib.toy.study import STUDY_IDENTITIES, shipped_results, shipped_runs
 
 SHOWN = ("id_0000", "id_0001")
 
@@ -17,7 +17,7 @@ SHOWN = ("id_0000", "id_0001")
 @pytest.fixture(scope="module")
 def study():
     path = shipped_results()
-    assert path is not None, "idbooth_lib/toy/weights/study/tradeoff.json is not shipped"
+    assert path is not None, "idbooth_lib/experiments/results/tradeoff.json is not shipped"
     return read_tradeoff(path)
 
 
@@ -97,7 +97,7 @@ def test_chapter_06s_reading_states_the_shipped_numbers(study):
         )
     assert round(_at(study, idb, 50)["background"], 2) == 0.34
 
-    from idbooth_lib.evaluation.tradeoff import balanced_step
+    from idbooth_lib.experiments.tradeoff import balanced_step
 
     assert balanced_step(study["summary"]) == 50 == load_profile("toy", environ={}).train.max_steps
     at_50 = [_at(study, m, 50)["background"] for m in METHODS]
@@ -129,7 +129,7 @@ def test_chapter_06s_reading_states_the_shipped_numbers(study):
 
 
 def test_chapter_06s_reading_of_the_slower_rate(study):
-    from idbooth_lib.toy.study import shipped_variant
+    from idbooth_lib.experiments.study import shipped_variant
 
     slower = read_tradeoff(shipped_variant("tradeoff_idbooth_lr1e-3.json"))
     six = {row["identity"] for row in slower["rows"]}
@@ -152,8 +152,8 @@ def test_chapter_06s_further_claims(study):
     import numpy as np
 
     from idbooth_lib.evaluation import paper
-    from idbooth_lib.evaluation.tradeoff import people_with_both
-    from idbooth_lib.toy.study import shipped_variant
+    from idbooth_lib.experiments.study import shipped_variant
+    from idbooth_lib.experiments.tradeoff import people_with_both
 
     assert [len(people_with_both(study["rows"], m)) for m in METHODS] == [1, 1, 1]
     for m in METHODS:
@@ -183,7 +183,7 @@ def test_chapter_06s_further_claims(study):
 
 def rounded_reading(rows: list[dict]) -> dict:
     """ID-Booth's curve_reading with every number rounded as chapter 06 prints it."""
-    from idbooth_lib.evaluation.tradeoff import curve_reading
+    from idbooth_lib.experiments.tradeoff import curve_reading
 
     return {
         name: tuple(round(x, 2) for x in value) if isinstance(value, tuple) else round(value, 2)
@@ -200,7 +200,7 @@ PAPER_LORA_ON_SIX = {"gained at background 0.5": 0.16, "gained at background 0.3
 def variant_beside_the_study(study, name: str) -> tuple[dict, list[dict]]:
     """A shipped ID-Booth variant and the study's ID-Booth rows of the same people, whose reading
     chapter 06 prints beside it (the paper's LoRA on the shipped foundation)."""
-    from idbooth_lib.toy.study import shipped_variant
+    from idbooth_lib.experiments.study import shipped_variant
 
     variant = read_tradeoff(shipped_variant(name))
     people = {row["identity"] for row in variant["rows"]}
@@ -223,7 +223,7 @@ def test_chapter_06s_reading_of_the_lora_without_cross_attention_keys_and_values
 def test_chapter_06s_reading_of_the_foundation_trained_twice_as_long(study):
     """The longer-trained foundation: a firmer base model and a higher curve than the shipped
     foundation's on the same six people, two of them with both, not most."""
-    from idbooth_lib.evaluation.tradeoff import curve_reading
+    from idbooth_lib.experiments.tradeoff import curve_reading
 
     longer, shipped = variant_beside_the_study(study, "tradeoff_idbooth_foundation_9000.json")
     assert "--set models.base_model=" in longer["command"]
@@ -240,7 +240,7 @@ def test_chapter_06s_reading_of_the_paired_intervals(study):
     """The sentence under chapter 06's comparisons table, reading by reading (eight people,
     the book's step)."""
     from idbooth_lib.evaluation.comparisons import per_person_comparisons, reading
-    from idbooth_lib.evaluation.tradeoff import COMPARED_PER_PERSON
+    from idbooth_lib.experiments.tradeoff import COMPARED_PER_PERSON
 
     step = load_profile("toy", environ={}).train.max_steps
     found = {(r["measure"], r["first"], r["second"]): reading(r)

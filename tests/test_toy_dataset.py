@@ -19,7 +19,6 @@ def _write(destination: Path, **overrides) -> Path:
         "images_per_identity": 3,
         "mode": "wild",
         "seed": 7,
-        "progress": False,
     }
     arguments.update(overrides)
     return write_toy_dataset(destination, **arguments)

@@ -25,16 +25,15 @@ DATA = {"identities": 3, "wild_per_identity": 2, "constrained_per_identity": 1, 
 
 
 @pytest.fixture()
-def tiny_vae(tmp_path, monkeypatch):
+def tiny_vae(tmp_path, monkeypatch, logged):
     monkeypatch.setenv("IDBOOTH_CACHE", str(tmp_path / "cache"))
     recogniser = tmp_path / "recogniser"
     ToyRecogniser(RecogniserConfig((8, 16, 16), 1, 16)).save(recogniser)
     recipe = dataclasses.replace(
         VAE_RECIPE, block_out_channels=(8, 16, 16), norm_num_groups=8, steps=2, **DATA
     )
-    lines = []
-    vae = train_vae(recipe, tmp_path / "vae", recogniser, checkpoint_every=1, log=lines.append)
-    assert vae.config.scaling_factor > 0 and "scaling factor" in lines[-1]
+    vae = train_vae(recipe, tmp_path / "vae", recogniser, checkpoint_every=1)
+    assert vae.config.scaling_factor > 0 and "scaling factor" in logged()[-1]
     return tmp_path / "vae"
 
 
@@ -84,11 +83,11 @@ def test_text_and_diffusion_recipes_write_a_pipeline_that_diffusers_loads(
     from transformers import CLIPTextModel
 
     output = tmp_path / "foundation"
-    train_text_encoder(tiny_text_recipe(), output, tiny_recogniser, log=lambda line: None)
+    train_text_encoder(tiny_text_recipe(), output, tiny_recogniser)
     text_encoder = CLIPTextModel.from_pretrained(output / "text_encoder")
     recipe = dataclasses.replace(DIFFUSION_RECIPE, unet_channels=(32, 32), steps=2, **DATA)
     output = tmp_path / "foundation"
-    train_diffusion(recipe, output, tiny_vae, checkpoint_every=1, log=lambda line: None)
+    train_diffusion(recipe, output, tiny_vae, checkpoint_every=1)
     # what a user types, with no torch_dtype: every part must load in the same dtype
     pipeline = StableDiffusionPipeline.from_pretrained(output, safety_checker=None)
     assert {pipeline.unet.dtype, pipeline.vae.dtype, pipeline.text_encoder.dtype} == {torch.float32}
@@ -120,15 +119,14 @@ def test_a_resumed_text_recipe_keeps_its_vocabulary(tiny_recogniser, tmp_path, m
     monkeypatch.setenv("IDBOOTH_CACHE", str(tmp_path / "cache"))
     output = tmp_path / "foundation"
     recipe = tiny_text_recipe()
-    quiet = {"checkpoint_every": 1, "log": lambda line: None}
-    train_text_encoder(recipe, output, tiny_recogniser, steps=1, **quiet)
+    train_text_encoder(recipe, output, tiny_recogniser, steps=1, checkpoint_every=1)
     first = (output / "tokenizer" / "vocab.json").read_text()
 
     def refuse(*arguments):
         raise AssertionError("a resumed run rebuilt its vocabulary")
 
     monkeypatch.setattr(text_recipe, "build_tokenizer", refuse)
-    train_text_encoder(recipe, output, tiny_recogniser, steps=2, **quiet)
+    train_text_encoder(recipe, output, tiny_recogniser, steps=2, checkpoint_every=1)
     assert (output / "tokenizer" / "vocab.json").read_text() == first
 
 
@@ -141,8 +139,8 @@ def test_the_text_and_diffusion_recipes_write_the_same_files_twice(
     for run in ("first", "second"):
         monkeypatch.setenv("IDBOOTH_CACHE", str(tmp_path / run / "cache"))
         output = tmp_path / run / "foundation"
-        train_text_encoder(tiny_text_recipe(), output, tiny_recogniser, log=lambda line: None)
-        train_diffusion(diffusion, output, tiny_vae, log=lambda line: None)
+        train_text_encoder(tiny_text_recipe(), output, tiny_recogniser)
+        train_diffusion(diffusion, output, tiny_vae)
         written.append(
             {
                 path.relative_to(output): path.read_bytes()
@@ -164,7 +162,7 @@ def test_probe_recipe_writes_a_probe_that_loads_and_reports_its_accuracy(tmp_pat
 
     monkeypatch.setenv("IDBOOTH_CACHE", str(tmp_path / "cache"))
     recipe = ProbeRecipe(identities=12, wild_per_identity=2, held_out_identities=2, steps=3)
-    train_probe(recipe, tmp_path / "probe", log=lambda line: None)
+    train_probe(recipe, tmp_path / "probe")
     probe = SceneProbe.load(tmp_path / "probe")
     backgrounds, poses = probe(torch.zeros(2, 3, 64, 64))
     assert backgrounds.shape == (2, 10) and poses.shape == (2, 2)
@@ -184,7 +182,7 @@ def test_the_shipped_probe_reads_real_toy_scenes():
 
     folder = resolve_source("idbooth:toy/probe")
     assert json.loads(Path(folder, "accuracy.json").read_text())["background"] > 0.95
-    faces = render_faces(0, range(20), 5, "wild", progress=False)
+    faces = render_faces(0, range(20), 5, "wild")
     with torch.no_grad():
         backgrounds, poses = SceneProbe.load(folder)(pixels_to_signed(faces.images))
     wanted_b = torch.tensor([BACKGROUNDS.index(b) for b in faces.backgrounds])
@@ -215,19 +213,19 @@ def test_a_continued_diffusion_recipe_starts_from_the_trained_unet(
     from diffusers import UNet2DConditionModel
 
     first = tmp_path / "first"
-    train_text_encoder(tiny_text_recipe(), first, tiny_recogniser, log=lambda line: None)
+    train_text_encoder(tiny_text_recipe(), first, tiny_recogniser)
     recipe = dataclasses.replace(DIFFUSION_RECIPE, unet_channels=(32, 32), steps=2, **DATA)
-    train_diffusion(recipe, first, tiny_vae, log=lambda line: None)
+    train_diffusion(recipe, first, tiny_vae)
     again = tmp_path / "again"
-    train_text_encoder(tiny_text_recipe(), again, tiny_recogniser, log=lambda line: None)
+    train_text_encoder(tiny_text_recipe(), again, tiny_recogniser)
     continued = dataclasses.replace(recipe, continue_from=str(first), learning_rate=0.0, steps=1)
-    train_diffusion(continued, again, tiny_vae, log=lambda line: None)
+    train_diffusion(continued, again, tiny_vae)
     trained, kept = (UNet2DConditionModel.from_pretrained(f / "unet") for f in (first, again))
     for name, value in trained.state_dict().items():
         assert torch.equal(value, kept.state_dict()[name]), name
     wider = dataclasses.replace(continued, unet_channels=(32, 64))
     with pytest.raises(ValueError, match="another architecture"):
-        train_diffusion(wider, tmp_path / "again", tiny_vae, log=lambda line: None)
+        train_diffusion(wider, tmp_path / "again", tiny_vae)
 
 
 def _tiny_unet(channels, seed):

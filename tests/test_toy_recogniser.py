@@ -54,7 +54,7 @@ def test_margin_makes_the_true_class_harder():
     assert head(features, labels) > plain(features, labels)
 
 
-def test_recipe_runs_and_resumes(tmp_path, monkeypatch):
+def test_recipe_runs_and_resumes(tmp_path, monkeypatch, logged):
     monkeypatch.setenv("IDBOOTH_CACHE", str(tmp_path / "cache"))
     recipe = dataclasses.replace(
         RECOGNISER_RECIPES["recogniser"],
@@ -66,9 +66,8 @@ def test_recipe_runs_and_resumes(tmp_path, monkeypatch):
         steps=3,
     )
     output = tmp_path / "recogniser"
-    lines = []
-    train_recogniser(recipe, output, steps=2, checkpoint_every=1, log=lines.append)
-    model = train_recogniser(recipe, output, checkpoint_every=1, log=lines.append)
-    assert any("resumed from step 2" in line for line in lines)
+    train_recogniser(recipe, output, steps=2, checkpoint_every=1)
+    model = train_recogniser(recipe, output, checkpoint_every=1)
+    assert any("resumed from step 2" in line for line in logged())
     assert (output / "model.safetensors").is_file()
     assert model(torch.zeros(1, 3, 112, 112)).shape == (1, 16)

@@ -14,7 +14,8 @@ from idbooth_lib.config import load_profile
 from idbooth_lib.diffusion.basics import sample
 from idbooth_lib.diffusion.lora import LORA_FILE, load_lora, remove_lora
 from idbooth_lib.evaluation.separability import similarity_to_real
-from idbooth_lib.evaluation.tradeoff import (
+from idbooth_lib.experiments.study import write_study_photos
+from idbooth_lib.experiments.tradeoff import (
     BASE,
     EVALUATION_FILE,
     RESULTS_FILE,
@@ -25,7 +26,6 @@ from idbooth_lib.evaluation.tradeoff import (
     study_rows,
     summarise,
 )
-from idbooth_lib.toy.study import write_study_photos
 from idbooth_lib.training.finetune import finetune, snapshot_folder
 
 
@@ -44,12 +44,11 @@ def test_snapshots_are_the_lora_at_their_steps(tiny_pipeline, tiny_recogniser, t
     before = sample(tiny_pipeline, ["photo of sks person"], guidance_scale=2.0, steps=2, seed=3)
     constant = dict(lr_scheduler="constant", lora_snapshot_steps=(0, 2, 4))
     run = tmp_path / "long"
-    finetune(tiny_pipeline, tiny_recogniser, data, _config(max_steps=4, **constant), run,
-             log=lambda line: None)  # fmt: skip
+    finetune(tiny_pipeline, tiny_recogniser, data, _config(max_steps=4, **constant), run)  # fmt: skip
     remove_lora(tiny_pipeline.unet)
     short = tmp_path / "short"
     finetune(tiny_pipeline, tiny_recogniser, data, _config(max_steps=2, lr_scheduler="constant"),
-             short, log=lambda line: None)  # fmt: skip
+             short)  # fmt: skip
     remove_lora(tiny_pipeline.unet)
     assert _same_weights(_weights(snapshot_folder(run, 2)), _weights(short))
     assert _same_weights(_weights(snapshot_folder(run, 4)), _weights(run))
@@ -68,7 +67,7 @@ def test_snapshot_steps_do_not_change_the_run_and_a_resume_rewrites_them(
     data = _data()
     run = tmp_path / "run"
     config = _config(max_steps=4, checkpointing_steps=2, lora_snapshot_steps=(2, 4))
-    finetune(tiny_pipeline, tiny_recogniser, data, config, run, log=lambda line: None)
+    finetune(tiny_pipeline, tiny_recogniser, data, config, run)
     remove_lora(tiny_pipeline.unet)
     reference = _weights(snapshot_folder(run, 4))
     (run / "finished.json").unlink()
@@ -78,11 +77,11 @@ def test_snapshot_steps_do_not_change_the_run_and_a_resume_rewrites_them(
             file.unlink()
         snapshot_folder(run, step).rmdir()
     # the newest checkpoint is step 2: the resume trains steps 3-4 and writes the step-4 snapshot
-    finetune(tiny_pipeline, tiny_recogniser, data, config, run, log=lambda line: None)
+    finetune(tiny_pipeline, tiny_recogniser, data, config, run)
     remove_lora(tiny_pipeline.unet)
     assert _same_weights(_weights(snapshot_folder(run, 4)), reference)
     without = dataclasses.replace(config, lora_snapshot_steps=())
-    finetune(tiny_pipeline, tiny_recogniser, data, without, run, log=lambda line: None)  # no error
+    finetune(tiny_pipeline, tiny_recogniser, data, without, run)  # no error
 
 
 def test_similarity_to_real_is_each_identitys_mean_cosine_to_its_own_photos():
@@ -160,7 +159,7 @@ def test_the_study_runs_resumes_and_redraws_only_what_is_missing(tmp_path):
     photos = write_study_photos(study, config, identities=2, photos=3)
 
     def run():
-        return run_tradeoff(study, config, photos, plan, log=lambda line: None, progress=False)
+        return run_tradeoff(study, config, photos, plan)
 
     results = run()
     assert {(r["identity"], r["step"]) for r in results["rows"]} == {
@@ -218,5 +217,4 @@ def test_a_study_of_one_person_is_refused_with_the_reason(tmp_path):
     config = load_profile("toy", environ={})
     photos = write_study_photos(tmp_path, config, identities=1, photos=2)
     with pytest.raises(ValueError, match="two or more"):
-        run_tradeoff(tmp_path, config, photos, StudyPlan(snapshot_steps=(1,)), progress=False,
-                     log=lambda line: None)  # fmt: skip
+        run_tradeoff(tmp_path, config, photos, StudyPlan(snapshot_steps=(1,)))  # fmt: skip

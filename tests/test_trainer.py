@@ -162,7 +162,7 @@ def test_a_run_killed_after_a_checkpoint_resumes_to_the_same_lora(
     """Kill after the step-2 checkpoint, resume in a fresh pipeline: the LoRA of an unbroken run."""
     config = _config(pair_sampling=pair_sampling)
     whole = finetune(
-        make_tiny_pipeline(), tiny_recogniser, _data(), config, tmp_path / "whole", log=print
+        make_tiny_pipeline(), tiny_recogniser, _data(), config, tmp_path / "whole"
     )
     _killed_after_its_first_checkpoint(
         monkeypatch,
@@ -185,7 +185,7 @@ def test_a_run_killed_after_a_checkpoint_resumes_to_the_same_lora(
 
 def test_checkpoints_keep_only_the_newest(make_tiny_pipeline, tiny_recogniser, tmp_path):
     config = _config("dreambooth", max_steps=7, checkpointing_steps=2, checkpoints_total_limit=2)
-    finetune(make_tiny_pipeline(), None, _data(), config, tmp_path, log=lambda line: None)
+    finetune(make_tiny_pipeline(), None, _data(), config, tmp_path)
     names = [path.name for path in Checkpointer(tmp_path / "checkpoints").saved()]
     assert names == ["checkpoint-4.pt", "checkpoint-6.pt"]
 
@@ -310,7 +310,7 @@ def test_idbooth_train_fine_tunes_a_prepared_identity(
 
 
 def test_class_images_are_drawn_once_per_seed_and_embedded_where_a_face_is_found(
-    tiny_pipeline, tiny_recogniser, tmp_path
+    tiny_pipeline, tiny_recogniser, tmp_path, logged
 ):
     from PIL import Image
 
@@ -327,21 +327,16 @@ def test_class_images_are_drawn_once_per_seed_and_embedded_where_a_face_is_found
 
         calls = 0
 
-    lines = []
-    images = ensure_class_images(
-        tiny_pipeline, config, EveryOtherImage(), tiny_recogniser, tmp_path, lines.append
-    )
+    images = ensure_class_images(tiny_pipeline, config, EveryOtherImage(), tiny_recogniser, tmp_path)
     assert images.stems == ["class-0000", "class-0002"] and images.embeddings.shape == (2, 16)
     assert images.images.shape == (2, 3, 64, 64)
     manifest = __import__("json").loads((tmp_path / MANIFEST_FILE).read_text())
     assert manifest["no_face"] == ["class-0001"]
     first = np.asarray(Image.open(tmp_path / "class-0001.png"), dtype=int)
     (tmp_path / "class-0001.png").unlink()
-    lines.clear()
-    ensure_class_images(
-        tiny_pipeline, config, EveryOtherImage(), tiny_recogniser, tmp_path, lines.append
-    )
-    assert lines[0].startswith("generating 1 class images")
+    before = len(logged())
+    ensure_class_images(tiny_pipeline, config, EveryOtherImage(), tiny_recogniser, tmp_path)
+    assert logged()[before].startswith("generating 1 class images")
     # One seed per image: drawn alone or in a batch of two, it is the same picture.
     assert np.abs(np.asarray(Image.open(tmp_path / "class-0001.png"), dtype=int) - first).max() <= 1
 
@@ -408,7 +403,7 @@ def test_a_plain_reload_reproduces_the_trained_adapters_output(
     at full strength (without the saved alpha it assumes alpha = rank, half the strength)."""
     trained = make_tiny_pipeline()
     config = _config(lora_rank=4, lora_alpha=8)
-    finetune(trained, tiny_recogniser, _data(), config, tmp_path, log=lambda line: None)
+    finetune(trained, tiny_recogniser, _data(), config, tmp_path)
 
     reloaded = make_tiny_pipeline()
     reloaded.load_lora_weights(tmp_path, weight_name=LORA_FILE)
@@ -429,31 +424,29 @@ def _calls_of_training_step(monkeypatch) -> list[int]:
 
 
 def test_a_resumed_run_restarts_at_its_checkpoint_step(
-    make_tiny_pipeline, tiny_recogniser, tmp_path, monkeypatch
+    make_tiny_pipeline, tiny_recogniser, tmp_path, monkeypatch, logged
 ):
     config = _config(max_steps=5, checkpointing_steps=3)
     _killed_after_its_first_checkpoint(
         monkeypatch,
         lambda: finetune(make_tiny_pipeline(), tiny_recogniser, _data(), config, tmp_path),
     )
-    calls, lines = _calls_of_training_step(monkeypatch), []
-    history = finetune(
-        make_tiny_pipeline(), tiny_recogniser, _data(), config, tmp_path, log=lines.append
-    )
-    assert "resumed from step 3" in lines and len(calls) == 2  # steps 4 and 5 only
+    calls = _calls_of_training_step(monkeypatch)
+    history = finetune(make_tiny_pipeline(), tiny_recogniser, _data(), config, tmp_path)
+    assert "resumed from step 3" in logged() and len(calls) == 2  # steps 4 and 5 only
     assert history.steps == [1, 2, 3, 4, 5]
 
 
 def test_a_finished_run_is_recognised_and_not_trained_again(
-    make_tiny_pipeline, tiny_recogniser, tmp_path, monkeypatch
+    make_tiny_pipeline, tiny_recogniser, tmp_path, monkeypatch, logged
 ):
     config = _config()
-    first = finetune(make_tiny_pipeline(), tiny_recogniser, _data(), config, tmp_path, log=print)
+    first = finetune(make_tiny_pipeline(), tiny_recogniser, _data(), config, tmp_path)
     lora = (tmp_path / LORA_FILE).read_bytes()
-    calls, lines = _calls_of_training_step(monkeypatch), []
+    calls = _calls_of_training_step(monkeypatch)
     reloaded = make_tiny_pipeline()
-    again = finetune(reloaded, tiny_recogniser, _data(), config, tmp_path, log=lines.append)
-    assert calls == [] and "not retrained" in lines[-1]
+    again = finetune(reloaded, tiny_recogniser, _data(), config, tmp_path)
+    assert calls == [] and "not retrained" in logged()[-1]
     assert again.steps == first.steps
     assert "identity" in reloaded.unet.peft_config  # its LoRA attached, as after training
     assert np.allclose(again.terms["identity"], first.terms["identity"])
@@ -477,18 +470,18 @@ def test_another_setting_in_the_same_folder_stops_with_the_fix(
     from idbooth_lib.training.fingerprint import RunMismatchError
 
     config = _config(max_steps=4, checkpointing_steps=2)
-    finetune(make_tiny_pipeline(), tiny_recogniser, _data(), config, tmp_path, log=print)
+    finetune(make_tiny_pipeline(), tiny_recogniser, _data(), config, tmp_path)
     lora = (tmp_path / LORA_FILE).read_bytes()
     other = dataclasses.replace(config, **change)
     with pytest.raises(RunMismatchError, match="--no-resume") as raised:
-        finetune(make_tiny_pipeline(), tiny_recogniser, _data(), other, tmp_path, log=print)
+        finetune(make_tiny_pipeline(), tiny_recogniser, _data(), other, tmp_path)
     assert named in str(raised.value)
     assert (tmp_path / LORA_FILE).read_bytes() == lora  # nothing of the old run was lost
     (tmp_path / "finished.json").unlink()  # as if the first run had been interrupted
     with pytest.raises(RunMismatchError, match=named.split(":")[0]):
-        finetune(make_tiny_pipeline(), tiny_recogniser, _data(), other, tmp_path, log=print)
+        finetune(make_tiny_pipeline(), tiny_recogniser, _data(), other, tmp_path)
     history = finetune(
-        make_tiny_pipeline(), tiny_recogniser, _data(), other, tmp_path, log=print, resume=False
+        make_tiny_pipeline(), tiny_recogniser, _data(), other, tmp_path, resume=False
     )
     assert history.steps[-1] == other.max_steps
 
@@ -499,15 +492,15 @@ def test_other_data_or_seed_in_the_same_folder_is_refused(
     from idbooth_lib.training.fingerprint import RunMismatchError
 
     config = _config()
-    finetune(make_tiny_pipeline(), tiny_recogniser, _data(), config, tmp_path, log=print)
+    finetune(make_tiny_pipeline(), tiny_recogniser, _data(), config, tmp_path)
     with pytest.raises(RunMismatchError, match="training images"):
-        finetune(make_tiny_pipeline(), tiny_recogniser, _data(count=2), config, tmp_path, log=print)
+        finetune(make_tiny_pipeline(), tiny_recogniser, _data(count=2), config, tmp_path)
     with pytest.raises(RunMismatchError, match="seed"):
         finetune(
-            make_tiny_pipeline(), tiny_recogniser, _data(), config, tmp_path, log=print, seed=1
+            make_tiny_pipeline(), tiny_recogniser, _data(), config, tmp_path, seed=1
         )
     with pytest.raises(RunMismatchError, match="models.base_model"):
-        finetune(make_tiny_pipeline(), tiny_recogniser, _data(), config, tmp_path, log=print,
+        finetune(make_tiny_pipeline(), tiny_recogniser, _data(), config, tmp_path,
                  context={"models.base_model": "another"})  # fmt: skip
 
 
@@ -532,12 +525,12 @@ def test_an_identitys_lora_does_not_depend_on_what_the_process_trained_before(
         return loss * float("inf") if len(calls) == 1 else loss
 
     monkeypatch.setattr(finetune_module, "total_loss", overflow_once)
-    finetune(shared, tiny_recogniser, first_data, config, tmp_path / "first", log=print)
+    finetune(shared, tiny_recogniser, first_data, config, tmp_path / "first")
     monkeypatch.setattr(finetune_module, "total_loss", original_total)
     remove_lora(shared.unet)
-    finetune(shared, tiny_recogniser, second_data, config, tmp_path / "second", log=print)
+    finetune(shared, tiny_recogniser, second_data, config, tmp_path / "second")
     finetune(
-        make_tiny_pipeline(), tiny_recogniser, second_data, config, tmp_path / "alone", log=print
+        make_tiny_pipeline(), tiny_recogniser, second_data, config, tmp_path / "alone"
     )
     after, alone = (load_file(tmp_path / f / LORA_FILE) for f in ("second", "alone"))
     assert after.keys() == alone.keys()
@@ -678,7 +671,7 @@ def test_class_images_are_drawn_with_the_configured_sampler(
     ddpm = load_profile("toy", overrides, environ={})
     own = type(tiny_pipeline.scheduler).__name__
     with unittest.mock.patch.object(type(tiny_pipeline), "__call__", spy):
-        ensure_class_images(tiny_pipeline, ddim, Everywhere(), tiny_recogniser, tmp_path, print)
+        ensure_class_images(tiny_pipeline, ddim, Everywhere(), tiny_recogniser, tmp_path)
     assert used == ["DDIMScheduler"] and type(tiny_pipeline.scheduler).__name__ == own
     assert class_images_folder(ddim) != class_images_folder(ddpm)  # cached apart
 
@@ -706,9 +699,9 @@ def test_a_recogniser_of_another_class_is_another_run(
     from idbooth_lib.training.fingerprint import RunMismatchError
 
     config = _config()
-    finetune(make_tiny_pipeline(), tiny_recogniser, _data(), config, tmp_path, log=print)
+    finetune(make_tiny_pipeline(), tiny_recogniser, _data(), config, tmp_path)
     with pytest.raises(RunMismatchError, match="models.identity_encoder: 'ToyRecogniser'"):
-        finetune(make_tiny_pipeline(), TinyArcFace(), _data(), config, tmp_path, log=print)
+        finetune(make_tiny_pipeline(), TinyArcFace(), _data(), config, tmp_path)
 
 
 def test_every_identity_folder_is_checked_before_any_model_is_loaded(
@@ -725,17 +718,17 @@ def test_every_identity_folder_is_checked_before_any_model_is_loaded(
     config = load_profile("toy", {**settings, "train.max_steps": 1, "train.method": "dreambooth"})
     data, output = tmp_path / "data", tmp_path / "loras"
     first, second = dataset_identities(data)
-    run.train_identities(config, data, None, output, log=print, progress=False)
+    run.train_identities(config, data, None, output)
     shutil.rmtree(output / first)  # only the *second* identity's folder holds a run
     before = {path: path.read_bytes() for path in output.rglob("*") if path.is_file()}
     monkeypatch.setattr(ModelBundle, "_load", lambda self, name: pytest.fail(f"loaded {name}"))
     idbooth = load_profile("toy", {**settings, "train.max_steps": 1, "train.method": "idbooth"})
     with pytest.raises(RunMismatchError, match="train.method"):
-        run.train_identities(idbooth, data, None, output, log=print, progress=False)
+        run.train_identities(idbooth, data, None, output)
     assert {path: path.read_bytes() for path in output.rglob("*") if path.is_file()} == before
 
 
-def test_a_dataset_embedded_by_a_module_in_code_cannot_be_checked_and_says_so(tmp_path):
+def test_a_dataset_embedded_by_a_module_in_code_cannot_be_checked_and_says_so(tmp_path, logged):
     from idbooth_lib.data.layout import DATASET_FILE, PASSED_IN_CODE
     from idbooth_lib.io import write_json
     from idbooth_lib.training.run import check_dataset_encoder
@@ -743,9 +736,9 @@ def test_a_dataset_embedded_by_a_module_in_code_cannot_be_checked_and_says_so(tm
     config = load_profile("toy", environ={})
     for recorded in (f"ToyRecogniser {PASSED_IN_CODE}", None):
         write_json(tmp_path / DATASET_FILE, {"encoder": recorded, "complete": True})
-        lines = []
-        check_dataset_encoder(config, tmp_path, lines.append)
-        assert "does not name the recogniser" in lines[0]
+        before = len(logged())
+        check_dataset_encoder(config, tmp_path)
+        assert "does not name the recogniser" in logged()[before]
     write_json(tmp_path / DATASET_FILE, {"encoder": "buffalo_l", "complete": True})
     with pytest.raises(ValueError, match="--set models.identity_encoder=buffalo_l"):
-        check_dataset_encoder(config, tmp_path, print)
+        check_dataset_encoder(config, tmp_path)

@@ -104,7 +104,6 @@ def test_each_method_trains_and_saves_a_loadable_lora(
         _data(tiny_recogniser),
         _config(method),
         tmp_path,
-        log=lambda line: None,
     )
     assert (tmp_path / "pytorch_lora_weights.safetensors").is_file()
     assert history.steps == [1, 2]

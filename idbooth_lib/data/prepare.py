@@ -27,7 +27,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from tqdm.auto import tqdm
 
 from idbooth_lib.config import ProfileConfig
 from idbooth_lib.data.crop import (
@@ -57,8 +56,11 @@ from idbooth_lib.data.layout import (
 from idbooth_lib.data.report import OK, SKIPPED, WARNING, FileRecord, Report
 from idbooth_lib.data.scan import SourceFile, SourceIdentity, scan_source
 from idbooth_lib.io import save_image, write_json
+from idbooth_lib.logs import package_logger, progress_bar
 from idbooth_lib.models import ModelBundle, as_bundle
 from idbooth_lib.ranges import pixels_to_signed
+
+LOG = package_logger(__name__)
 
 EMBEDDING_BATCH = 32
 
@@ -300,7 +302,6 @@ def prepare_dataset(
     config: ProfileConfig,
     detector: FaceDetector | None = None,
     encoder: Any = None,
-    progress: bool = True,
     zoom: float | None = None,
 ) -> Report:
     """Prepare ``source`` (one sub-folder of photos per identity) into ``destination``.
@@ -320,7 +321,7 @@ def prepare_dataset(
     models = as_bundle(config, given)  # each loaded only if some photo still needs it
     prepared = []
     total = sum(len(identity.files) for identity in identities)
-    with tqdm(total=total, desc="preparing faces", unit="photo", disable=not progress) as bar:
+    with progress_bar(total=total, desc="preparing faces", unit="photo") as bar:
         for identity in identities:
             identity_records, has_images = prepare_identity(
                 identity, destination, crop, models, bar
@@ -333,6 +334,5 @@ def prepare_dataset(
     )
     write_json(destination / REPORT_FILE, report.to_dict())
     write_json(destination / DATASET_FILE, {**settings, "identities": prepared, "complete": True})
-    if progress:
-        print(report.summary())
+    LOG.info(report.summary())
     return report

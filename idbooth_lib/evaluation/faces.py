@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from idbooth_lib.data.crop import CropSettings, UnusablePhoto, prepare_photo
 from idbooth_lib.data.detect import FaceDetector
 from idbooth_lib.data.scan import scan_source
+from idbooth_lib.logs import progress_bar
 
 
 @dataclass
@@ -59,7 +59,6 @@ def read_face_set(
     root: str | Path,
     detector: FaceDetector,
     settings: CropSettings,
-    progress: bool = False,
     keep_images: bool = False,
     own_files: tuple[str, ...] = (),
 ) -> FaceSet:
@@ -81,7 +80,7 @@ def read_face_set(
         if Path(record.source).name not in own_files
     ]
     total = sum(len(identity.files) for identity in identities)
-    with tqdm(total=total, desc=f"faces in {root.name}", unit="image", disable=not progress) as bar:
+    with progress_bar(total=total, desc=f"faces in {root.name}", unit="image") as bar:
         for identity in identities:
             faces.unusable += [
                 {"file": record.source, "reason": record.reason}

@@ -111,7 +111,6 @@ def evaluate_folders(
     real: str | Path,
     config: ProfileConfig,
     models: ModelBundle | dict[str, Any] | None = None,
-    progress: bool = False,
     embeddings_file: str | Path | None = None,
 ) -> dict:
     """Measure ``synthetic`` against ``real`` with the models of ``models``, a
@@ -131,11 +130,10 @@ def evaluate_folders(
         synthetic,
         models.detector,
         settings,
-        progress,
         keep_images=manifest is not None,
         own_files=(MANIFEST_FILE,),
     )
-    photos = read_face_set(real, models.detector, settings, progress, own_files=(MANIFEST_FILE,))
+    photos = read_face_set(real, models.detector, settings, own_files=(MANIFEST_FILE,))
     results: dict[str, Any] = {
         "synthetic": str(synthetic),
         "real": str(real),

@@ -21,22 +21,23 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from idbooth_lib.config import ProfileConfig
 from idbooth_lib.data.scan import safe_name
 from idbooth_lib.diffusion.lora import LORA_FILE, lora_attached
 from idbooth_lib.generation.prompts import instance_token, prompt_plan
 from idbooth_lib.io import file_sha256, save_image, write_text
+from idbooth_lib.logs import package_logger, progress_bar
 from idbooth_lib.models import ModelBundle
 from idbooth_lib.preflight import check_profile
 from idbooth_lib.training.finetune import FINISHED_FILE
 from idbooth_lib.training.run import RUN_FILE
+
+LOG = package_logger(__name__)
 
 #: One per identity folder; ``idbooth evaluate`` reads it for prompt adherence.
 MANIFEST_FILE = "manifest.jsonl"
@@ -197,8 +198,6 @@ def generate_images(
     config: ProfileConfig,
     images_per_identity: int | None = None,
     pipeline=None,
-    progress: bool = True,
-    log: Callable[[str], None] = print,
 ) -> dict[str, int]:
     """Draw every run's images into ``output``; returns ``{"<method>/<identity>": drawn}``.
 
@@ -218,12 +217,12 @@ def generate_images(
     drawn = {}
     with (
         state.split_between_processes(runs) as mine,
-        tqdm(total=len(mine) * count, desc="generating", unit="image", disable=not progress) as bar,
+        progress_bar(total=len(mine) * count, desc="generating", unit="image") as bar,
     ):
         for run in mine:
             drawn[f"{run.method}/{run.identity}"] = generate_run(
                 pipeline, run, config, Path(output), count, bar
             )
     runs_drawn = f"{len(drawn)} run" + ("" if len(drawn) == 1 else "s")
-    log(f"drew {sum(drawn.values())} images for {runs_drawn} into {output}")
+    LOG.info(f"drew {sum(drawn.values())} images for {runs_drawn} into {output}")
     return drawn

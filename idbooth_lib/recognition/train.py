@@ -24,17 +24,17 @@ import dataclasses
 import hashlib
 import io
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from idbooth_lib.checkpoints import Checkpointer
 from idbooth_lib.io import atomic_path, write_json, write_text
+from idbooth_lib.logs import package_logger, progress_bar
 from idbooth_lib.ranges import pixels_to_signed
 from idbooth_lib.recognition.data import (
     FaceClasses,
@@ -47,6 +47,8 @@ from idbooth_lib.recognition.verification import (
     pair_scores,
     ten_fold_accuracy,
 )
+
+LOG = package_logger(__name__)
 
 BACKBONES = ("toy", "iresnet18", "iresnet50")
 HEADS = ("arcface", "cosface")
@@ -257,8 +259,6 @@ def train_recognition(
     config: RecognitionConfig,
     output: str | Path,
     device: str = "cpu",
-    log: Callable[[str], None] = print,
-    progress: bool = True,
     about: dict[str, Any] | None = None,
 ) -> dict:
     """Train, keep the epoch with the best validation accuracy, write ``output``; resumes from
@@ -286,10 +286,10 @@ def train_recognition(
     metadata = {"config": dataclasses.asdict(config), "classes": train.classes,
                 "train_data": data_digest(train), "validation_data": data_digest(validation)}  # fmt: skip
     _check_resumable(checkpoints, metadata)
-    start = checkpoints.restore(log, **parts)
+    start = checkpoints.restore(**parts)
     best = _selection_key(curves.best()) if curves.rows else None
     labels = torch.as_tensor(train.labels)
-    for epoch in tqdm(range(start, config.epochs), desc="epochs", disable=not progress):
+    for epoch in progress_bar(range(start, config.epochs), desc="epochs"):
         model.train()
         order = torch.randperm(len(train), generator=generator)
         losses = []
@@ -308,8 +308,8 @@ def train_recognition(
                **validation_scores(model, validation, config.seed),
                "lr": schedule.get_last_lr()[0]}  # fmt: skip
         curves.rows.append(row)
-        log(f"epoch {epoch + 1}/{config.epochs}  loss {row['loss']:.3f}  validation accuracy "
-            f"{row['validation_accuracy']:.4f}, separation {row['validation_separation']:.2f}")  # fmt: skip
+        LOG.info(f"epoch {epoch + 1}/{config.epochs}  loss {row['loss']:.3f}  validation accuracy "
+                 f"{row['validation_accuracy']:.4f}, separation {row['validation_separation']:.2f}")  # fmt: skip
         if best is None or _selection_key(row) > best:  # the model this run returns
             best = _selection_key(row)
             save_backbone(model, config, output)
@@ -382,8 +382,6 @@ def train_on_real_and_synthetic(
     output: str | Path,
     validation_share: float = 0.1,
     device: str = "cpu",
-    log: Callable[[str], None] = print,
-    progress: bool = True,
 ) -> dict:
     """The paper's last experiment in one call: a recogniser trained on prepared ``real`` photos
     plus prepared ``synthetic`` sets of the same people, its epoch chosen on a ``validation_share``
@@ -394,4 +392,4 @@ def train_on_real_and_synthetic(
     train, validation = hold_out_identities(read_aligned(roots), validation_share, config.seed,
                                             origin=tuple(Path(root).name for root in real))  # fmt: skip
     about = {"real": [str(root) for root in real], "synthetic": [str(root) for root in synthetic]}
-    return train_recognition(train, validation, config, output, device, log, progress, about)
+    return train_recognition(train, validation, config, output, device, about)

@@ -20,9 +20,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from idbooth_lib.io import save_image, write_json
+from idbooth_lib.logs import progress_bar
 from idbooth_lib.toy.faces import (
     GENERATOR_VERSION,
     LANDMARK_NAMES,
@@ -110,7 +109,6 @@ def write_toy_dataset(
     mode: str = "constrained",
     seed: int = 0,
     size: int = 64,
-    progress: bool = True,
 ) -> Path:
     """Render ``identities`` x ``images_per_identity`` toy faces into ``destination``.
 
@@ -140,9 +138,7 @@ def write_toy_dataset(
         "images": [],
     }
     write_json(destination / METADATA_FILE, metadata)
-    bar = tqdm(
-        total=identities * images_per_identity, desc="toy faces", unit="image", disable=not progress
-    )
+    bar = progress_bar(total=identities * images_per_identity, desc="toy faces", unit="image")
     with bar:
         for identity_index in range(identities):
             traits = world.identity(identity_index)

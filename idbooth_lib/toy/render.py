@@ -17,9 +17,9 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from idbooth_lib.io import atomic_path, cache_root
+from idbooth_lib.logs import progress_bar
 from idbooth_lib.toy.faces import GENERATOR_VERSION, ToyFaceWorld
 
 
@@ -51,7 +51,6 @@ def render_faces(
     mode: str,
     size: int = 64,
     first_image: int = 0,
-    progress: bool = True,
     use_cache: bool = True,
     workers: int = 1,
 ) -> RenderedFaces:
@@ -87,7 +86,7 @@ def render_faces(
     )
     parts = []
     with (
-        tqdm(total=total, desc=f"rendering {mode} toy faces", disable=not progress) as bar,
+        progress_bar(total=total, desc=f"rendering {mode} toy faces") as bar,
         _mapper(workers, len(chunks)) as mapper,
     ):
         for part in mapper(task, chunks):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +30,10 @@ from idbooth_lib.data.faces import embed_detected_faces
 from idbooth_lib.data.layout import read_embeddings, write_embeddings
 from idbooth_lib.diffusion.pipeline import sampling_with
 from idbooth_lib.io import save_image, write_json
+from idbooth_lib.logs import package_logger
 from idbooth_lib.ranges import pixels_to_signed
+
+LOG = package_logger(__name__)
 
 MANIFEST_FILE = "class_images.json"
 EMBEDDINGS_FILE = "embeddings.safetensors"
@@ -72,15 +74,13 @@ def class_images_folder(config: ProfileConfig) -> Path:
     )
 
 
-def generate_missing(
-    pipeline, config: ProfileConfig, folder: Path, count: int, log: Callable[[str], None]
-) -> list[Path]:
+def generate_missing(pipeline, config: ProfileConfig, folder: Path, count: int) -> list[Path]:
     """Draw the class images not yet on disk with the base pipeline and ``generate.scheduler``;
     return all ``count`` paths."""
     paths = [folder / f"class-{index:04d}.png" for index in range(count)]
     missing = [index for index, path in enumerate(paths) if not path.is_file()]
     if missing:
-        log(f"generating {len(missing)} class images for {config.train.class_prompt!r} in {folder}")
+        LOG.info(f"generating {len(missing)} class images for {config.train.class_prompt!r} in {folder}")
     batch = max(1, config.generate.batch_size)
     for start in range(0, len(missing), batch):
         indices = missing[start : start + batch]
@@ -117,12 +117,11 @@ def ensure_class_images(
     detector: FaceDetector,
     encoder: torch.nn.Module,
     folder: Path | None = None,
-    log: Callable[[str], None] = print,
 ) -> ClassImages:
     """The profile's class images with their embeddings, generated and embedded only when missing."""
     folder = Path(folder) if folder is not None else class_images_folder(config)
     count = config.train.num_class_images
-    paths = generate_missing(pipeline, config, folder, count, log)
+    paths = generate_missing(pipeline, config, folder, count)
     stems = [path.stem for path in paths]
     manifest_path, embeddings_path = folder / MANIFEST_FILE, folder / EMBEDDINGS_FILE
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
@@ -142,7 +141,7 @@ def ensure_class_images(
             f"the base model and the class prompt {config.train.class_prompt!r}"
         )
     if len(usable) < count:
-        log(f"{count - len(usable)} of {count} class images have no detectable face; left out")
+        LOG.info(f"{count - len(usable)} of {count} class images have no detectable face; left out")
     images = pixels_to_signed(np.stack([_read_rgb(folder / f"{stem}.png") for stem in usable]))
     return ClassImages(images, torch.stack([embeddings[stem] for stem in usable]), usable)
 

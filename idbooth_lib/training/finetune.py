@@ -20,14 +20,12 @@ from __future__ import annotations
 import csv
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import trange
 
 from idbooth_lib.checkpoints import Checkpointer
 from idbooth_lib.config import TrainConfig
@@ -39,12 +37,15 @@ from idbooth_lib.diffusion.basics import (
 )
 from idbooth_lib.diffusion.lora import ADAPTER_NAME, LORA_FILE, add_lora, load_lora, save_lora
 from idbooth_lib.io import atomic_path, write_json
+from idbooth_lib.logs import package_logger, progress_bar
 from idbooth_lib.methods import get_method
 from idbooth_lib.training.crops import FaceCrop, make_face_crop
 from idbooth_lib.training.fingerprint import mismatch_error, run_settings, tensor_digest
 from idbooth_lib.training.losses import identity_term, timestep_weight, total_loss
 from idbooth_lib.training.pairs import IdentityData, draw_pairs
 from idbooth_lib.training.precision import MixedPrecision, build_optimiser
+
+LOG = package_logger(__name__)
 
 LOSS_LOG_FILE = "loss_log.csv"
 #: Sub-folder of LoRA snapshots along training (``train.lora_snapshot_steps``).
@@ -277,16 +278,19 @@ def _start_over(output: Path, checkpoints: Checkpointer) -> None:
 
 
 def run_fingerprint(
-    pipeline, encoder, data: IdentityData, config: TrainConfig, seed: int, crop, context
+    config: TrainConfig, seed: int, data_digest: str, crop, context, pipeline=None, encoder=None
 ) -> dict[str, Any]:
-    """The settings of :func:`finetune`'s run: ``context`` names the base model and recogniser
-    by their sources; without it, the pipeline's folder and the recogniser's class stand in."""
+    """The settings of a run, the one place they are assembled: :func:`finetune` stores them,
+    and :func:`~idbooth_lib.training.run.train_identities` compares them with a folder's before
+    loading anything (with the data's digest left out). ``context`` names the base model and
+    recogniser by their sources; without it, the pipeline's folder and the recogniser's class
+    stand in."""
     seen = {
         "models.base_model": getattr(pipeline, "name_or_path", None) or "",
         "models.identity_encoder": type(encoder).__name__,
         "identity_crop": type(crop).__name__,
     }
-    return run_settings(config, seed, tensor_digest(data.tensors()), seen | (context or {}))
+    return run_settings(config, seed, data_digest, seen | (context or {}))
 
 
 def finetune(
@@ -296,10 +300,8 @@ def finetune(
     config: TrainConfig,
     output: str | Path,
     seed: int = 0,
-    log: Callable[[str], None] = print,
     crop: FaceCrop | None = None,
     resume: bool = True,
-    progress: bool = False,
     context: dict[str, Any] | None = None,
 ) -> LossHistory:
     """Train a LoRA on ``pipeline.unet`` for ``config.max_steps`` steps and save it to ``output``.
@@ -318,18 +320,19 @@ def finetune(
         raise ValueError(f"{config.method} needs the embeddings of the instance images")
     output = Path(output)
     crop = crop or make_face_crop(config.identity_crop)
-    settings = run_fingerprint(pipeline, encoder, data, config, seed, crop, context)
+    digest = tensor_digest(data.tensors())
+    settings = run_fingerprint(config, seed, digest, crop, context, pipeline, encoder)
     checkpoints = Checkpointer(output / "checkpoints", keep=config.checkpoints_total_limit)
     if not resume:
         _start_over(output, checkpoints)
     check_run_folder(output, settings)  # before anything is written or loaded
     finished = _finished_history(pipeline, output)
     if finished is not None:
-        log(
+        LOG.info(
             f"{output} already holds this run, finished at step {finished.steps[-1]}: not retrained"
         )
         return finished
-    plan = RunPlan(data, config, seed, crop, checkpoints, settings, log, progress, output)
+    plan = RunPlan(data, config, seed, crop, checkpoints, settings, output)
     history = _train(pipeline, encoder, plan)
     save_lora(pipeline.unet, output)
     history.write_csv(output / LOSS_LOG_FILE)
@@ -339,7 +342,7 @@ def finetune(
 
 @dataclass
 class RunPlan:
-    """What one run trains on and how it reports, besides the models (see :func:`finetune`)."""
+    """What one run trains on and where it writes, besides the models (see :func:`finetune`)."""
 
     data: IdentityData
     config: TrainConfig
@@ -347,8 +350,6 @@ class RunPlan:
     crop: FaceCrop | None
     checkpoints: Checkpointer
     settings: dict[str, Any]
-    log: Callable[[str], None]
-    progress: bool
     output: Path
 
 
@@ -393,16 +394,14 @@ def _train(pipeline, encoder, plan: RunPlan) -> LossHistory:
     history = LossHistory()
     parts = {"lora": TrainableState(pipeline.unet), "optimiser": optimiser, "schedule": schedule}
     parts |= {"generator": generator, "history": history, "scaler": precision.scaler}
-    start = plan.checkpoints.restore(plan.log, **parts)
+    start = plan.checkpoints.restore(**parts)
     with torch.no_grad():
         prompts = encode_prompts(pipeline, [config.instance_prompt, config.class_prompt])
     began = time.time()
     if start == 0 and 0 in config.lora_snapshot_steps:
         _save_snapshot(pipeline.unet, plan.output, 0)  # the untrained LoRA: the base model
     pipeline.unet.train()
-    bar = trange(
-        start, config.max_steps, initial=start, total=config.max_steps, disable=not plan.progress
-    )
+    bar = progress_bar(range(start, config.max_steps), initial=start, total=config.max_steps)
     for step in bar:
         with precision.autocast():
             terms = training_step(
@@ -418,7 +417,7 @@ def _train(pipeline, encoder, plan: RunPlan) -> LossHistory:
         done = step + 1
         if done % 50 == 0 or done == config.max_steps:
             text = "  ".join(f"{name} {value:.4f}" for name, value in values.items())
-            plan.log(f"step {done}/{config.max_steps}  {text}  {time.time() - began:.0f} s")
+            LOG.info(f"step {done}/{config.max_steps}  {text}  {time.time() - began:.0f} s")
         if done in config.lora_snapshot_steps:  # before the checkpoint: a resume rewrites it
             _save_snapshot(pipeline.unet, plan.output, done)
         if done % config.checkpointing_steps == 0 and done < config.max_steps:

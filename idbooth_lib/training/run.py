@@ -11,7 +11,6 @@ nothing is averaged between them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from idbooth_lib.config import ProfileConfig
@@ -25,13 +24,16 @@ from idbooth_lib.data.layout import (
 from idbooth_lib.diffusion.lora import LORA_FILE, remove_lora
 from idbooth_lib.env import process_device, process_state
 from idbooth_lib.io import write_json
+from idbooth_lib.logs import package_logger
 from idbooth_lib.methods import get_method
 from idbooth_lib.models import ModelBundle
 from idbooth_lib.preflight import check_profile
 from idbooth_lib.training.class_images import ClassImages, ensure_class_images
 from idbooth_lib.training.crops import make_face_crop
-from idbooth_lib.training.finetune import LossHistory, check_run_folder, finetune
+from idbooth_lib.training.finetune import LossHistory, check_run_folder, finetune, run_fingerprint
 from idbooth_lib.training.pairs import IdentityData
+
+LOG = package_logger(__name__)
 
 #: The weights each mixed-precision setting keeps the frozen models in (LoRA weights stay fp32).
 WEIGHT_DTYPES = {"no": "float32", "fp16": "float16", "bf16": "bfloat16"}
@@ -49,9 +51,19 @@ def training_models(config: ProfileConfig) -> ModelBundle:
     )
 
 
-def check_dataset_encoder(
-    config: ProfileConfig, dataset_root: str | Path, log: Callable[[str], None] = print
-) -> None:
+def _same_models(config: ProfileConfig, models: ModelBundle | None) -> ModelBundle:
+    """``models``, checked to be the profile's (a new bundle when None)."""
+    if models is None:
+        return training_models(config)
+    if models.config.models != config.models or models.pipeline_dtype != WEIGHT_DTYPES[config.train.mixed_precision]:
+        raise ValueError(
+            "the models passed to train_identities were made for another profile's models or "
+            "mixed precision: make them with training_models(config) for this profile"
+        )
+    return models
+
+
+def check_dataset_encoder(config: ProfileConfig, dataset_root: str | Path) -> None:
     """Refuse to train when the loss's recogniser is not the one the dataset's embeddings came
     from: the identity term would compare embeddings of two different networks. A dataset that
     does not name a source (prepared with a module passed in code, or before this was recorded)
@@ -60,7 +72,7 @@ def check_dataset_encoder(
     if not get_method(config.train.method).has_identity_term or prepared_with == config.models.identity_encoder:
         return
     if prepared_with is None or prepared_with.endswith(PASSED_IN_CODE):
-        log(
+        LOG.warning(
             f"note: {Path(dataset_root) / 'dataset.json'} does not name the recogniser of its "
             f"embeddings ({prepared_with}); make sure it is {config.models.identity_encoder!r}"
         )
@@ -79,12 +91,9 @@ def check_settings_before_training(
 ) -> None:
     """Compare a run folder's stored settings with this run's, all but the data's digest (known
     only once the class images exist, which takes the models)."""
-    from idbooth_lib.training.crops import make_face_crop
-    from idbooth_lib.training.fingerprint import run_settings
-
-    crop = type(make_face_crop(config.train.identity_crop, object())).__name__
-    context = run_context(config, dataset_root, identity) | {"identity_crop": crop}
-    wanted = run_settings(config.train, config.seed, "", context)
+    crop = make_face_crop(config.train.identity_crop, object())
+    context = run_context(config, dataset_root, identity)
+    wanted = run_fingerprint(config.train, config.seed, "", crop, context)
     check_run_folder(run_folder(Path(output_root), identity, identities), wanted, ("data",))
 
 
@@ -114,25 +123,21 @@ def train_identity(
     models: ModelBundle,
     class_images: ClassImages,
     resume: bool = True,
-    log: Callable[[str], None] = print,
-    progress: bool = True,
 ) -> LossHistory:
     """Fine-tune one identity with ``config.train.method``; write its LoRA and loss log.
     ``models`` is a bundle such as :func:`training_models` gives (chapter 04 keeps one for
     every run)."""
-    check_dataset_encoder(config, dataset_root, log)
-    return _train_checked(
-        config, dataset_root, identity, Path(output), models, class_images, resume, log, progress
-    )
+    check_dataset_encoder(config, dataset_root)
+    return _train_checked(config, dataset_root, identity, Path(output), models, class_images, resume)
 
 
 def _train_checked(
-    config, dataset_root, identity, output: Path, models, class_images, resume, log, progress
+    config, dataset_root, identity, output: Path, models, class_images, resume
 ) -> LossHistory:
     """:func:`train_identity` once the dataset's recogniser is known to be the loss's."""
     data = IdentityData.from_prepared(dataset_root, identity, class_images)
     crop = make_face_crop(config.train.identity_crop, models.detector, config.data.aligned_size)
-    log(f"{identity}: {config.train.method}, {config.train.max_steps} steps -> {output}")
+    LOG.info(f"{identity}: {config.train.method}, {config.train.max_steps} steps -> {output}")
     try:
         history = finetune(
             models.pipeline,
@@ -141,10 +146,8 @@ def _train_checked(
             config.train,
             output,
             seed=config.seed,
-            log=log,
             crop=crop,
             resume=resume,
-            progress=progress,
             context=run_context(config, dataset_root, identity),
         )
     finally:
@@ -170,32 +173,31 @@ def train_identities(
     identities: list[str] | None,
     output_root: str | Path,
     resume: bool = True,
-    log: Callable[[str], None] = print,
-    progress: bool = True,
+    models: ModelBundle | None = None,
 ) -> dict[str, Path]:
     """Fine-tune each identity (all of the dataset's when ``None``); return LoRA files by identity.
 
     Run with ``accelerate launch`` to split the identities across processes. The preflight comes
     first: a model that cannot be had, or a GPU too small, stops the run before anything loads.
+    ``models``, a bundle of :func:`training_models` for a profile with the same models, lets an
+    experiment train several methods with the models loaded once.
     """
     check_profile(config, "train").raise_for_failures()
     identities = identities or dataset_identities(Path(dataset_root))
-    check_dataset_encoder(config, dataset_root, log)
+    check_dataset_encoder(config, dataset_root)
     if resume:  # every folder's settings, before any model is loaded or identity trained
         for identity in identities:
             check_settings_before_training(config, dataset_root, identity, output_root, identities)
     state = process_state(config)
-    models = training_models(config).load("pipeline", "identity_encoder", "detector")
+    models = _same_models(config, models).load("pipeline", "identity_encoder", "detector")
     with state.main_process_first():  # the main process generates the shared class images
         class_images = ensure_class_images(
-            models.pipeline, config, models.detector, models.identity_encoder, log=log
+            models.pipeline, config, models.detector, models.identity_encoder
         )
     written = {}
     with state.split_between_processes(identities) as mine:
         for identity in mine:
             folder = run_folder(Path(output_root), identity, identities)
-            _train_checked(
-                config, dataset_root, identity, folder, models, class_images, resume, log, progress
-            )
+            _train_checked(config, dataset_root, identity, folder, models, class_images, resume)
             written[identity] = folder / LORA_FILE
     return written

@@ -35,6 +35,7 @@ from pathlib import Path
 import torch
 
 from idbooth_lib.config import replace_fields
+from idbooth_lib.logs import set_verbosity
 from idbooth_lib.toy.pretrain.detector import DETECTOR_RECIPE, train_detector
 from idbooth_lib.toy.pretrain.diffusion import DIFFUSION_RECIPE, train_diffusion
 from idbooth_lib.toy.pretrain.probe import PROBE_RECIPE, train_probe
@@ -100,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     """Run one recipe from the command line."""
     arguments = build_parser().parse_args(argv)
+    set_verbosity("progress")  # a person or a log file follows a recipe's steps
     if arguments.threads:
         torch.set_num_threads(arguments.threads)
     output, steps, every = (

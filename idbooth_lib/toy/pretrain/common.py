@@ -21,7 +21,7 @@ PRETRAIN_WORLD_SEED = 1
 UNSEEN_WORLD_SEED = 2
 
 
-def pretraining_faces(recipe, progress: bool = True) -> RenderedFaces:
+def pretraining_faces(recipe) -> RenderedFaces:
     """Wild and studio photos of the pretraining world's identities, as every recipe trains on.
 
     ``recipe`` is any recipe with ``identities``, ``wild_per_identity`` and
@@ -36,7 +36,6 @@ def pretraining_faces(recipe, progress: bool = True) -> RenderedFaces:
                 people,
                 recipe.wild_per_identity,
                 "wild",
-                progress=progress,
                 workers=workers,
             ),
             render_faces(
@@ -44,7 +43,6 @@ def pretraining_faces(recipe, progress: bool = True) -> RenderedFaces:
                 people,
                 recipe.constrained_per_identity,
                 "constrained",
-                progress=progress,
                 workers=workers,
             ),
         ]

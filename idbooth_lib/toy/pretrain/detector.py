@@ -15,7 +15,6 @@ CPU thread, so anyone can retrain the shipped detector.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import torch.nn.functional as F
 
 from idbooth_lib.checkpoints import Checkpointer
 from idbooth_lib.identity.toy_detector import DetectorConfig, ToyFaceDetector, pixels_to_normalised
+from idbooth_lib.logs import package_logger
 from idbooth_lib.ranges import pixels_to_signed
 from idbooth_lib.toy.faces import BACKGROUNDS
 from idbooth_lib.toy.pretrain.common import (
@@ -35,6 +35,8 @@ from idbooth_lib.toy.pretrain.common import (
 )
 from idbooth_lib.toy.render import RenderedFaces, render_faces
 from idbooth_lib.toy.scenes import paint_background
+
+LOG = package_logger(__name__)
 
 #: Landmark order after a horizontal flip: the left eye becomes the right one, and so on.
 MIRRORED_LANDMARKS = [1, 0, 2, 4, 3]
@@ -208,21 +210,20 @@ def train_detector(
     output: Path,
     steps: int | None = None,
     checkpoint_every: int = 500,
-    log: Callable[[str], None] = print,
 ) -> ToyFaceDetector:
     """Train a toy face detector and save it to ``output`` (resuming from a checkpoint if any)."""
     output = Path(output)
     steps = recipe.steps if steps is None else steps
     torch.manual_seed(recipe.seed)
     generator = torch.Generator().manual_seed(recipe.seed)
-    faces = pretraining_faces(recipe, progress=log is print)
+    faces = pretraining_faces(recipe)
     scenes = paint_scenes(recipe.scenes, recipe.seed)
     model = ToyFaceDetector(recipe.architecture)
     optimiser = torch.optim.AdamW(
         model.parameters(), lr=recipe.learning_rate, weight_decay=recipe.weight_decay
     )
     checkpointer = Checkpointer.in_cache(output)
-    start = checkpointer.restore(log, model=model, optimiser=optimiser, generator=generator)
+    start = checkpointer.restore(model=model, optimiser=optimiser, generator=generator)
     model.train()
     began, running = time.time(), np.zeros(3)
     for step in range(start, steps):
@@ -237,7 +238,7 @@ def train_detector(
         if (step + 1) % 100 == 0:
             rate = (time.time() - began) / (step + 1 - start)
             total, score, points = running / 100
-            log(
+            LOG.info(
                 f"step {step + 1}/{steps}  loss {total:.3f} (score {score:.3f}, "
                 f"landmarks {points:.4f})  {rate:.2f} s/step"
             )
@@ -247,7 +248,7 @@ def train_detector(
     model.eval()
     model.save(output)
     write_recipe_record(output, recipe, steps, (time.time() - began) / 60)
-    log(f"saved {output} after {steps} steps ({(time.time() - began) / 60:.1f} min this run)")
+    LOG.info(f"saved {output} after {steps} steps ({(time.time() - began) / 60:.1f} min this run)")
     return model
 
 
@@ -277,7 +278,7 @@ def _two_face_strips(faces: RenderedFaces, count: int) -> list[np.ndarray]:
 
 @torch.no_grad()
 def benchmark_detector(
-    detector: ToyFaceDetector, identities: int = 150, negatives: int = 300, progress: bool = False
+    detector: ToyFaceDetector, identities: int = 150, negatives: int = 300
 ) -> dict[str, float]:
     """How well ``detector`` does on people it never saw (world ``UNSEEN_WORLD_SEED``).
 
@@ -289,8 +290,8 @@ def benchmark_detector(
 
     detector = detector.eval()
     people = range(identities)
-    wild = render_faces(UNSEEN_WORLD_SEED, people, 2, "wild", progress=progress)
-    studio = render_faces(UNSEEN_WORLD_SEED, people, 1, "constrained", progress=progress)
+    wild = render_faces(UNSEEN_WORLD_SEED, people, 2, "wild")
+    studio = render_faces(UNSEEN_WORLD_SEED, people, 1, "constrained")
     results: dict[str, float] = {}
     found_all, errors_all = [], []
     for name, faces in (("wild", wild), ("constrained", studio)):

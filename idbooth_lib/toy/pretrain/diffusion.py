@@ -22,7 +22,6 @@ from __future__ import annotations
 import copy
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from idbooth_lib.checkpoints import Checkpointer
+from idbooth_lib.logs import package_logger
 from idbooth_lib.ranges import pixels_to_signed
 from idbooth_lib.toy.faces import describe
 from idbooth_lib.toy.pretrain.common import (
@@ -41,6 +41,8 @@ from idbooth_lib.toy.pretrain.common import (
 )
 from idbooth_lib.toy.render import RenderedFaces
 from idbooth_lib.toy.tokenizer import identity_names
+
+LOG = package_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -174,7 +176,6 @@ def train_diffusion(
     vae_folder: Path,
     steps: int | None = None,
     checkpoint_every: int = 250,
-    log: Callable[[str], None] = print,
     device: str = "cpu",
 ):
     """Train the UNet on VAE latents; write the whole pipeline folder to ``output``.
@@ -194,7 +195,7 @@ def train_diffusion(
     checkpointer = Checkpointer.in_cache(Path(output) / "unet")
     vae = AutoencoderKL.from_pretrained(vae_folder, torch_dtype=torch.float32)
     vae = vae.eval().requires_grad_(False).to(device)
-    log("encoding latents")
+    LOG.info("encoding latents")
     latent_mean, latent_std = encode_latents(vae, faces)
     vae.to("cpu")
     scheduler = build_scheduler()
@@ -204,7 +205,7 @@ def train_diffusion(
     unet = unet.to(device)
     average = copy.deepcopy(unet).requires_grad_(False)
     optimiser = torch.optim.AdamW(unet.parameters(), lr=recipe.learning_rate, weight_decay=1e-2)
-    start = checkpointer.restore(log, unet=unet, average=average, optimiser=optimiser)
+    start = checkpointer.restore(unet=unet, average=average, optimiser=optimiser)
     if start:  # fresh random streams after a resume, derived from the step
         rng = np.random.default_rng(start + recipe.seed * 1_000_003)
         torch.manual_seed(start)
@@ -228,7 +229,7 @@ def train_diffusion(
         running += loss.detach() / 100  # no .item() here: it would wait for the GPU
         if (step + 1) % 100 == 0:
             rate = (time.time() - began) / (step + 1 - start)
-            log(f"step {step + 1}/{steps}  loss {running.item():.4f}  {rate:.3f} s/step")
+            LOG.info(f"step {step + 1}/{steps}  loss {running.item():.4f}  {rate:.3f} s/step")
             running = 0.0
         if (step + 1) % checkpoint_every == 0 or step + 1 == steps:
             checkpointer.store(step + 1, unet=unet, average=average, optimiser=optimiser)
@@ -244,7 +245,7 @@ def train_diffusion(
     write_recipe_record(output, recipe, steps, (time.time() - began) / 60)
     if (vae_folder / "recipe.json").resolve() != (output / "vae" / "recipe.json").resolve():
         shutil.copy(vae_folder / "recipe.json", output / "vae" / "recipe.json")
-    log(f"saved {output} ({(time.time() - began) / 60:.1f} min this run)")
+    LOG.info(f"saved {output} ({(time.time() - began) / 60:.1f} min this run)")
 
 
 def start_from_trained_unet(unet, folder: Path) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,9 +19,12 @@ from idbooth_lib.checkpoints import Checkpointer
 from idbooth_lib.evaluation.adherence import ProbeConfig, SceneProbe
 from idbooth_lib.generation.prompts import BACKGROUNDS, POSES
 from idbooth_lib.io import write_json
+from idbooth_lib.logs import package_logger
 from idbooth_lib.ranges import pixels_to_signed
 from idbooth_lib.toy.pretrain.common import PRETRAIN_WORLD_SEED, write_recipe_record
 from idbooth_lib.toy.render import render_faces
+
+LOG = package_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ def probe_data(recipe: ProbeRecipe):
     """Images in [-1, 1] with background and pose labels; the last identities are held out."""
     faces = render_faces(
         PRETRAIN_WORLD_SEED, range(recipe.identities), recipe.wild_per_identity, "wild",
-        progress=False, workers=os.cpu_count() or 1,
+        workers=os.cpu_count() or 1,
     )  # fmt: skip
     images = pixels_to_signed(faces.images)
     backgrounds = torch.tensor([BACKGROUNDS.index(b) for b in faces.backgrounds])
@@ -59,7 +61,6 @@ def train_probe(
     output: Path,
     steps: int | None = None,
     checkpoint_every: int = 500,
-    log: Callable[[str], None] = print,
 ) -> SceneProbe:
     """Train the probe, save it to ``output`` with its held-out accuracy; resumable."""
     steps = recipe.steps if steps is None else steps
@@ -71,7 +72,7 @@ def train_probe(
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, steps)
     checkpointer = Checkpointer.in_cache(output)
     parts = {"probe": probe, "optimiser": optimiser, "schedule": schedule, "generator": generator}
-    start, began = checkpointer.restore(log, **parts), time.time()
+    start, began = checkpointer.restore(**parts), time.time()
     probe.train()
     for step in range(start, steps):
         batch = rows[torch.randint(0, len(rows), (recipe.batch_size,), generator=generator)]
@@ -85,7 +86,7 @@ def train_probe(
         schedule.step()
         if (step + 1) % checkpoint_every == 0 and step + 1 < steps:
             checkpointer.store(step + 1, **parts)
-            log(f"step {step + 1}/{steps}  loss {loss.item():.3f}")
+            LOG.info(f"step {step + 1}/{steps}  loss {loss.item():.3f}")
     probe.eval()
     with torch.no_grad():
         logits_b, logits_p = probe(images[~train])
@@ -97,5 +98,5 @@ def train_probe(
     probe.save(output)
     write_json(Path(output) / "accuracy.json", accuracy)
     write_recipe_record(Path(output), recipe, steps, (time.time() - began) / 60)
-    log(f"saved {output}: held-out accuracy {accuracy}")
+    LOG.info(f"saved {output}: held-out accuracy {accuracy}")
     return probe

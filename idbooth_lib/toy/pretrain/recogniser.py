@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,12 +14,15 @@ from idbooth_lib.identity.toy_recogniser import (
     RecogniserConfig,
     ToyRecogniser,
 )
+from idbooth_lib.logs import package_logger
 from idbooth_lib.toy.pretrain.common import (
     aligned_batch,
     cosine_learning_rate,
     pretraining_faces,
     write_recipe_record,
 )
+
+LOG = package_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,6 @@ def train_recogniser(
     output: Path,
     steps: int | None = None,
     checkpoint_every: int = 500,
-    log: Callable[[str], None] = print,
 ) -> ToyRecogniser:
     """Train a toy recogniser with the additive-angular-margin loss and save it to ``output``."""
     steps = recipe.steps if steps is None else steps
@@ -67,7 +68,7 @@ def train_recogniser(
     )
     checkpointer = Checkpointer.in_cache(output)
     start = checkpointer.restore(
-        log, model=model, head=head, optimiser=optimiser, generator=generator
+        model=model, head=head, optimiser=optimiser, generator=generator
     )
     model.train()
     began, running = time.time(), 0.0
@@ -84,7 +85,7 @@ def train_recogniser(
         running += loss.item()
         if (step + 1) % 100 == 0:
             rate = (time.time() - began) / (step + 1 - start)
-            log(f"step {step + 1}/{steps}  loss {running / 100:.3f}  {rate:.2f} s/step")
+            LOG.info(f"step {step + 1}/{steps}  loss {running / 100:.3f}  {rate:.2f} s/step")
             running = 0.0
         if (step + 1) % checkpoint_every == 0 or step + 1 == steps:
             checkpointer.store(
@@ -93,5 +94,5 @@ def train_recogniser(
     model.eval()
     model.save(output)
     write_recipe_record(output, recipe, steps, (time.time() - began) / 60)
-    log(f"saved {output} after {steps} steps ({(time.time() - began) / 60:.1f} min this run)")
+    LOG.info(f"saved {output} after {steps} steps ({(time.time() - began) / 60:.1f} min this run)")
     return model

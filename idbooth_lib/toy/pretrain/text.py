@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from torch import nn
 
 from idbooth_lib.checkpoints import Checkpointer
 from idbooth_lib.identity.toy_recogniser import ToyRecogniser
+from idbooth_lib.logs import package_logger
 from idbooth_lib.ranges import pixels_to_signed
 from idbooth_lib.toy.pretrain.common import (
     cosine_learning_rate,
@@ -40,6 +40,8 @@ from idbooth_lib.toy.pretrain.common import (
     write_recipe_record,
 )
 from idbooth_lib.toy.tokenizer import build_tokenizer, identity_names
+
+LOG = package_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,6 @@ def train_text_encoder(
     recogniser_folder: Path,
     steps: int | None = None,
     checkpoint_every: int = 500,
-    log: Callable[[str], None] = print,
 ) -> None:
     """Train the text encoder contrastively; write ``output/text_encoder`` and ``output/tokenizer``.
 
@@ -162,11 +163,11 @@ def train_text_encoder(
     if not (tokenizer_folder / "vocab.json").is_file():
         build_tokenizer(tokenizer_folder, names)
     tokenizer = CLIPTokenizer.from_pretrained(tokenizer_folder)
-    log("embedding faces with the evaluation recogniser")
+    LOG.info("embedding faces with the evaluation recogniser")
     identity = torch.as_tensor(embed_faces(ToyRecogniser.load(recogniser_folder), faces))
     model = ContrastiveModel(build_text_encoder(recipe, tokenizer), recipe, identity.shape[1])
     optimiser = torch.optim.AdamW(model.parameters(), lr=recipe.learning_rate, weight_decay=1e-2)
-    start = checkpointer.restore(log, model=model, optimiser=optimiser)
+    start = checkpointer.restore(model=model, optimiser=optimiser)
     if start:  # fresh random streams after a resume, derived from the step
         rng = np.random.default_rng(start + recipe.seed * 1_000_003)
     photos = photos_by_person(faces.identities)
@@ -189,7 +190,7 @@ def train_text_encoder(
         running += loss.item() / 100
         if (step + 1) % 100 == 0:
             rate = (time.time() - began) / (step + 1 - start)
-            log(f"step {step + 1}/{steps}  loss {running:.3f}  {rate:.3f} s/step")
+            LOG.info(f"step {step + 1}/{steps}  loss {running:.3f}  {rate:.3f} s/step")
             running = 0.0
         if (step + 1) % checkpoint_every == 0 or step + 1 == steps:
             checkpointer.store(step + 1, model=model, optimiser=optimiser)
@@ -197,7 +198,7 @@ def train_text_encoder(
     load_in_float32_by_default(Path(output) / "text_encoder")
     shutil.copytree(tokenizer_folder, Path(output) / "tokenizer", dirs_exist_ok=True)
     write_recipe_record(Path(output) / "text_encoder", recipe, steps, (time.time() - began) / 60)
-    log(f"saved {output}/text_encoder ({(time.time() - began) / 60:.1f} min this run)")
+    LOG.info(f"saved {output}/text_encoder ({(time.time() - began) / 60:.1f} min this run)")
 
 
 def photos_by_person(identities: np.ndarray) -> list[np.ndarray]:

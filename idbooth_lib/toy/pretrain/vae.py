@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,12 +21,15 @@ import torch.nn.functional as F
 from idbooth_lib.checkpoints import Checkpointer
 from idbooth_lib.identity.align import warp_to_template
 from idbooth_lib.identity.toy_recogniser import ToyRecogniser
+from idbooth_lib.logs import package_logger
 from idbooth_lib.ranges import pixels_to_signed
 from idbooth_lib.toy.pretrain.common import (
     cosine_learning_rate,
     pretraining_faces,
     write_recipe_record,
 )
+
+LOG = package_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,6 @@ def train_vae(
     recogniser_folder: Path,
     steps: int | None = None,
     checkpoint_every: int = 500,
-    log: Callable[[str], None] = print,
 ):
     """Train the toy VAE; save it (diffusers format) with its latent ``scaling_factor`` set."""
     steps = recipe.steps if steps is None else steps
@@ -129,7 +130,7 @@ def train_vae(
     vae = build_vae(recipe)
     optimiser = torch.optim.AdamW(vae.parameters(), lr=recipe.learning_rate, weight_decay=0.0)
     checkpointer = Checkpointer.in_cache(output)
-    start = checkpointer.restore(log, model=vae, optimiser=optimiser, generator=generator)
+    start = checkpointer.restore(model=vae, optimiser=optimiser, generator=generator)
     weights = {
         "pixel": 1.0,
         "perceptual": recipe.perceptual_weight,
@@ -155,7 +156,7 @@ def train_vae(
         if (step + 1) % 100 == 0:
             rate = (time.time() - began) / (step + 1 - start)
             text = "  ".join(f"{name} {value:.4f}" for name, value in running.items())
-            log(f"step {step + 1}/{steps}  {text}  {rate:.2f} s/step")
+            LOG.info(f"step {step + 1}/{steps}  {text}  {rate:.2f} s/step")
             running = dict.fromkeys(weights, 0.0)
         if (step + 1) % checkpoint_every == 0 or step + 1 == steps:
             checkpointer.store(step + 1, model=vae, optimiser=optimiser, generator=generator)
@@ -165,7 +166,7 @@ def train_vae(
     # Shipped in half precision, as the foundation pipeline stores all its parts.
     copy.deepcopy(vae).half().save_pretrained(output)
     write_recipe_record(output, recipe, steps, (time.time() - began) / 60)
-    log(f"saved {output}: scaling factor {scaling:.4f}, {(time.time() - began) / 60:.1f} min")
+    LOG.info(f"saved {output}: scaling factor {scaling:.4f}, {(time.time() - began) / 60:.1f} min")
     return vae
 
 

@@ -201,7 +201,7 @@ def cmmd_claim() -> Claim:
 def utility_claim(reproduction: dict) -> Claim:
     """Real + ID-Booth images train a better recogniser than the real photos alone, and better
     than real + either other method's images: benchmark accuracy, paired by training seed."""
-    from idbooth_lib.toy.reproduce import recognition_comparisons
+    from idbooth_lib.experiments.reproduce import recognition_comparisons
 
     summary = {row["setting"]: row for row in reproduction["recognition_summary"]}
     claim = ("Adding ID-Booth images to a small real dataset trains a better face recogniser "

@@ -1,9 +1,9 @@
 """The book's trade-off study on the toy world: its photos, and what the book ships from it.
 
-``idbooth tradeoff`` (:mod:`~idbooth_lib.evaluation.tradeoff`) runs on any folder of photos;
+``idbooth tradeoff`` (:mod:`~idbooth_lib.experiments.tradeoff`) runs on any folder of photos;
 without one it studies the toy people written here — constrained studio photos, as the paper
 fine-tunes on. Chapters 05 and 06 read the study's committed results and draw from the LoRAs of
-the book's toy setting for two of its eight people, shipped in ``weights/study`` by
+the book's toy setting for two of its eight people, shipped in ``results`` by
 :func:`ship_study` (made by the command in its ``tradeoff.json``), so that the book need not
 fine-tune each time it is built. Paths inside the shipped files name the study's folder
 ``STUDY``, as its command does.
@@ -19,12 +19,15 @@ from pathlib import Path
 from idbooth_lib.config import ProfileConfig
 from idbooth_lib.diffusion.lora import LORA_FILE
 from idbooth_lib.io import write_json
+from idbooth_lib.logs import package_logger
 from idbooth_lib.toy.dataset import write_toy_dataset
+
+LOG = package_logger(__name__)
 
 #: The study's people and their photos per person: the book's toy world (seed 0).
 STUDY_IDENTITIES = 8
 STUDY_PHOTOS = 5
-SHIPPED = Path(__file__).parent / "weights" / "study"
+SHIPPED = Path(__file__).parent / "results"
 RESULTS_FILE = "tradeoff.json"
 
 
@@ -33,7 +36,6 @@ def write_study_photos(
     config: ProfileConfig,
     identities: int = STUDY_IDENTITIES,
     photos: int = STUDY_PHOTOS,
-    progress: bool = False,
 ) -> Path:
     """The toy studio photos of the study, in ``folder/raw`` (rewritten identically on a rerun)."""
     return write_toy_dataset(
@@ -43,7 +45,6 @@ def write_study_photos(
         mode=config.data.toy_mode,
         seed=config.seed,
         size=config.data.resolution,
-        progress=progress,
     )
 
 
@@ -128,7 +129,6 @@ def book_runs(
     config: ProfileConfig,
     methods: tuple[str, ...],
     identities: list[str],
-    log=print,
 ) -> dict[str, Path]:
     """Each method's folder of run folders for ``identities`` at the book's toy setting: the
     shipped ones when every one is there, or else trained now, with ``config``, on the study's
@@ -138,21 +138,21 @@ def book_runs(
     from idbooth_lib.data.prepare import prepare_dataset
     from idbooth_lib.training.run import train_identities
 
-    log("the shipped LoRAs are missing: training them now with the book's toy setting")
+    LOG.info("the shipped LoRAs are missing: training them now with the book's toy setting")
     work = Path(work)
-    prepare_dataset(write_study_photos(work, config), work / "data", config, progress=False)
+    prepare_dataset(write_study_photos(work, config), work / "data", config)
     for method in methods:
         trained = dataclasses.replace(
             config, train=dataclasses.replace(config.train, method=method)
         )
         for identity in identities:
             folder = work / "runs" / method / identity
-            train_identities(trained, work / "data", [identity], folder, log=log, progress=False)
+            train_identities(trained, work / "data", [identity], folder)
     return {method: work / "runs" / method for method in methods}
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m idbooth_lib.toy.study STUDY``: ship a finished study's results and the LoRAs
+    """``python -m idbooth_lib.experiments.study STUDY``: ship a finished study's results and the LoRAs
     of the book's setting (``train.max_steps`` of the toy profile) for the shown people."""
     import argparse
 

@@ -38,9 +38,6 @@ LoRA is zero, so every method draws the same images.
 from __future__ import annotations
 
 import dataclasses
-import datetime
-import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,21 +46,29 @@ import numpy as np
 
 from idbooth_lib.config import ProfileConfig
 from idbooth_lib.diffusion.lora import LORA_FILE
-from idbooth_lib.env import source_commit
-from idbooth_lib.evaluation.run import evaluate_folders, write_results
+from idbooth_lib.experiments.skeleton import (
+    IDENTITY_ROLES,
+    ExperimentModels,
+    embeddings_path,
+    evaluate_unless_current,
+    method_config,
+    stamped,
+    train_methods,
+    write_unless_unchanged,
+)
 from idbooth_lib.generation.generate import TrainedRun, file_hash, generate_run
 from idbooth_lib.generation.generate import read_run as read_trained_run
 from idbooth_lib.io import read_results
+from idbooth_lib.logs import package_logger, progress_bar
 from idbooth_lib.methods import PAPER_METHODS, check_methods, method_names
-from idbooth_lib.models import ModelBundle
 from idbooth_lib.training.finetune import snapshot_folder
+
+LOG = package_logger(__name__)
 
 #: The name of the step-0 samples: the untrained LoRA, the same for every method.
 BASE = "base"
 RESULTS_FILE = "tradeoff.json"
 EVALUATION_FILE = "evaluation.json"
-#: The measures of one (method, identity, step) row, and the recogniser each identity value uses.
-IDENTITY_ROLES = {"identity_independent": "evaluation_encoder", "identity_loss": "identity_encoder"}
 
 
 @dataclass(frozen=True)
@@ -91,25 +96,25 @@ class StudyPlan:
 
 def study_config(config: ProfileConfig, method: str, plan: StudyPlan) -> ProfileConfig:
     """``config`` with ``method``, training as long as the last snapshot, saving every snapshot."""
-    train = dataclasses.replace(
-        config.train,
-        method=method,
+    config = method_config(
+        config,
+        method,
         max_steps=plan.max_steps,
         lora_snapshot_steps=plan.steps,
         # a checkpoint at the first snapshot: an interruption loses at most that many steps
         checkpointing_steps=min(plan.snapshot_steps),
     )
     generate = dataclasses.replace(config.generate, images_per_identity=plan.images_per_identity)
-    return dataclasses.replace(config, train=train, generate=generate)
+    return dataclasses.replace(config, generate=generate)
 
 
 def prepare_study_data(
-    folder: Path, config: ProfileConfig, photos: Path, progress: bool = False
+    folder: Path, config: ProfileConfig, photos: Path
 ) -> Path:
     """Prepare the study's photos (one sub-folder per identity) into ``folder/data``."""
     from idbooth_lib.data.prepare import prepare_dataset
 
-    prepare_dataset(photos, folder / "data", config, progress=progress)
+    prepare_dataset(photos, folder / "data", config)
     return folder / "data"
 
 
@@ -117,18 +122,14 @@ def train_study_runs(
     folder: Path,
     config: ProfileConfig,
     plan: StudyPlan,
-    log: Callable[[str], None] = print,
-    progress: bool = False,
+    models: ExperimentModels,
 ) -> None:
     """Fine-tune every method on every identity, saving the snapshots (resumes; a finished run
     with its snapshots is not trained again)."""
-    from idbooth_lib.training.run import train_identities
-
+    configure = lambda config, method: study_config(config, method, plan)  # noqa: E731
+    train_methods(config, folder / "data", folder / "runs", plan.methods, models, configure)
     for method in plan.methods:
-        runs = folder / "runs" / method
-        train_identities(study_config(config, method, plan), folder / "data", None, runs,
-                         log=log, progress=progress)  # fmt: skip
-        for run in sorted(p for p in runs.iterdir() if p.is_dir()):
+        for run in sorted(p for p in (folder / "runs" / method).iterdir() if p.is_dir()):
             missing = [s for s in plan.steps if not (snapshot_folder(run, s) / LORA_FILE).is_file()]
             if missing:
                 raise ValueError(  # the CLI prints it as one line, no traceback
@@ -158,72 +159,20 @@ def snapshot_run(run_folder: Path, step: int, name: str) -> TrainedRun:
 
 
 def draw_study_samples(
-    folder: Path, config: ProfileConfig, plan: StudyPlan, progress: bool = False
+    folder: Path, config: ProfileConfig, plan: StudyPlan, models: ExperimentModels,
 ) -> None:
     """Draw the prompt plan from every snapshot (what is already drawn is kept)."""
-    from tqdm.auto import tqdm
-
-    from idbooth_lib.diffusion.pipeline import load_base_pipeline
-
     config = study_config(config, plan.methods[0], plan)
-    pipeline = load_base_pipeline(config)
+    pipeline = models.sampling.pipeline
     runs = study_runs(folder, plan)
     jobs = [(0, plan.methods[0])] + [(s, m) for s in plan.steps[1:] for m in plan.methods]
     total = len(jobs) * len(runs[plan.methods[0]]) * plan.images_per_identity
-    with tqdm(total=total, desc="drawing", unit="image", disable=not progress) as bar:
+    with progress_bar(total=total, desc="drawing", unit="image") as bar:
         for step, method in jobs:
             output = samples_folder(folder, step, method)
             for run_folder in runs[method]:
                 run = snapshot_run(run_folder, step, output.name)
                 generate_run(pipeline, run, config, output.parent, plan.images_per_identity, bar)
-
-
-def current_evaluation(
-    results: Path, samples: Path, photos: Path, config: ProfileConfig
-) -> dict | None:
-    """The results in ``results`` if they were made against these ``photos`` with these
-    recognisers after every image and manifest of ``samples`` was written, and their embeddings
-    are kept beside them (the set-level intervals need them), else None (an image
-    drawn again, after an interruption, is not bit-identical: batches of another size round
-    differently)."""
-    if not results.is_file() or not embeddings_path(results).is_file():
-        return None
-    try:
-        made = json.loads(results.read_text(encoding="utf-8"))
-        sources = {role: found["source"] for role, found in made["encoders"].items()}
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return None
-    wanted = {role: getattr(config.models, role) for role in IDENTITY_ROLES.values()}
-    if made.get("real") != str(photos) or sources != wanted:
-        return None
-    drawn = [path for path in samples.glob("*/*") if path.is_file()]
-    written = results.stat().st_mtime_ns
-    current = bool(drawn) and all(path.stat().st_mtime_ns <= written for path in drawn)
-    return made if current else None
-
-
-def evaluate_unless_current(
-    results: Path,
-    samples: Path,
-    photos: Path,
-    config: ProfileConfig,
-    models: ModelBundle,
-    progress: bool = False,
-) -> dict:
-    """``idbooth evaluate`` of ``samples`` against ``photos``, written to ``results``; the file's
-    results as they are when still current. Pass one bundle for every evaluation of a run: its
-    models load once, and only if something is evaluated."""
-    made = current_evaluation(results, samples, photos, config)
-    if made is None:
-        found = evaluate_folders(samples, photos, config, models, progress, embeddings_path(results))
-        write_results(results, found)
-        made = json.loads(results.read_text(encoding="utf-8"))  # as stored: NaN written as null
-    return made
-
-
-def embeddings_path(results: Path) -> Path:
-    """Where the recognisers' embeddings of the evaluation in ``results`` are kept."""
-    return results.with_name(f"{results.stem}.embeddings.safetensors")
 
 
 def method_comparisons(
@@ -275,16 +224,15 @@ def study_comparisons(folder: Path, plan: StudyPlan, rows: list[dict]) -> dict[s
 
 
 def evaluate_study(
-    folder: Path, config: ProfileConfig, plan: StudyPlan, photos: Path, progress: bool = False
+    folder: Path, config: ProfileConfig, plan: StudyPlan, photos: Path, models: ExperimentModels,
 ) -> dict[tuple[int, str], dict]:
     """``idbooth evaluate`` on every (step, method) folder against the real ``photos``."""
-    models = ModelBundle(config)
     evaluations = {}
     for step in plan.steps:
         for method in (BASE,) if step == 0 else plan.methods:
             samples = samples_folder(folder, step, method)
             evaluations[(step, method)] = evaluate_unless_current(
-                samples / EVALUATION_FILE, samples, photos, config, models, progress
+                samples / EVALUATION_FILE, samples, photos, config, models.sampling
             )
     return evaluations
 
@@ -440,15 +388,13 @@ def run_tradeoff(
     config: ProfileConfig,
     photos: str | Path,
     plan: StudyPlan = StudyPlan(),
-    log: Callable[[str], None] = print,
-    progress: bool = True,
     command: str = "",
 ) -> dict:
     """Run (or resume) the whole study in ``folder`` on ``photos`` (a folder of identity
     folders, as ``idbooth prepare`` reads); write and return ``tradeoff.json``."""
     folder, photos = Path(folder), Path(photos)
-    log(f"trade-off study in {folder} on {photos}: steps {plan.steps}")
-    data = prepare_study_data(folder, config, photos, progress)
+    LOG.info(f"trade-off study in {folder} on {photos}: steps {plan.steps}")
+    data = prepare_study_data(folder, config, photos)
     from idbooth_lib.data.layout import dataset_identities
 
     if len(dataset_identities(data)) < 2:
@@ -456,51 +402,25 @@ def run_tradeoff(
             f"{photos} gives {len(dataset_identities(data))} usable identity: the study compares "
             "people (separability needs impostors), so give it two or more (the book uses eight)"
         )
-    train_study_runs(folder, config, plan, log, progress)
-    draw_study_samples(folder, config, plan, progress)
-    evaluations = evaluate_study(folder, config, plan, photos, progress)
+    models = ExperimentModels(config)
+    train_study_runs(folder, config, plan, models)
+    draw_study_samples(folder, config, plan, models)
+    evaluations = evaluate_study(folder, config, plan, photos, models)
     rows = study_rows(evaluations, plan)
-    results = {
-        "date": datetime.date.today().isoformat(),
-        "commit": source_commit(),
-        "profile": config.name,
-        "photos": str(photos),
-        "plan": dataclasses.asdict(plan),
-        "train": dataclasses.asdict(study_config(config, plan.methods[0], plan).train)
-        | {"method": None},
-        "command": command,
-        "rows": rows,
-        "summary": summarise(rows),
+    results = stamped(
+        command,
+        profile=config.name,
+        photos=str(photos),
+        plan=dataclasses.asdict(plan),
+        train=dataclasses.asdict(study_config(config, plan.methods[0], plan).train) | {"method": None},
+        rows=rows,
+        summary=summarise(rows),
         # method minus method with paired bootstrap 95 % intervals over people, per step
-        "comparisons": study_comparisons(folder, plan, rows),
+        comparisons=study_comparisons(folder, plan, rows),
         # every measure of `idbooth evaluate`, per "<step>/<method>" (step 0: "0/base")
-        "evaluations": {f"{step}/{method}": found for (step, method), found in evaluations.items()},
-    }
-    if _same_results(folder / RESULTS_FILE, results):
-        log(f"{folder / RESULTS_FILE} already holds these results (made {results['date']})")
-    else:
-        write_results(folder / RESULTS_FILE, results)
-        log(f"wrote {folder / RESULTS_FILE}")
-    return json.loads((folder / RESULTS_FILE).read_text(encoding="utf-8"))
-
-
-def _same_results(path: Path, results: dict) -> bool:
-    """Whether ``path`` holds ``results`` but for the date and commit; then it is kept as it is,
-    and ``results`` takes its date and commit (the day and code that made those numbers)."""
-    from idbooth_lib.evaluation.run import finite
-
-    try:
-        stored = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    stamp = ("date", "commit")
-    fresh = json.loads(json.dumps(finite(results)))
-    if {k: v for k, v in stored.items() if k not in stamp} != {
-        k: v for k, v in fresh.items() if k not in stamp
-    }:
-        return False
-    results.update({key: stored.get(key) for key in stamp})
-    return True
+        evaluations={f"{step}/{method}": found for (step, method), found in evaluations.items()},
+    )
+    return write_unless_unchanged(folder / RESULTS_FILE, results)
 
 
 def read_tradeoff(path: str | Path) -> dict:
@@ -512,12 +432,9 @@ __all__ = [
     "BASE",
     "RESULTS_FILE",
     "StudyPlan",
-    "current_evaluation",
     "curve_reading",
     "draw_study_samples",
     "evaluate_study",
-    "embeddings_path",
-    "evaluate_unless_current",
     "method_comparisons",
     "identity_rows",
     "balanced_step",

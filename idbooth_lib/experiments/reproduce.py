@@ -30,18 +30,16 @@ simply started again. The results file holds the date, the commit and the comman
     REPRO/recognition/<setting>-seed<k>/   idbooth fr-train, with fr-eval's benchmarks.json
     REPRO/reproduce.json                   the results the book's chapter 07 and report read
 
-``python -m idbooth_lib.toy.reproduce REPRO --ship`` copies ``reproduce.json`` into the package,
+``python -m idbooth_lib.experiments.reproduce REPRO --ship`` copies ``reproduce.json`` into the package,
 where the book finds it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import json
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,17 +47,22 @@ from typing import Any
 import numpy as np
 
 from idbooth_lib.config import ProfileConfig
-from idbooth_lib.env import source_commit
-from idbooth_lib.evaluation.tradeoff import (
+from idbooth_lib.experiments.skeleton import (
     IDENTITY_ROLES,
+    ExperimentModels,
     embeddings_path,
-    identity_rows,
-    method_comparisons,
+    evaluate_unless_current,
+    stamped,
+    train_methods,
+    write_unless_unchanged,
 )
-from idbooth_lib.io import read_results, write_json
+from idbooth_lib.experiments.study import SHIPPED, write_study_photos
+from idbooth_lib.experiments.tradeoff import identity_rows, method_comparisons
+from idbooth_lib.io import read_results
+from idbooth_lib.logs import package_logger
 from idbooth_lib.methods import PAPER_METHODS, check_methods
-from idbooth_lib.models import ModelBundle
-from idbooth_lib.toy.study import SHIPPED, write_study_photos
+
+LOG = package_logger(__name__)
 
 RESULTS_FILE = "reproduce.json"
 BENCHMARK_FILE = "benchmarks.json"
@@ -112,10 +115,6 @@ class ReproducePlan:
         return ("real", *(f"real+{method}" for method in self.methods))
 
 
-def method_config(config: ProfileConfig, method: str) -> ProfileConfig:
-    return dataclasses.replace(config, train=dataclasses.replace(config.train, method=method))
-
-
 def prepare_real(folder: Path, config: ProfileConfig, plan: ReproducePlan) -> Path:
     """The toy studio photos of the plan's people, prepared into ``folder/data``, and their
     posed photos (if the plan has any) into ``folder/posed``; returns the studio photos' folder."""
@@ -123,52 +122,49 @@ def prepare_real(folder: Path, config: ProfileConfig, plan: ReproducePlan) -> Pa
     from idbooth_lib.toy.dataset import write_toy_dataset
 
     raw = write_study_photos(folder, config, plan.identities, plan.photos_per_identity)
-    prepare_dataset(raw, folder / REAL, config, progress=False)
+    prepare_dataset(raw, folder / REAL, config)
     if plan.session_photos_per_identity:
         posed = write_toy_dataset(folder / "raw-posed", plan.identities,
                                   plan.session_photos_per_identity, mode="posed", seed=config.seed,
-                                  size=config.data.resolution, progress=False)  # fmt: skip
-        prepare_dataset(posed, folder / SESSION, config, progress=False)
+                                  size=config.data.resolution)  # fmt: skip
+        prepare_dataset(posed, folder / SESSION, config)
     return raw
 
 
 def train_and_generate(
-    folder: Path, config: ProfileConfig, plan: ReproducePlan, log: Callable[[str], None]
+    folder: Path,
+    config: ProfileConfig,
+    plan: ReproducePlan,
+    models: ExperimentModels,
 ) -> None:
     """One LoRA per person and method, then the paper's prompts from each, prepared as data."""
     from idbooth_lib.data.prepare import prepare_dataset
-    from idbooth_lib.diffusion.pipeline import load_base_pipeline
     from idbooth_lib.generation.generate import generate_images
-    from idbooth_lib.training.run import train_identities
 
-    for method in plan.methods:
-        train_identities(method_config(config, method), folder / REAL, None,
-                         folder / "runs" / method, log=log, progress=False)  # fmt: skip
-    pipeline = load_base_pipeline(config)
+    train_methods(config, folder / REAL, folder / "runs", plan.methods, models)
+    pipeline = models.sampling.pipeline
     for method in plan.methods:
         generate_images([folder / "runs" / method], folder / "generated", config,
-                        plan.images_per_identity, pipeline, progress=False, log=log)  # fmt: skip
-        prepare_dataset(folder / "generated" / method, folder / "synthetic" / method, config,
-                        progress=False)  # fmt: skip
+                        plan.images_per_identity, pipeline)  # fmt: skip
+        prepare_dataset(folder / "generated" / method, folder / "synthetic" / method, config)  # fmt: skip
 
 
-def evaluate_methods(folder: Path, config: ProfileConfig, plan: ReproducePlan, raw: Path) -> dict:
+def evaluate_methods(
+    folder: Path, config: ProfileConfig, plan: ReproducePlan, raw: Path, models: ExperimentModels
+) -> dict:
     """``idbooth evaluate`` of each method's images against the real photos (made again only
     when images were drawn after it)."""
-    from idbooth_lib.evaluation.tradeoff import evaluate_unless_current
-
-    models = ModelBundle(config)  # each model loads once, and only if something is evaluated
     found = {}
     for method in plan.methods:
         found[method] = evaluate_unless_current(
             folder / "evaluation" / f"{method}.json", folder / "generated" / method, raw, config,
-            models,
+            models.sampling,
         )  # fmt: skip
     return found
 
 
 def train_recognisers(
-    folder: Path, plan: ReproducePlan, benchmark: Path, log: Callable[[str], None]
+    folder: Path, plan: ReproducePlan, benchmark: Path
 ) -> list[dict]:
     """A toy recogniser per training set and seed, tested on ``benchmark``; one row each."""
     from idbooth_lib.evaluation.run import write_results
@@ -188,14 +184,14 @@ def train_recognisers(
             config = RecognitionConfig(epochs=plan.recogniser_epochs, seed=seed)
             began = time.perf_counter()
             record = train_on_real_and_synthetic(real, synthetic, config, output,
-                                                 plan.validation_share, log=log, progress=False)  # fmt: skip
+                                                 plan.validation_share)  # fmt: skip
             tested = output / BENCHMARK_FILE
             if not _reusable_scores(tested, output / TRAINING_FILE, benchmark):
                 scored = evaluate_benchmarks(output, [benchmark], protocol=BENCHMARK_PROTOCOL)
                 write_results(tested, scored)
             benchmarks = json.loads(tested.read_text(encoding="utf-8"))["benchmarks"]
             rows.append(recogniser_row(setting, seed, record, benchmarks))
-            log(f"{setting} seed {seed}: {time.perf_counter() - began:.0f} s, toy benchmark "
+            LOG.info(f"{setting} seed {seed}: {time.perf_counter() - began:.0f} s, toy benchmark "
                 f"{rows[-1]['accuracy_mean']:.4f}")  # fmt: skip
     return rows
 
@@ -342,45 +338,41 @@ def run_reproduce(
     folder: str | Path,
     config: ProfileConfig,
     plan: ReproducePlan = ReproducePlan(),
-    log: Callable[[str], None] = print,
     command: str = "",
 ) -> dict:
     """Run (or resume) the whole toy experiment in ``folder``; write and return its results."""
     from idbooth_lib.toy.benchmark import write_toy_benchmark
 
     folder = Path(folder)
-    log(f"reproducing on {plan.identities} toy people in {folder}")
+    LOG.info(f"reproducing on {plan.identities} toy people in {folder}")
     raw = prepare_real(folder, config, plan)
-    train_and_generate(folder, config, plan, log)
-    evaluations = evaluate_methods(folder, config, plan, raw)
+    models = ExperimentModels(config)
+    train_and_generate(folder, config, plan, models)
+    evaluations = evaluate_methods(folder, config, plan, raw, models)
     sizes = f"{plan.benchmark_people_per_fold}x{plan.benchmark_pairs_per_fold}"
     benchmark = folder / "benchmark" / sizes / "toy.bin"  # another size, another file
     if not benchmark.is_file():
         write_toy_benchmark(benchmark, people_per_fold=plan.benchmark_people_per_fold,
                             pairs_per_fold=plan.benchmark_pairs_per_fold)  # fmt: skip
-    rows = train_recognisers(folder, plan, benchmark, log)
+    rows = train_recognisers(folder, plan, benchmark)
     people_rows = method_rows(evaluations, config.train.max_steps)
-    results = {
-        "date": datetime.date.today().isoformat(),
-        "commit": source_commit(),
-        "command": command,
-        "profile": config.name,
-        "plan": dataclasses.asdict(plan),
-        "train": dataclasses.asdict(config.train) | {"method": None},
-        "methods": {method: method_summary(found) for method, found in evaluations.items()},
-        "rows": people_rows,
+    results = stamped(
+        command,
+        profile=config.name,
+        plan=dataclasses.asdict(plan),
+        train=dataclasses.asdict(config.train) | {"method": None},
+        methods={method: method_summary(found) for method, found in evaluations.items()},
+        rows=people_rows,
         # method minus method with paired bootstrap 95 % intervals over the people
-        "comparisons": method_comparisons(
+        comparisons=method_comparisons(
             {m: embeddings_path(folder / "evaluation" / f"{m}.json") for m in plan.methods},
             people_rows, plan.methods,
         ),  # fmt: skip
-        "recognition": rows,
-        "recognition_summary": recognition_summary(rows),
-        "reference_recognisers": reference_rows(benchmark),
-    }
-    write_json(folder / RESULTS_FILE, results)
-    log(f"wrote {folder / RESULTS_FILE}")
-    return results
+        recognition=rows,
+        recognition_summary=recognition_summary(rows),
+        reference_recognisers=reference_rows(benchmark),
+    )
+    return write_unless_unchanged(folder / RESULTS_FILE, results)
 
 
 def shipped_reproduction() -> Path | None:
@@ -395,13 +387,15 @@ def read_reproduction(path: str | Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m idbooth_lib.toy.reproduce REPRO [--ship]``: run the toy experiment in REPRO."""
+    """``python -m idbooth_lib.experiments.reproduce REPRO [--ship]``: run the toy experiment in REPRO."""
     import argparse
     import shlex
     import sys
 
     from idbooth_lib.config import load_profile
+    from idbooth_lib.logs import set_verbosity
 
+    set_verbosity("info")  # each stage's lines; no bars in a half-hour log
     parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path)
     parser.add_argument("--identities", type=int, default=ReproducePlan.identities)
@@ -420,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
                          session_photos_per_identity=arguments.session_photos)  # fmt: skip
     try:
         config = load_profile("toy", {"paths.root": str(arguments.folder / "cache")})
-        command = "python -m idbooth_lib.toy.reproduce " + shlex.join(sys.argv[1:] if argv is None
+        command = "python -m idbooth_lib.experiments.reproduce " + shlex.join(sys.argv[1:] if argv is None
                                                                       else argv)  # fmt: skip
         run_reproduce(arguments.folder, config, plan, command=command)
     except (ValueError, FileNotFoundError) as error:
