@@ -218,3 +218,19 @@ def test_a_study_of_one_person_is_refused_with_the_reason(tmp_path):
     photos = write_study_photos(tmp_path, config, identities=1, photos=2)
     with pytest.raises(ValueError, match="two or more"):
         run_tradeoff(tmp_path, config, photos, StudyPlan(snapshot_steps=(1,)))  # fmt: skip
+
+
+def test_a_study_is_read_through_its_accessors_and_says_how_it_was_made():
+    from idbooth_lib.experiments.skeleton import Made
+    from idbooth_lib.experiments.tradeoff import evaluation_at, people_in
+
+    study = {"evaluations": {"0/base": {"identities": {"matched": ["a", "b", "c"]}},
+                             "50/idbooth": {"identities": {"matched": ["a", "b"]}}},
+             "date": "2026-01-02", "commit": "abc1234", "command": "idbooth tradeoff --output /x/y/STUDY"}  # fmt: skip
+    assert evaluation_at(study, 0, "idbooth") is study["evaluations"]["0/base"]  # one base model
+    assert people_in(evaluation_at(study, 50, "idbooth")) == ["a", "b"]
+    with pytest.raises(KeyError, match="no evaluation '100/idbooth'; it has 0/base, 50/idbooth"):
+        evaluation_at(study, 100, "idbooth")
+    told = Made.of(study).told()
+    assert told == "made 2026-01-02 at commit abc1234 by\nidbooth tradeoff --output STUDY"
+    assert Made.of({}).told().startswith("made ? at commit ? by")

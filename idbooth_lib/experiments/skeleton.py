@@ -21,6 +21,7 @@ import dataclasses
 import datetime
 import json
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +134,27 @@ def evaluate_unless_current(
 # ----------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Made:
+    """When, from which commit and by which command a results file was made: what a chapter
+    prints above the numbers it reads from one."""
+
+    date: str
+    commit: str
+    command: str
+
+    @classmethod
+    def of(cls, results: dict) -> Made:
+        return cls(results.get("date") or "?", results.get("commit") or "?", results.get("command") or "")
+
+    def told(self) -> str:
+        """``made DATE at commit COMMIT by`` and the command, wrapped for a page (the command as
+        that commit named it: checked out there, it repeats the run)."""
+        from idbooth_lib.reporting import wrapped_command
+
+        return f"made {self.date} at commit {self.commit} by\n{wrapped_command(self.command)}"
+
+
 def stamped(command: str, **results: Any) -> dict:
     """``results`` after the day, the commit of the code (``-dirty`` for uncommitted changes)
     and the command that made them."""
@@ -172,6 +194,7 @@ def _same_but_stamp(path: Path, results: dict) -> bool:
 __all__ = [
     "IDENTITY_ROLES",
     "ExperimentModels",
+    "Made",
     "current_evaluation",
     "embeddings_path",
     "evaluate_unless_current",

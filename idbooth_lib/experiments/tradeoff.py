@@ -423,6 +423,22 @@ def run_tradeoff(
     return write_unless_unchanged(folder / RESULTS_FILE, results)
 
 
+def evaluation_at(study: dict, step: int, method: str) -> dict:
+    """The ``idbooth evaluate`` results of ``method`` at ``step`` in a study (step 0: the base
+    model, the same for every method), with a clear error for a pair the study did not draw."""
+    key = f"{step}/{BASE if step == 0 else method}"
+    try:
+        return study["evaluations"][key]
+    except KeyError:
+        drawn = ", ".join(study.get("evaluations", {}))
+        raise KeyError(f"the study holds no evaluation {key!r}; it has {drawn}") from None
+
+
+def people_in(evaluation: dict) -> list[str]:
+    """The people an evaluation measured: those with both synthetic images and real photos."""
+    return evaluation["identities"]["matched"]
+
+
 def read_tradeoff(path: str | Path) -> dict:
     """A results file of :func:`run_tradeoff`, checked for the fields the chapters read."""
     return read_results(path, ("rows", "summary", "plan"), "idbooth tradeoff --output STUDY")
@@ -433,6 +449,8 @@ __all__ = [
     "RESULTS_FILE",
     "StudyPlan",
     "curve_reading",
+    "evaluation_at",
+    "people_in",
     "draw_study_samples",
     "evaluate_study",
     "method_comparisons",
