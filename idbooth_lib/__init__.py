@@ -27,7 +27,8 @@ data stage uses, not a stage after it. The toy world (``toy``) sits outside thes
 engine reaches its models only through ``idbooth:toy/NAME`` sources in the config, and only the
 command line, the notebooks, the benchmarks, ``toy`` itself and the experiments import it. The
 book's experiments (``experiments``: the trade-off study, the reproduction and its report) sit above
-every stage and the toy world, and nothing but the command line imports them.
+every stage and the toy world: the command line, the chapters and the tests use them, and no stage
+and not the toy world imports them.
 """
 
 __version__ = "0.1.0"

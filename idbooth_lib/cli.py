@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from idbooth_lib import __version__
-from idbooth_lib.logs import set_verbosity
+from idbooth_lib.logs import verbosity
 from idbooth_lib.methods import method_names
 
 
@@ -452,9 +452,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``idbooth`` console script; user errors exit with status 2 and one line."""
     parser = build_parser()
     arguments = parser.parse_args(argv)
-    set_verbosity("info" if getattr(arguments, "quiet", False) else "progress")
     try:
-        return arguments.handler(arguments)
+        with verbosity("info" if getattr(arguments, "quiet", False) else "progress"):
+            return arguments.handler(arguments)
     except (ValueError, KeyError, FileExistsError, FileNotFoundError, ImportError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"idbooth {arguments.command}: error: {message}", file=sys.stderr)

@@ -34,7 +34,12 @@ _shown = {"verbosity": "quiet"}
 
 def package_logger(module: str) -> logging.Logger:
     """The logger of the package that ``module`` (a ``__name__``) belongs to:
-    ``idbooth_lib.training.run`` logs as ``idbooth_lib.training``."""
+    ``idbooth_lib.training.run`` logs as ``idbooth_lib.training``. A module run with
+    ``python -m`` is named ``__main__``; its real name is read from its spec, so that its lines
+    are shown like the rest of the library's."""
+    if module == "__main__":
+        spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+        module = spec.name if spec is not None else LIBRARY
     return logging.getLogger(".".join(module.split(".")[:2]))
 
 

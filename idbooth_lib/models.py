@@ -18,7 +18,8 @@ kind                   written as                                          loade
 :class:`ModelBundle` is what every stage holds: data preparation asks it for the detector and the
 recogniser, training for the base pipeline as well, evaluation for the image features and the
 scene scorer. Nothing loads until a stage asks, so a resumed, finished run loads nothing, and a
-model loaded once (the detector) serves every stage that shares the bundle.
+model loaded once (the detector) serves every stage that shares the bundle (an experiment hands
+the detector and recogniser its training loaded on to the bundle that evaluates).
 """
 
 from __future__ import annotations
@@ -179,8 +180,16 @@ class ModelBundle:
         return {BUNDLED_MODELS[name][0] for name in self._given}
 
 
+#: Models a caller may leave as None to mean "the profile's" (data preparation's ``detector=None``,
+#: ``encoder=None``); for the others None is a choice (``clip_features=None``: no CMMD).
+LOADED_WHEN_NONE = frozenset({"detector", "identity_encoder", "evaluation_encoder"})
+
+
 def as_bundle(config: ProfileConfig, models: ModelBundle | dict[str, Any] | None) -> ModelBundle:
-    """``models`` as a bundle: a bundle as it is, a dict of models as the models it passes in."""
+    """``models`` as a bundle: a bundle as it is, a dict of models as the models it passes in
+    (recognisers as modules that embed aligned crops, as the profile's are)."""
     if isinstance(models, ModelBundle):
         return models
-    return ModelBundle(config, **{name: model for name, model in (models or {}).items() if model is not None})
+    given = {name: model for name, model in (models or {}).items()
+             if model is not None or name not in LOADED_WHEN_NONE}  # fmt: skip
+    return ModelBundle(config, **given)

@@ -295,3 +295,14 @@ def test_a_folder_without_a_recogniser_is_refused_with_the_fix(tmp_path):
     assert load_identity_encoder(str(trained / "backbone"), allow_download=False) is not None
     with pytest.raises(ValueError, match="does not exist"):
         load_identity_encoder(str(tmp_path / "nowhere"), allow_download=False)
+
+
+def test_a_recogniser_folder_may_have_a_dot_in_its_name(tmp_path):
+    """``glint.r100/`` is a folder, not a file of an unknown format."""
+    from idbooth_lib.identity.encoders import load_identity_encoder
+    from idbooth_lib.identity.toy_recogniser import RecogniserConfig, ToyRecogniser
+
+    folder = tmp_path / "glint.r100"
+    ToyRecogniser(RecogniserConfig((8, 16, 16), 1, 16)).save(folder)
+    encoder = load_identity_encoder(str(folder))
+    assert encoder(torch.zeros(1, 3, 112, 112)).shape == (1, 16)

@@ -76,7 +76,7 @@ def test_every_package_imports_only_earlier_layers():
 
 def test_the_experiments_sit_above_the_toy_world():
     """The toy world (faces, scenes, the pretraining recipes) never reaches into the book's
-    experiments, which use it; only the command line does."""
+    experiments, which use it (the stages never do either: see the test above)."""
     found = [f"{path.relative_to(PACKAGE)}:{line}"
              for path in sorted((PACKAGE / "toy").rglob("*.py"))
              for line, module in _imports(path) if _top(module) == "experiments"]  # fmt: skip

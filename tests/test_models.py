@@ -47,10 +47,12 @@ def test_a_bundle_loads_each_model_once_on_first_use_and_never_one_passed_in(mon
         ModelBundle(load_profile("toy", environ={}), unet=object())
 
 
-def test_a_dict_of_models_becomes_a_bundle_that_skips_missing_ones():
+def test_a_dict_of_models_becomes_a_bundle_that_loads_the_ones_left_as_none():
     config = load_profile("toy", environ={})
-    bundle = as_bundle(config, {"detector": None, "image_features": len})
-    assert bundle.settings_given() == {"image_features"} and not bundle.is_loaded("detector")
+    bundle = as_bundle(config, {"detector": None, "image_features": len, "clip_features": None})
+    assert not bundle.is_loaded("detector")  # None: the profile's detector, loaded when asked for
+    assert bundle.clip_features is None  # None: no CMMD, as the caller chose
+    assert bundle.settings_given() == {"image_features", "clip_features"}
     assert as_bundle(config, bundle) is bundle
 
 

@@ -234,3 +234,19 @@ def test_a_study_is_read_through_its_accessors_and_says_how_it_was_made():
     told = Made.of(study).told()
     assert told == "made 2026-01-02 at commit abc1234 by\nidbooth tradeoff --output STUDY"
     assert Made.of({}).told().startswith("made ? at commit ? by")
+
+
+def test_an_experiment_hands_its_training_models_on_and_lets_the_pipeline_go(monkeypatch):
+    from idbooth_lib.experiments.skeleton import ExperimentModels
+    from idbooth_lib.models import ModelBundle
+
+    loaded = []
+    monkeypatch.setattr(ModelBundle, "_load", lambda self, name: loaded.append(name) or object())
+    models = ExperimentModels(load_profile("toy", environ={}))
+    training = models.training.load("pipeline", "detector", "identity_encoder")
+    sampling = models.sampling
+    assert models.training is None  # the training pipeline is let go before drawing
+    assert sampling.detector is training.detector
+    assert sampling.identity_encoder is training.identity_encoder
+    assert sampling.pipeline is not training.pipeline  # drawn in generation's dtype
+    assert loaded == ["pipeline", "detector", "identity_encoder", "pipeline"]

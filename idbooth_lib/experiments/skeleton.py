@@ -45,19 +45,30 @@ def method_config(config: ProfileConfig, method: str, **train: Any) -> ProfileCo
 
 
 class ExperimentModels:
-    """The models of one experiment run, each loaded at most once, and only when needed.
+    """The models of one experiment run, each loaded at most once for all its methods.
 
     ``training`` holds what fine-tuning uses (on this process's device, the base pipeline in
-    training's precision); ``sampling`` the pipeline that draws the images and the evaluation's
-    models. Every method of the plan is trained, drawn and evaluated with these same objects;
-    a finished run, resumed, loads nothing it does not use.
+    training's precision). ``sampling``, first asked for once training is over, holds the
+    pipeline that draws the images and the evaluation's models; it takes over the detector and
+    the recogniser training loaded, and the training pipeline is let go, so that two pipelines
+    are never held at once. Nothing loads before a stage needs it.
     """
 
     def __init__(self, config: ProfileConfig) -> None:
         from idbooth_lib.training.run import training_models
 
-        self.training = training_models(config)
-        self.sampling = ModelBundle(config)
+        self.config = config
+        self.training: ModelBundle | None = training_models(config)
+        self._sampling: ModelBundle | None = None
+
+    @property
+    def sampling(self) -> ModelBundle:
+        if self._sampling is None:
+            trained = self.training
+            shared = {name: getattr(trained, name) for name in ("detector", "identity_encoder")
+                      if trained is not None and trained.is_loaded(name)}  # fmt: skip
+            self._sampling, self.training = ModelBundle(self.config, **shared), None
+        return self._sampling
 
 
 def train_methods(
@@ -74,7 +85,8 @@ def train_methods(
     from idbooth_lib.training.run import train_identities
 
     for method in methods:
-        train_identities(configure(config, method), data, None, runs / method, models=models.training)  # fmt: skip
+        train_identities(configure(config, method), data, None, runs / method,
+                         models=models.training)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------

@@ -56,7 +56,7 @@ def _build(
         return ToyRecogniser.load(found.location)
     if found.kind == "file":
         return _from_file(found)
-    if not source.strip() or Path(source).suffix:
+    if not source.strip() or (Path(source).suffix and not Path(found.location).is_dir()):
         # "model.bin" or "" is neither a pack name nor a folder: say what is accepted instead of
         # letting insightface try (and fail) to download a pack of that name.
         raise ValueError(f"unknown identity encoder source {source!r}: expected {ACCEPTED_FORMS}")
