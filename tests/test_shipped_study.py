@@ -87,7 +87,7 @@ def test_chapter_06s_reading_states_the_shipped_numbers(study):
     assert all(0.15 <= _at(study, m, s)["background"] <= 0.25 for m in METHODS for s in trained
                if s >= 100)  # fmt: skip
     gained = [round(_at(study, m, 200)["identity_independent_gained"], 2) for m in METHODS]
-    assert gained == [0.33, 0.48, 0.43]
+    assert gained == [0.33, 0.47, 0.43]
     for step in trained:  # PortraitBooth gains the most identity, DreamBooth the least
         ours = [_at(study, m, step)["identity_independent_gained"] for m in METHODS]
         assert ours[1] > ours[2] > ours[0], step
@@ -102,8 +102,8 @@ def test_chapter_06s_reading_states_the_shipped_numbers(study):
     assert balanced_step(study["summary"]) == 50 == load_profile("toy", environ={}).train.max_steps
     at_50 = [_at(study, m, 50)["background"] for m in METHODS]
     assert (round(min(at_50), 2), round(max(at_50), 2)) == (0.26, 0.34)
-    assert [round(_eer(study, 50, m), 3) for m in METHODS] == [0.347, 0.324, 0.352]
-    assert [round(_eer(study, 200, m), 3) for m in METHODS] == [0.323, 0.246, 0.255]
+    assert [round(_eer(study, 50, m), 3) for m in METHODS] == [0.347, 0.323, 0.354]
+    assert [round(_eer(study, 200, m), 3) for m in METHODS] == [0.323, 0.245, 0.256]
     for step in trained:
         for m in METHODS:
             assert abs(_eer(study, step, m) - _eer(study, step, m, "evaluation_encoder")) <= 0.04
@@ -118,7 +118,7 @@ def test_chapter_06s_reading_states_the_shipped_numbers(study):
     assert round(step_50["real_vs_real"]["genuine_mean"], 3) == 0.995
     for step in trained:  # more diverse than PortraitBooth at every step but 200
         assert (_at(study, idb, step)["vendi"] > _at(study, pb, step)["vendi"]) == (step != 200)
-    assert [round(_at(study, m, 50)["vendi"], 2) for m in (idb, pb)] == [6.36, 6.09]
+    assert [round(_at(study, m, 50)["vendi"], 2) for m in (idb, pb)] == [6.34, 6.14]
     assert round(base["vendi"], 1) == 10.9
     assert all(0.4 <= _at(study, m, 100)["vendi"] / base["vendi"] <= 0.6 for m in METHODS)
     frechet = {name: found["fidelity"]["frechet_distance"]
@@ -254,3 +254,26 @@ def test_chapter_06s_reading_of_the_paired_intervals(study):
         "no difference shown"
     }
     assert found["vendi", "idbooth", "portraitbooth"] == "inconclusive"
+
+
+def test_chapter_06s_reading_of_the_set_level_intervals(study):
+    """The paragraph under chapter 06's EER table: ID-Booth behind PortraitBooth, PortraitBooth
+    ahead of DreamBooth synthetic vs real, ID-Booth and DreamBooth undecided (the book's step)."""
+    from idbooth_lib.evaluation.comparisons import reading
+
+    step = str(load_profile("toy", environ={}).train.max_steps)
+    found = {(r["measure"], r["protocol"], r["role"], r["first"], r["second"]): r
+             for r in study["comparisons"][step] if r.get("protocol")}  # fmt: skip
+    roles, protocols = ("identity_encoder", "evaluation_encoder"), ("synthetic_vs_real", "synthetic_vs_synthetic")
+    behind = {(p, r): reading(found["eer", p, r, "idbooth", "portraitbooth"]) for p in protocols for r in roles}
+    assert behind.pop(("synthetic_vs_synthetic", "identity_encoder")) == "inconclusive"
+    assert set(behind.values()) == {"not reproduced"}
+    inconclusive = found["eer", "synthetic_vs_synthetic", "identity_encoder", "idbooth", "portraitbooth"]
+    assert (round(inconclusive["estimate"], 3), round(inconclusive["low"], 3)) == (0.031, -0.006)
+    assert all(found["fdr", p, r, "idbooth", "portraitbooth"]["high"] < 0 for p in protocols for r in roles)
+    ahead = [found["eer", "synthetic_vs_real", r, "portraitbooth", "dreambooth"] for r in roles]
+    assert [round(c["estimate"], 3) for c in ahead] == [-0.099, -0.070] and all(c["high"] < 0 for c in ahead)
+    assert all(reading(found["eer", "synthetic_vs_synthetic", r, "portraitbooth", "dreambooth"])
+               == "inconclusive" for r in roles)  # fmt: skip
+    assert {reading(c) for (m, p, r, a, b), c in found.items() if (a, b) == ("idbooth", "dreambooth")
+            and m in ("eer", "fnmr_at_fmr_1e-2", "fdr")} == {"inconclusive"}  # fmt: skip
