@@ -99,7 +99,7 @@ def packaged_folder(source: str) -> Path:
 def resolve_source(source: str) -> str:
     """Where to load ``source`` from: a packaged model's folder; anything else unchanged (a hub
     id, a pack name, a path as written)."""
-    return resolve(source).location if source.startswith(PACKAGED_PREFIX) else source
+    return resolve(source).location if source_kind(source) == "packaged" else source
 
 
 # ----------------------------------------------------------------------------------------------

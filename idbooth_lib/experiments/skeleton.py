@@ -177,30 +177,22 @@ def stamped(command: str, **results: Any) -> dict:
 def write_unless_unchanged(path: Path, results: dict) -> dict:
     """Write ``results`` to ``path``, unless ``path`` holds the same results but for their
     stamp: then the file is kept as it is (it names the day and the code that made those
-    numbers). Returns the results as stored."""
-    if _same_but_stamp(path, results):
-        LOG.info(f"{path} already holds these results (made {_stored(path).get('date')})")
-    else:
-        write_results(path, results)
-        LOG.info(f"wrote {path}")
-    return _stored(path)
-
-
-def _stored(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def _same_but_stamp(path: Path, results: dict) -> bool:
+    numbers). Returns the results as stored; the file is read once."""
+    fresh = json.loads(json.dumps(finite(results)))  # as it is stored: NaN as null
     try:
-        stored = _stored(path)
+        stored = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False
-    fresh = json.loads(json.dumps(finite(results)))  # as it would be stored: NaN as null
+        stored = None
+    if stored is not None and _without_stamp(stored) == _without_stamp(fresh):
+        LOG.info(f"{path} already holds these results (made {stored.get('date')})")
+        return stored
+    write_results(path, results)
+    LOG.info(f"wrote {path}")
+    return fresh
 
-    def numbers(found: dict) -> dict:
-        return {key: value for key, value in found.items() if key not in STAMP}
 
-    return numbers(stored) == numbers(fresh)
+def _without_stamp(results: dict) -> dict:
+    return {key: value for key, value in results.items() if key not in STAMP}
 
 
 __all__ = [

@@ -7,13 +7,6 @@ the book's toy setting for two of its eight people, shipped in ``results`` by
 :func:`ship_study` (made by the command in its ``tradeoff.json``), so that the book need not
 fine-tune each time it is built. Paths inside the shipped files name the study's folder
 ``STUDY``, as its command does.
-
-The shipped ``tradeoff.json`` is a rerun of the study that made the shipped LoRAs, run again so
-that it keeps each evaluation's embeddings (for the set-level intervals). Its DreamBooth runs, and
-every number measured on them, are the same bit for bit; for the two identity methods the LoRAs
-differ by at most 0.0007 per weight, and the summary's means by at most 0.007 (0.06 in Vendi):
-the same code and data gave these results in another software environment, where the identity
-term's floating-point results differ slightly. The shipped LoRAs were not replaced by the rerun's.
 """
 
 from __future__ import annotations
