@@ -9,7 +9,7 @@ TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 EXTRAS ?= diffusion,faces,book,dev
 STAMP := $(VENV)/.installed
 
-.PHONY: book test lint clean clean-cache env reproduce
+.PHONY: book test lint clean clean-cache env reproduce colab-check floors-check
 
 book: $(STAMP) ## execute every notebook on the toy profile and render _build/html
 	$(PY) tools/refresh_book_cache.py _build
@@ -24,6 +24,18 @@ test: $(STAMP) ## library tests, notebook execution and the strict book build
 REPRO ?= outputs/reproduce
 reproduce: $(STAMP) ## run the toy reproduction and ship its results file
 	$(PY) -m idbooth_lib.experiments.reproduce $(REPRO) --ship
+
+# The book as Colab readers run it (tools/colab_check.sh): a Python 3.13 environment with Colab's
+# own versions, the library installed as the chapters' first cell installs it, the tests and
+# chapters 04, 05 and 08; the result is written to compat/results/ for committing. Run it before
+# resolving an issue that touches the diffusion or face stack (about 10 min on 2 cores).
+COMPAT ?= compat/colab-gpu.txt
+colab-check: ## the tests and chapters 04, 05, 08 under Colab's versions
+	tools/colab_check.sh $(COMPAT)
+
+# The same on the oldest versions pyproject.toml admits, with the oldest Python it admits.
+floors-check:
+	COMPAT_PYTHON=3.10 tools/colab_check.sh compat/floors.txt
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
