@@ -81,13 +81,18 @@ class Checkpointer:
             return None
         return torch.load(path, map_location="cpu", weights_only=True).get("metadata", {})
 
-    def restore(self, **parts) -> int:
-        """Load the newest checkpoint into each part; return its step (0 when there is none)."""
+    def restore(self, optional: tuple[str, ...] = (), **parts) -> int:
+        """Load the newest checkpoint into each part; return its step (0 when there is none).
+
+        Parts named in ``optional`` may be missing from a checkpoint (one written before they
+        were kept): they stay as they are."""
         path = self.latest()
         if path is None:
             return 0
         state = torch.load(path, map_location="cpu", weights_only=True)
         for name, part in parts.items():
+            if name in optional and name not in state:
+                continue
             if isinstance(part, torch.Generator):
                 part.set_state(state[name])
             else:

@@ -109,9 +109,11 @@ NOT_INSTALLED = "not installed"
 NO_GPU = "no GPU"
 TOO_SMALL = "too small"
 TOO_FULL = "too full"
+#: Nothing stops the run, but the reader should know (and may act on the fix).
+NOTE = "note"
 
 #: The statuses a run gets past; every other one would stop it.
-OK_STATUSES = frozenset({OK, ON_DISK, CACHED, WILL_DOWNLOAD})
+OK_STATUSES = frozenset({OK, ON_DISK, CACHED, WILL_DOWNLOAD, NOTE})
 
 #: Answers of :class:`Reach`: the file is served, the repository or file is not there (any
 #: more), the repository needs an accepted licence and a token, or no answer came.
@@ -291,8 +293,50 @@ def check_profile(
     sources = [
         check_source(config, setting, reach) for setting in used_settings(config, stage, given)
     ]
-    rows = (device_row(config, stage), *sources, disk_row(config, stage, sources))
+    rows = (device_row(config, stage), *sources, *disk_rows(config, stage, sources))
+    if "evaluate" in stages_of(stage) and not {"identity_encoder", "evaluation_encoder"} & set(given):
+        rows += independence_rows(config)
     return PreflightReport(stage, rows)
+
+
+#: The faces each known recogniser learnt from. Two recognisers trained on the same faces share
+#: their blind spots: the evaluation's recogniser is then a second architecture, not a second
+#: opinion, and a method that pleased the loss's network may please it too.
+RECOGNISER_TRAINING_DATA = {
+    "buffalo_l": "WebFace600K",  # ResNet-50 (w600k_r50)
+    "buffalo_m": "WebFace600K",
+    "buffalo_s": "WebFace600K",  # MobileFaceNet
+    "cheetah_s": "WebFace600K",  # buffalo_s's MobileFaceNet, as an insightface 2.x package
+    "antelopev2": "Glint360K",  # ResNet-100 (glintr100)
+    "idbooth:toy/recogniser": "the ToyFaces pretraining people (world seed 1)",
+    "idbooth:toy/recogniser_b": "the ToyFaces pretraining people (world seed 1)",
+}
+#: A recogniser trained on other faces than ``buffalo_l``'s, for an evaluation independent of it.
+OTHER_DATA_RECOGNISER = "antelopev2"
+
+
+def independence_rows(config: ProfileConfig) -> tuple[PreflightRow, ...]:
+    """A note when the loss's and the evaluation's recognisers learnt from the same faces, with
+    how to evaluate with one trained on other data (and whether it is already in place)."""
+    loss, judge = config.models.identity_encoder, config.models.evaluation_encoder
+    data = RECOGNISER_TRAINING_DATA.get(loss)
+    if data is None or RECOGNISER_TRAINING_DATA.get(judge) != data:
+        return ()
+    where = f"{loss} and {judge} both learnt from {data}"
+    if source_kind(loss, "identity_encoder") != "insightface_pack":
+        return (PreflightRow("evaluation independence", where, NOTE,
+                             "the toy world has no recogniser trained on other faces"),)  # fmt: skip
+    root = Path(config.models.face_model_root or "~/.insightface").expanduser()
+    folder = root / "models" / OTHER_DATA_RECOGNISER
+    trained_on = RECOGNISER_TRAINING_DATA[OTHER_DATA_RECOGNISER]
+    if any(folder.glob("*.onnx")):
+        fix = (f"{OTHER_DATA_RECOGNISER} ({trained_on}) is in {folder}: "
+               f"--set models.evaluation_encoder={OTHER_DATA_RECOGNISER} evaluates with it")  # fmt: skip
+    else:
+        fix = (f"for a judge trained on other faces, unpack {OTHER_DATA_RECOGNISER} ({trained_on}; "
+               f"a manual download, book/troubleshooting.md) into {folder} and "
+               f"--set models.evaluation_encoder={OTHER_DATA_RECOGNISER}")  # fmt: skip
+    return (PreflightRow("evaluation independence", where, NOTE, fix),)
 
 
 def stages_of(stage: str) -> tuple[str, ...]:
@@ -554,19 +598,62 @@ def _gpu_row(device: str, need: float, stage: str) -> PreflightRow:
     ))  # fmt: skip
 
 
-def disk_row(config: ProfileConfig, stage: str, sources: list[PreflightRow]) -> PreflightRow:
-    """Free space under ``paths.root`` against what ``stage`` writes and downloads there."""
-    folder = _nearest_existing(Path(config.paths.root).expanduser().absolute())
-    free = shutil.disk_usage(folder).free / 2**30
-    downloads, outputs = downloads_gib(sources), outputs_gib(config, stage)
-    where = (f"{_shown_root(config)}: {free:.1f} GiB free ({stage} needs {downloads + outputs:.1f}: "
+def disk_rows(config: ProfileConfig, stage: str, sources: list[PreflightRow]) -> list[PreflightRow]:
+    """Free space on each disk that ``stage`` writes to, against what lands there: its outputs
+    under ``paths.root``, each pending download in its own cache (the hub cache for hub models,
+    ``face_model_root`` for insightface packs). One row when all lie on one disk; one per disk,
+    naming its folders, when they differ (on Colab ``paths.root`` is on Drive and the caches on the
+    runtime's own disk)."""
+    demands = [(Path(config.paths.root).expanduser().absolute(), "outputs",
+                outputs_gib(config, stage))]  # fmt: skip
+    # each source once: buffalo_l serves two settings
+    pending = {row.where: row.what.removeprefix("models.") for row in sources
+               if row.status == WILL_DOWNLOAD}  # fmt: skip
+    demands += [(download_folder(config, setting), setting, DOWNLOAD_GIB.get(setting, 1.0))
+                for setting in pending.values()]  # fmt: skip
+    by_disk: dict[int, list[tuple[Path, str, float]]] = {}
+    for folder, label, gib in demands:
+        by_disk.setdefault(disk_of(folder), []).append((folder, label, gib))
+    return [_disk_row(config, stage, needs) for needs in by_disk.values()]
+
+
+def disk_of(folder: Path) -> int:
+    """The device number of the disk ``folder`` (or its nearest existing parent) lies on."""
+    return _nearest_existing(folder).stat().st_dev
+
+
+def _disk_row(config, stage: str, needs: list[tuple[Path, str, float]]) -> PreflightRow:
+    """One disk: its free space against the downloads and outputs that land on it."""
+    free = shutil.disk_usage(_nearest_existing(needs[0][0])).free / 2**30
+    downloads = sum(gib for _, label, gib in needs if label != "outputs")
+    outputs = sum(gib for _, label, gib in needs if label == "outputs")
+    folders = ", ".join(dict.fromkeys(_shown_folder(config, folder) for folder, _, _ in needs))
+    where = (f"{folders}: {free:.1f} GiB free ({stage} needs {downloads + outputs:.1f} here: "
              f"{downloads:.1f} to download, {outputs:.1f} of outputs)")  # fmt: skip
     if free >= downloads + outputs:
         return PreflightRow("disk", where, OK)
     return PreflightRow("disk", where, TOO_FULL, (
-        "Fix: free space there, or point IDBOOTH_HOME (--set paths.root=FOLDER) and the caches "
-        "(HF_HOME, IDBOOTH_FACE_MODEL_ROOT) at a larger disk"
+        f"Fix: free space on the disk of {folders}, or point what lands there at a larger disk: "
+        "IDBOOTH_HOME (--set paths.root=FOLDER) for the outputs, HF_HOME for hub models, "
+        "IDBOOTH_FACE_MODEL_ROOT for insightface packs"
     ))  # fmt: skip
+
+
+def download_folder(config: ProfileConfig, setting: str) -> Path:
+    """Where the model of ``models.<setting>`` is downloaded to: insightface packs under
+    ``face_model_root``, everything else into the Hugging Face hub cache."""
+    source = getattr(config.models, setting)
+    if source_kind(source, setting) == "insightface_pack":
+        return Path(config.models.face_model_root or "~/.insightface").expanduser().absolute()
+    return Path(hub_cache_dir()).expanduser().absolute()
+
+
+def _shown_folder(config: ProfileConfig, folder: Path) -> str:
+    """``paths.root`` as the reader wrote it; a cache as ``~/...`` when it lies in the home folder."""
+    if folder == Path(config.paths.root).expanduser().absolute():
+        return _shown_root(config)
+    home = Path.home()
+    return f"~/{folder.relative_to(home)}" if folder.is_relative_to(home) else str(folder)
 
 
 def outputs_gib(config: ProfileConfig, stage: str) -> float:
@@ -574,13 +661,6 @@ def outputs_gib(config: ProfileConfig, stage: str) -> float:
     toy = source_kind(config.models.base_model) == "packaged"
     needs = [STAGE_NEEDS[single] for single in stages_of(stage)]
     return sum(need.toy_outputs_gib if toy else need.outputs_gib for need in needs)
-
-
-def downloads_gib(sources: list[PreflightRow]) -> float:
-    """What the pending downloads take, each source once (``buffalo_l`` serves two settings)."""
-    pending = {row.where: row.what.removeprefix("models.") for row in sources
-               if row.status == WILL_DOWNLOAD}  # fmt: skip
-    return sum(DOWNLOAD_GIB.get(setting, 1.0) for setting in pending.values())
 
 
 def _shown_root(config: ProfileConfig) -> str:

@@ -512,8 +512,21 @@ def run_route(stages: list[tuple[str, list[str]]]) -> list[dict]:
     return measured
 
 
+def use_standins(choice: bool | None = None) -> bool:
+    """Whether chapter 08 runs on stand-ins: as chosen, or, with ``None``, exactly when no CUDA GPU
+    is seen, so a reader on a GPU runtime who leaves the setting alone trains the real models.
+    Prints the choice and why, since the two look alike until the pictures appear."""
+    gpu = torch.cuda.is_available()
+    chosen = (not gpu) if choice is None else bool(choice)
+    reason = "as set" if choice is not None else ("a CUDA GPU is seen" if gpu else "no CUDA GPU is seen")
+    print(f"STANDIN = {chosen} ({reason}): "
+          + ("random stand-ins of the models, on toy photos" if chosen else "the real models"))  # fmt: skip
+    return chosen
+
+
 __all__ = [
     "ROUTE_METHODS",
+    "use_standins",
     "route_stages",
     "run_route",
     "SD21_BASE",

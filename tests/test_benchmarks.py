@@ -3,6 +3,7 @@
 import json
 import sys
 
+import pytest
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -74,3 +75,29 @@ def test_generate_benchmark_reports_a_ratio_of_two_medians_of_one_run(tmp_path):
         abs(report["ratio_batched_to_one_per_call"] - rates["batched"] / rates["one_per_call"])
         <= 6e-4
     )
+
+
+def test_chapter08s_real_run_sums_cell_times_per_section_of_the_chapter():
+    import chapter08_real
+
+    def cell(kind, source, seconds=None):
+        metadata = {"papermill": {"duration": seconds}} if seconds is not None else {}
+        return {"cell_type": kind, "source": source, "metadata": metadata}
+
+    executed = {"cells": [
+        cell("code", "PROFILE = 'sd21'", 0.5),
+        cell("markdown", "## 1. Consent first\n\ntext"),
+        cell("code", "require_consent(True)", 1.0),
+        cell("markdown", "## 5. Prepare, then fine-tune"),
+        cell("code", "prepare()", 30.0),
+        cell("code", "train()", 240.25),
+        cell("markdown", "A paragraph without a heading"),
+        cell("code", "plot()", None),
+    ]}  # fmt: skip
+    assert chapter08_real.section_times(executed) == [
+        {"section": "set-up", "seconds": 0.5},
+        {"section": "1. Consent first", "seconds": 1.0},
+        {"section": "5. Prepare, then fine-tune", "seconds": 270.2},
+    ]
+    with pytest.raises(SystemExit):  # refused without the consent flag
+        chapter08_real.main(["--photos", str(ROOT), "--gender", "female"])

@@ -6,6 +6,7 @@ import pytest
 
 from idbooth_lib.config import (
     PACKAGED_PREFIX,
+    TRAINING_SETTINGS,
     describe_fields,
     field_names,
     load_profile,
@@ -146,3 +147,10 @@ def test_the_crop_zoom_is_a_setting_of_the_profile_not_a_guess_from_the_detector
     assert CropSettings.from_config(toy).zoom == toy.data.crop_zoom == 1.0
     assert CropSettings.from_config(load_profile("sd21", environ={})).zoom == 1.6
     assert CropSettings.from_config(toy, zoom=1.3).zoom == 1.3
+
+
+def test_the_colab_setting_checkpoints_often_enough_that_a_disconnect_costs_minutes():
+    config = load_profile("sd21", parse_assignments(list(TRAINING_SETTINGS["colab"])), environ={})
+    assert config.train.max_steps == 800 and config.train.checkpointing_steps <= 100
+    paper = load_profile("sd21", parse_assignments(list(TRAINING_SETTINGS["paper"])), environ={})
+    assert paper.train == load_profile("sd21", environ={}).train

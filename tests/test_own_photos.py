@@ -4,7 +4,13 @@ import json
 
 import pytest
 
-from idbooth_lib.data.own_photos import ConsentRequired, gather_photos, require_consent
+import idbooth_lib.data.own_photos as own_photos
+from idbooth_lib.data.own_photos import (
+    ConsentRequired,
+    gather_photos,
+    photo_source,
+    require_consent,
+)
 
 
 def _photos(folder, count, shade=0):
@@ -60,3 +66,34 @@ def test_too_few_photos_or_no_folder_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a folder"):
         gather_photos(tmp_path / "absent", tmp_path / "photos")
     assert not (tmp_path / "photos").exists()
+
+
+def test_a_resumed_run_reuses_the_gathered_photos_without_the_upload_dialog(tmp_path, monkeypatch):
+    def dialog(folder):
+        raise AssertionError("the upload dialog opened again")
+
+    monkeypatch.setattr(own_photos, "upload_photos", dialog)
+    work = tmp_path / "work"
+    folder = gather_photos(_photos(tmp_path / "drive", 5), work / "photos", "me")
+    assert photo_source("", work / "photos", "me", work / "uploads") == folder
+    assert gather_photos(folder, work / "photos", "me") == folder  # gathering it again is a no-op
+    assert photo_source(tmp_path / "drive", work / "photos", "me", work / "uploads") == tmp_path / "drive"
+
+
+def test_without_gathered_photos_the_upload_dialog_opens(tmp_path, monkeypatch):
+    opened = []
+    monkeypatch.setattr(own_photos, "upload_photos", lambda folder: opened.append(folder) or folder)
+    assert photo_source("", tmp_path / "photos", "me", tmp_path / "uploads") == tmp_path / "uploads"
+    assert opened == [tmp_path / "uploads"]
+
+
+def test_stand_ins_follow_the_runtime_unless_chosen(monkeypatch, capsys):
+    import torch
+
+    from idbooth_lib.standin import use_standins
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert use_standins(None) is True and "no CUDA GPU is seen" in capsys.readouterr().out
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert use_standins(None) is False and "the real models" in capsys.readouterr().out
+    assert use_standins(True) is True and "as set" in capsys.readouterr().out

@@ -17,6 +17,7 @@ from idbooth_lib.preflight import (
     GONE,
     MISSING,
     NO_GPU,
+    NOTE,
     NOT_A_PIPELINE,
     NOT_DOWNLOADABLE,
     OFFLINE_MISSING,
@@ -30,6 +31,7 @@ from idbooth_lib.preflight import (
     PreflightError,
     check_profile,
     check_source,
+    independence_rows,
 )
 
 GiB = 2**30
@@ -99,7 +101,9 @@ def _cache(hub_cache, repo_id, filename, commit="0123456789abcdef0123456789abcde
 def test_the_toy_profile_passes_without_touching_the_network():
     report = check_profile(_profile("toy"), "all", NoNetwork())
     assert report.ok and _row(report, "device").where == "CPU"
-    assert {row.status for row in report.rows} == {OK}
+    # every row ok, and the note that both toy recognisers learnt from the pretraining people
+    assert {row.status for row in report.rows if row.what != "evaluation independence"} == {OK}
+    assert "pretraining people" in _row(report, "evaluation independence").where
     assert "models.clip_features" not in [row.what for row in report.rows]  # empty: no CMMD
 
 
@@ -302,6 +306,44 @@ def test_too_little_disk_for_the_downloads_fails(tmp_path, monkeypatch, hub_cach
     assert _row(report, "disk").status == TOO_FULL and "IDBOOTH_HOME" in _row(report, "disk").fix
     assert asked == [tmp_path]  # the nearest folder that exists
     assert check_profile(_profile("toy", paths__root=root), "all", NoNetwork()).ok
+
+
+def test_each_download_is_counted_on_the_disk_where_it_lands(tmp_path, monkeypatch, hub_cache):
+    """Colab: the work folder on Drive, SD 2.1's 5 GiB in the hub cache on the runtime's disk."""
+    import idbooth_lib.preflight as preflight
+
+    root = tmp_path / "drive" / "idbooth"
+    monkeypatch.setattr(preflight, "disk_of", lambda folder: 1 if folder == root else 2)
+    monkeypatch.setattr(shutil, "disk_usage",
+                        lambda path: types.SimpleNamespace(total=0, used=0, free=4 * GiB))  # fmt: skip
+    config = _profile("sd21", device="cpu", paths__root=str(root))
+    report = check_profile(config, "generate", FakeReach(hub="exists"))
+    disks = [row for row in report.rows if row.what == "disk"]
+    assert len(disks) == 2
+    work, cache = disks  # the outputs' disk first
+    assert work.status == OK and work.where.startswith(str(root)) and "0.0 to download" in work.where
+    assert cache.status == TOO_FULL and cache.where.startswith(str(hub_cache))
+    assert "HF_HOME" in cache.fix and "5.0 to download" in cache.where
+    monkeypatch.setattr(preflight, "disk_of", lambda folder: 1)  # one disk: one row, as before
+    assert len([row for row in check_profile(config, "generate", FakeReach(hub="exists")).rows
+                if row.what == "disk"]) == 1  # fmt: skip
+
+
+def test_the_doctor_says_when_both_recognisers_learnt_from_the_same_faces(tmp_path):
+    """sd21: buffalo_l and cheetah_s share WebFace600K; antelopev2 (Glint360K) is offered, and
+    named as in place once its files are there."""
+    config = _faces(tmp_path)
+    (row,) = [r for r in check_profile(config, "evaluate", FakeReach(url="exists", hub="exists")).rows
+              if r.what == "evaluation independence"]  # fmt: skip
+    assert row.status == NOTE and row.ok and "WebFace600K" in row.where
+    assert "unpack antelopev2 (Glint360K" in row.fix
+    (tmp_path / "models" / "antelopev2").mkdir(parents=True)
+    (tmp_path / "models" / "antelopev2" / "glintr100.onnx").write_bytes(b"")
+    (row,) = independence_rows(config)
+    assert "is in" in row.fix and "--set models.evaluation_encoder=antelopev2" in row.fix
+    assert independence_rows(_faces(tmp_path, models__evaluation_encoder="antelopev2")) == ()
+    training_only = check_profile(config, "train", FakeReach(url="exists", hub="exists"))
+    assert not [r for r in training_only.rows if r.what == "evaluation independence"]
 
 
 # ----------------------------------------------------------------------------------------------

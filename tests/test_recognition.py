@@ -221,6 +221,20 @@ def test_cli_fr_eval_refuses_a_crafted_benchmark(tmp_path, capsys):
     assert not (tmp_path / "r.json").exists()
 
 
+@pytest.mark.parametrize("record", ['{"config": {}}', "{not json", '{"backbone": "backbone"}'])
+def test_cli_fr_eval_on_a_half_written_fr_train_folder_says_how_to_finish_it(
+    benchmark, tmp_path, capsys, record
+):
+    """A folder with a training.json but no backbone (an interrupted copy, a hand-made record)."""
+    (tmp_path / "fr").mkdir()
+    (tmp_path / "fr" / "training.json").write_text(record)
+    assert main(["fr-eval", "--model", str(tmp_path / "fr"), "--bins", str(benchmark),
+                 "--output", str(tmp_path / "r.json")]) == 2  # fmt: skip
+    error = capsys.readouterr().err
+    assert "is not a finished fr-train output" in error and "--output" in error
+    assert not (tmp_path / "r.json").exists()
+
+
 def test_cli_toy_bin_writes_a_benchmark(tmp_path):
     assert main(["toy-bin", str(tmp_path / "toy.bin")]) == 0
     assert len(bins_module.read_bin(tmp_path / "toy.bin")) == 600

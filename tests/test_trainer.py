@@ -1,6 +1,7 @@
 """The fine-tuning engine around the loss: pairing, crops, checkpoints and resume, saved LoRA, CLI."""
 
 import dataclasses
+import json
 import shutil
 
 import numpy as np
@@ -742,3 +743,50 @@ def test_a_dataset_embedded_by_a_module_in_code_cannot_be_checked_and_says_so(tm
     write_json(tmp_path / DATASET_FILE, {"encoder": "buffalo_l", "complete": True})
     with pytest.raises(ValueError, match="--set models.identity_encoder=buffalo_l"):
         check_dataset_encoder(config, tmp_path)
+
+
+# ----------------------------------------------------------------------------------------------
+# A run that cannot fail silently: non-finite losses counted, and a run of them stops the run
+# ----------------------------------------------------------------------------------------------
+
+
+def _poisoned_from(monkeypatch, bad_steps):
+    """training_step's terms made NaN at the (0-based) steps in ``bad_steps``."""
+    original = finetune_module.training_step
+
+    def poisoned(*arguments):
+        terms = original(*arguments)
+        step = arguments[8]
+        return {name: value * float("nan") for name, value in terms.items()} if bad_steps(step) else terms
+
+    monkeypatch.setattr(finetune_module, "training_step", poisoned)
+
+
+def _lora_tensors(folder):
+    return load_file(folder / LORA_FILE)
+
+
+def test_a_non_finite_step_changes_no_weight_and_is_counted(
+    make_tiny_pipeline, tiny_recogniser, tmp_path, monkeypatch, logged
+):
+    _poisoned_from(monkeypatch, lambda step: step == 1)
+    history = finetune(make_tiny_pipeline(), tiny_recogniser, _data(), _config(), tmp_path)
+    assert history.health == {"non_finite_losses": 1, "skipped_steps": 0}
+    assert all(torch.isfinite(tensor).all() for tensor in _lora_tensors(tmp_path).values())
+    finished = json.loads((tmp_path / "finished.json").read_text())
+    assert finished["non_finite_losses"] == 1 and finished["skipped_steps"] == 0
+    assert any("non finite losses 1" in line for line in logged())
+
+
+def test_a_run_of_non_finite_losses_stops_with_the_last_good_checkpoint_kept(
+    make_tiny_pipeline, tiny_recogniser, tmp_path, monkeypatch
+):
+    from idbooth_lib.training.precision import NonFiniteLoss
+
+    _poisoned_from(monkeypatch, lambda step: step >= 2)  # steps 3, 4, ... are NaN
+    config = _config(max_steps=20, checkpointing_steps=2, stop_after_non_finite=3)
+    with pytest.raises(NonFiniteLoss, match="3 steps in a row, steps 3-5"):
+        finetune(make_tiny_pipeline(), tiny_recogniser, _data(), config, tmp_path)
+    checkpoints = Checkpointer(tmp_path / "checkpoints")
+    assert checkpoints.latest().name == "checkpoint-2.pt"  # none while the loss was NaN
+    assert not (tmp_path / LORA_FILE).exists() and not (tmp_path / "finished.json").exists()

@@ -16,7 +16,10 @@ from pathlib import Path
 
 from idbooth_lib.data.images import is_image_name
 from idbooth_lib.data.scan import PROMPT_GENDERS, SOURCE_METADATA_FILE
-from idbooth_lib.io import file_sha256, write_json
+from idbooth_lib.io import file_sha256, shown_path, write_json
+from idbooth_lib.logs import package_logger
+
+LOG = package_logger(__name__)
 
 #: The paper fine-tunes on five photos per person; more than ten adds time, not identity.
 RECOMMENDED_PHOTOS = range(5, 11)
@@ -100,6 +103,28 @@ def _copy_whole(photos: list[Path], folder: Path) -> None:
     staging.rename(folder)
 
 
+def gathered_photos(destination: str | Path, person: str) -> Path | None:
+    """``destination/person/`` when :func:`gather_photos` filled it in an earlier session (two
+    photos or more), else None: a chapter run again after a disconnect reuses those photos
+    instead of asking for them again."""
+    folder = Path(destination) / person
+    return folder if folder.is_dir() and len(photo_files(folder)) >= 2 else None
+
+
+def photo_source(photos: str | Path, destination: str | Path, person: str,
+                 uploads: str | Path) -> Path:  # fmt: skip
+    """Where chapter 08 takes the photos from: the ``photos`` folder when one is named, else the
+    photos gathered before (a resumed run, no dialog), else the browser's upload dialog."""
+    if photos:
+        return Path(photos).expanduser()
+    earlier = gathered_photos(destination, person)
+    if earlier is not None:
+        LOG.info(f"reusing the {len(photo_files(earlier))} photos gathered before in "
+                 f"{shown_path(earlier)}")  # fmt: skip
+        return earlier
+    return upload_photos(uploads)
+
+
 def upload_photos(folder: str | Path) -> Path:
     """On Colab: the browser's file dialog, and the chosen files written to ``folder``."""
     from google.colab import files  # only importable on Colab
@@ -122,5 +147,5 @@ def _check_same_photos(folder: Path, wanted: dict[str, str]) -> None:
         )
 
 
-__all__ = ["RECOMMENDED_PHOTOS", "ConsentRequired", "gather_photos", "photo_files",
-           "require_consent", "upload_photos"]  # fmt: skip
+__all__ = ["RECOMMENDED_PHOTOS", "ConsentRequired", "gather_photos", "gathered_photos",
+           "photo_files", "photo_source", "require_consent", "upload_photos"]  # fmt: skip

@@ -351,11 +351,20 @@ def trained_backbone_source(output: str | Path) -> str:
     """What ``load_identity_encoder`` should load for an ``fr-train`` output folder."""
     output = Path(output)
     record = output / TRAINING_FILE
+    unfinished = (f"{output} is not a finished fr-train output: run the same `idbooth fr-train "
+                  f"... --output {output}` again (it resumes from its checkpoints), or pass the "
+                  "backbone file itself")  # fmt: skip
     if not record.is_file():
-        raise FileNotFoundError(f"{record} is missing: {output} is not a finished fr-train output")
+        raise FileNotFoundError(f"{record} is missing: {unfinished}")
     import json
 
-    return str(output / json.loads(record.read_text(encoding="utf-8"))["backbone"])
+    try:
+        backbone = output / json.loads(record.read_text(encoding="utf-8"))["backbone"]
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ValueError(f"{record} names no backbone: {unfinished}") from error
+    if not backbone.exists():
+        raise FileNotFoundError(f"{backbone}, named by {record}, is missing: {unfinished}")
+    return str(backbone)
 
 
 __all__ = [

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +44,7 @@ from idbooth_lib.training.crops import FaceCrop, make_face_crop
 from idbooth_lib.training.fingerprint import mismatch_error, run_settings, tensor_digest
 from idbooth_lib.training.losses import identity_term, timestep_weight, total_loss
 from idbooth_lib.training.pairs import IdentityData, draw_pairs
-from idbooth_lib.training.precision import MixedPrecision, build_optimiser
+from idbooth_lib.training.precision import MixedPrecision, RunHealth, build_optimiser
 
 LOG = package_logger(__name__)
 
@@ -78,6 +79,9 @@ class LossHistory:
 
     steps: list[int] = field(default_factory=list)
     terms: dict[str, list[float]] = field(default_factory=dict)
+    #: What the run skipped (:class:`~idbooth_lib.training.precision.RunHealth`'s summary), once
+    #: it has finished; empty for a finished run read back from its files before it was kept.
+    health: dict[str, int] = field(default_factory=dict)
 
     def append(self, step: int, values: dict[str, float]) -> None:
         self.steps.append(step)
@@ -268,7 +272,10 @@ def _finished_history(pipeline, output: Path) -> LossHistory | None:
         marker.unlink()  # the marker outlived its files: train again (from a checkpoint, if any)
         return None
     load_lora(pipeline, output, adapter_name=ADAPTER_NAME)
-    return LossHistory.read_csv(output / LOSS_LOG_FILE)
+    history = LossHistory.read_csv(output / LOSS_LOG_FILE)
+    record = json.loads(marker.read_text(encoding="utf-8"))
+    history.health = {name: record[name] for name in RunHealth().summary() if name in record}
+    return history
 
 
 def _start_over(output: Path, checkpoints: Checkpointer) -> None:
@@ -336,7 +343,8 @@ def finetune(
     history = _train(pipeline, encoder, plan)
     save_lora(pipeline.unet, output)
     history.write_csv(output / LOSS_LOG_FILE)
-    write_json(output / FINISHED_FILE, {"steps": config.max_steps, "settings": settings})
+    write_json(output / FINISHED_FILE,
+               {"steps": config.max_steps, "settings": settings, **history.health})  # fmt: skip
     return history
 
 
@@ -391,10 +399,11 @@ def _train(pipeline, encoder, plan: RunPlan) -> LossHistory:
     schedule = get_scheduler(
         config.lr_scheduler, optimiser, num_warmup_steps=0, num_training_steps=config.max_steps
     )
-    history = LossHistory()
+    history, health = LossHistory(), RunHealth()
     parts = {"lora": TrainableState(pipeline.unet), "optimiser": optimiser, "schedule": schedule}
     parts |= {"generator": generator, "history": history, "scaler": precision.scaler}
-    start = plan.checkpoints.restore(**parts)
+    parts |= {"health": health}
+    start = plan.checkpoints.restore(optional=("health",), **parts)
     with torch.no_grad():
         prompts = encode_prompts(pipeline, [config.instance_prompt, config.class_prompt])
     began = time.time()
@@ -409,18 +418,32 @@ def _train(pipeline, encoder, plan: RunPlan) -> LossHistory:
                 step, seed,
             )  # fmt: skip
             loss = total_loss(terms, config.prior_loss_weight)
-        if precision.step(loss, optimiser, parameters, config.max_grad_norm):
-            schedule.step()  # fp16: a step with inf gradients was skipped; so is its lr step
+        stepped = precision.step(loss, optimiser, parameters, config.max_grad_norm)
+        if stepped:
+            schedule.step()  # a skipped step (fp16 overflow, non-finite loss) skips its lr step
         values = {name: value.item() for name, value in terms.items()}
-        history.append(step + 1, values)
-        bar.set_postfix({name: f"{value:.4f}" for name, value in values.items()}, refresh=False)
         done = step + 1
-        if done % 50 == 0 or done == config.max_steps:
-            text = "  ".join(f"{name} {value:.4f}" for name, value in values.items())
+        history.append(done, values)
+        health.record(done, math.isfinite(loss.item()), stepped)
+        bar.set_postfix(_shown_values(values, health), refresh=False)
+        if done % 50 == 0 or done == config.max_steps or health.streak == 1:
+            text = "  ".join(f"{name} {value}" for name, value in _shown_values(values, health).items())
             LOG.info(f"step {done}/{config.max_steps}  {text}  {time.time() - began:.0f} s")
+        health.check(config.stop_after_non_finite)
         if done in config.lora_snapshot_steps:  # before the checkpoint: a resume rewrites it
             _save_snapshot(pipeline.unet, plan.output, done)
-        if done % config.checkpointing_steps == 0 and done < config.max_steps:
+        # no checkpoint while the loss is not finite: the last one kept is from before
+        if done % config.checkpointing_steps == 0 and done < config.max_steps and not health.streak:
             plan.checkpoints.store(done, metadata={"settings": plan.settings}, **parts)
     pipeline.unet.eval()
+    history.health = health.summary()
+    LOG.info(f"finished: {history.health['non_finite_losses']} steps with a non-finite loss, "
+             f"{history.health['skipped_steps']} skipped by the fp16 gradient scaler")  # fmt: skip
     return history
+
+
+def _shown_values(values: dict[str, float], health: RunHealth) -> dict[str, str]:
+    """The loss terms for the progress bar and the log, and what was skipped once anything was."""
+    shown = {name: f"{value:.4f}" for name, value in values.items()}
+    counts = health.summary()
+    return shown | {name.replace("_", " "): str(count) for name, count in counts.items() if count}

@@ -26,6 +26,7 @@ NOT_SHAPING = (
     "checkpoints_total_limit",
     "gradient_checkpointing",
     "lora_snapshot_steps",
+    "stop_after_non_finite",
 )
 
 

@@ -12,6 +12,7 @@ see :mod:`idbooth_lib.training.run`.)
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 
 import torch
 
@@ -40,9 +41,13 @@ class MixedPrecision:
         return torch.autocast(self.device_type, dtype=self.dtype, enabled=self.dtype is not None)
 
     def step(self, loss: torch.Tensor, optimiser, parameters, max_grad_norm: float) -> bool:
-        """Backward, unscale, clip, step; returns False when fp16 found inf/NaN gradients and the
-        scaler skipped the step (the learning-rate schedule should not advance then)."""
+        """Backward, unscale, clip, step; returns False when the step was skipped (the
+        learning-rate schedule should not advance then): a loss that is not finite is never
+        backpropagated (in float32 or bf16 its NaN gradients would reach every weight), and fp16's
+        scaler skips a step whose gradients overflowed."""
         optimiser.zero_grad(set_to_none=True)
+        if not torch.isfinite(loss):
+            return False
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(optimiser)  # clip the true gradients, not the scaled ones
         torch.nn.utils.clip_grad_norm_(parameters, max_grad_norm)
@@ -50,6 +55,52 @@ class MixedPrecision:
         self.scaler.step(optimiser)
         self.scaler.update()
         return not self.scaler.is_enabled() or self.scaler.get_scale() >= scale
+
+
+class NonFiniteLoss(ValueError):
+    """The loss was not finite for ``train.stop_after_non_finite`` steps in a row."""
+
+
+@dataclass
+class RunHealth:
+    """What a run skipped, so that no run fails silently: the steps whose loss was not finite and
+    the steps fp16's gradient scaler skipped (a few while it finds its scale are normal; many
+    mean the run learns little)."""
+
+    non_finite_steps: list[int] = field(default_factory=list)
+    skipped_steps: list[int] = field(default_factory=list)
+    streak: int = 0
+
+    def record(self, step: int, finite: bool, stepped: bool) -> None:
+        """Step ``step``'s outcome: its loss finite or not, its optimiser step taken or not."""
+        if not finite:
+            self.non_finite_steps.append(step)
+        elif not stepped:
+            self.skipped_steps.append(step)
+        self.streak = 0 if finite else self.streak + 1
+
+    def check(self, limit: int) -> None:
+        """Raise :class:`NonFiniteLoss` once ``limit`` steps in a row had a non-finite loss."""
+        if self.streak >= limit:
+            first = self.non_finite_steps[-self.streak]
+            raise NonFiniteLoss(
+                f"the loss was not finite (inf or NaN) for {self.streak} steps in a row, steps "
+                f"{first}-{self.non_finite_steps[-1]}: the run stopped, and its last checkpoint, "
+                "from before, is kept. In fp16, decode x̂0 in float32 or train in bf16 "
+                "(--set train.mixed_precision=bf16) or float32 (=no); or lower the learning rate"
+            )
+
+    def summary(self) -> dict[str, int]:
+        return {"non_finite_losses": len(self.non_finite_steps),
+                "skipped_steps": len(self.skipped_steps)}  # fmt: skip
+
+    def state_dict(self) -> dict:
+        return {"non_finite_steps": list(self.non_finite_steps),
+                "skipped_steps": list(self.skipped_steps), "streak": self.streak}  # fmt: skip
+
+    def load_state_dict(self, state: dict) -> None:
+        self.non_finite_steps = list(state["non_finite_steps"])
+        self.skipped_steps, self.streak = list(state["skipped_steps"]), int(state["streak"])
 
 
 def build_optimiser(parameters: list[torch.nn.Parameter], config: TrainConfig):
