@@ -177,6 +177,21 @@ class TrainConfig:
     #: or NaN; such a step changes no weight). Nothing is learnt from then on, and an fp16 run
     #: would otherwise go on to the end; the last checkpoint, from before, is kept.
     stop_after_non_finite: int = 25
+    #: Steps over which the learning rate rises linearly from zero before the schedule (the paper:
+    #: none). A warm-up steadies the first steps of a run at a higher rate or a larger batch.
+    lr_warmup_steps: int = 0
+    #: Batches whose gradients are added up before each optimiser step: ``batch_size`` pairs
+    #: times this, without the memory of the larger batch (the paper: 1, one pair per step).
+    gradient_accumulation_steps: int = 1
+    #: Every this many steps, draw ``validation_prompt`` with the LoRA as it is into the run
+    #: folder's ``validation/`` (0: never), as diffusers' DreamBooth-LoRA script does: a look at
+    #: what the run learns, or forgets, long before it ends.
+    validation_every: int = 0
+    #: What the validation images show ("": the instance prompt), drawn from fixed seeds.
+    validation_prompt: str = ""
+    #: Write the loss terms and the learning rate as TensorBoard event files to the run folder's
+    #: ``logs/`` (needs the ``tensorboard`` package; ``tensorboard --logdir RUNS`` shows them).
+    tensorboard: bool = False
 
 
 @dataclass

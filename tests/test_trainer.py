@@ -790,3 +790,69 @@ def test_a_run_of_non_finite_losses_stops_with_the_last_good_checkpoint_kept(
     checkpoints = Checkpointer(tmp_path / "checkpoints")
     assert checkpoints.latest().name == "checkpoint-2.pt"  # none while the loss was NaN
     assert not (tmp_path / LORA_FILE).exists() and not (tmp_path / "finished.json").exists()
+
+
+# ----------------------------------------------------------------------------------------------
+# What diffusers' DreamBooth-LoRA script offers: warm-up, accumulation, validation images, logs
+# ----------------------------------------------------------------------------------------------
+
+
+def test_warm_up_starts_the_rate_at_zero(make_tiny_pipeline, tiny_recogniser, tmp_path):
+    """Linear warm-up: the first step's rate is 0, so the LoRA's B matrices are still zero."""
+    config = _config("dreambooth", max_steps=1, lr_warmup_steps=10)
+    finetune(make_tiny_pipeline(), tiny_recogniser, _data(), config, tmp_path / "warm")
+    finetune(make_tiny_pipeline(), tiny_recogniser, _data(), _config("dreambooth", max_steps=1),
+             tmp_path / "cold")  # fmt: skip
+    up = [name for name in _lora_tensors(tmp_path / "warm") if "lora.up" in name or "lora_B" in name]
+    assert up and all(not _lora_tensors(tmp_path / "warm")[name].any() for name in up)
+    assert any(_lora_tensors(tmp_path / "cold")[name].any() for name in up)
+
+
+def test_accumulation_adds_batches_before_each_step(
+    make_tiny_pipeline, tiny_recogniser, tmp_path, monkeypatch
+):
+    calls = _calls_of_training_step(monkeypatch)
+    config = _config("dreambooth", max_steps=3, gradient_accumulation_steps=2)
+    history = finetune(make_tiny_pipeline(), tiny_recogniser, _data(), config, tmp_path / "two")
+    assert len(calls) == 6 and history.steps == [1, 2, 3]
+    finetune(make_tiny_pipeline(), tiny_recogniser, _data(), _config("dreambooth", max_steps=3),
+             tmp_path / "one")  # fmt: skip
+    two, one = _lora_tensors(tmp_path / "two"), _lora_tensors(tmp_path / "one")
+    assert any(not torch.equal(two[name], one[name]) for name in two)
+
+
+def test_validation_images_are_drawn_along_training_without_changing_it(
+    make_tiny_pipeline, tiny_recogniser, tmp_path
+):
+    config = _config("dreambooth", max_steps=4, validation_every=2)
+    finetune(make_tiny_pipeline(), tiny_recogniser, _data(), config, tmp_path / "seen")
+    drawn = sorted(path.name for path in (tmp_path / "seen" / "validation").iterdir())
+    assert drawn == ["step-00002-0.png", "step-00002-1.png", "step-00004-0.png", "step-00004-1.png"]
+    finetune(make_tiny_pipeline(), tiny_recogniser, _data(), _config("dreambooth", max_steps=4),
+             tmp_path / "unseen")  # fmt: skip
+    seen, unseen = _lora_tensors(tmp_path / "seen"), _lora_tensors(tmp_path / "unseen")
+    assert all(torch.equal(seen[name], unseen[name]) for name in seen)
+
+
+def test_tensorboard_logs_need_tensorboard_and_say_so(
+    make_tiny_pipeline, tiny_recogniser, tmp_path, monkeypatch
+):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if not installed
+    config = _config("dreambooth", max_steps=2, tensorboard=True)
+    with pytest.raises(ImportError, match="pip install tensorboard"):
+        finetune(make_tiny_pipeline(), tiny_recogniser, _data(), config, tmp_path)
+
+
+def test_a_run_made_before_a_setting_existed_matches_that_settings_default(tmp_path):
+    from idbooth_lib.training.finetune import check_run_folder
+    from idbooth_lib.training.fingerprint import RunMismatchError, run_settings
+
+    wanted = run_settings(_config(), 0, "digest")
+    older = {key: value for key, value in wanted.items()
+             if key not in ("train.lr_warmup_steps", "train.gradient_accumulation_steps")}  # fmt: skip
+    (tmp_path / "finished.json").write_text(json.dumps({"steps": 4, "settings": older}))
+    check_run_folder(tmp_path, wanted)  # the same run: no error
+    with pytest.raises(RunMismatchError, match="train.lr_warmup_steps: 0 → 5"):
+        check_run_folder(tmp_path, run_settings(_config(lr_warmup_steps=5), 0, "digest"))

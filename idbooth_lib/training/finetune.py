@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +40,12 @@ from idbooth_lib.io import atomic_path, write_json
 from idbooth_lib.logs import package_logger, progress_bar
 from idbooth_lib.methods import get_method
 from idbooth_lib.training.crops import FaceCrop, make_face_crop
-from idbooth_lib.training.fingerprint import mismatch_error, run_settings, tensor_digest
+from idbooth_lib.training.fingerprint import (
+    mismatch_error,
+    run_settings,
+    tensor_digest,
+    with_later_defaults,
+)
 from idbooth_lib.training.losses import identity_term, timestep_weight, total_loss
 from idbooth_lib.training.pairs import IdentityData, draw_pairs
 from idbooth_lib.training.precision import MixedPrecision, RunHealth, build_optimiser
@@ -51,6 +55,8 @@ LOG = package_logger(__name__)
 LOSS_LOG_FILE = "loss_log.csv"
 #: Sub-folder of LoRA snapshots along training (``train.lora_snapshot_steps``).
 SNAPSHOT_FOLDER = "snapshots"
+#: Sub-folder of the images drawn along training (``train.validation_every``).
+VALIDATION_FOLDER = "validation"
 #: Written last, when the LoRA and the loss log are complete: the settings of the finished run.
 FINISHED_FILE = "finished.json"
 
@@ -256,6 +262,7 @@ def check_run_folder(output: str | Path, wanted: dict, ignore: tuple[str, ...] =
     stored = stored_settings(output)
     if stored is None:
         return
+    stored = with_later_defaults(stored) if "seed" in stored else stored
     compared = {key: value for key, value in stored.items() if key not in ignore}
     expected = {key: value for key, value in wanted.items() if key not in ignore}
     if compared != expected:  # the message names only what was compared
@@ -383,7 +390,7 @@ def _train(pipeline, encoder, plan: RunPlan) -> LossHistory:
     from diffusers import DDPMScheduler
     from diffusers.optimization import get_scheduler
 
-    data, config, seed, crop = plan.data, plan.config, plan.seed, plan.crop
+    config, seed = plan.config, plan.seed
 
     torch.manual_seed(seed)  # the LoRA's initial weights
     generator = torch.Generator().manual_seed(seed)
@@ -396,8 +403,13 @@ def _train(pipeline, encoder, plan: RunPlan) -> LossHistory:
         pipeline.vae.enable_gradient_checkpointing()  # x̂0 is decoded with gradients
     precision = MixedPrecision(config.mixed_precision, pipeline.device)
     optimiser = build_optimiser(parameters, config)
+    # diffusers' "constant" ignores num_warmup_steps; its warm-up twin is a schedule of its own
+    warmed = config.lr_warmup_steps and config.lr_scheduler == "constant"
     schedule = get_scheduler(
-        config.lr_scheduler, optimiser, num_warmup_steps=0, num_training_steps=config.max_steps
+        "constant_with_warmup" if warmed else config.lr_scheduler,
+        optimiser,
+        num_warmup_steps=config.lr_warmup_steps,
+        num_training_steps=config.max_steps,
     )
     history, health = LossHistory(), RunHealth()
     parts = {"lora": TrainableState(pipeline.unet), "optimiser": optimiser, "schedule": schedule}
@@ -410,21 +422,23 @@ def _train(pipeline, encoder, plan: RunPlan) -> LossHistory:
     if start == 0 and 0 in config.lora_snapshot_steps:
         _save_snapshot(pipeline.unet, plan.output, 0)  # the untrained LoRA: the base model
     pipeline.unet.train()
+    writer = _tensorboard_writer(plan.output) if config.tensorboard else None
     bar = progress_bar(range(start, config.max_steps), initial=start, total=config.max_steps)
     for step in bar:
-        with precision.autocast():
-            terms = training_step(
-                pipeline, noise_scheduler, encoder, data, config, prompts, generator, crop,
-                step, seed,
-            )  # fmt: skip
-            loss = total_loss(terms, config.prior_loss_weight)
-        stepped = precision.step(loss, optimiser, parameters, config.max_grad_norm)
+        values, finite = _accumulate_gradients(pipeline, noise_scheduler, encoder, plan, precision,
+                                               prompts, generator, step)  # fmt: skip
+        if finite:
+            stepped = precision.apply(optimiser, parameters, config.max_grad_norm)
+        else:
+            stepped = False
+            optimiser.zero_grad(set_to_none=True)  # what did reach .grad goes unused
         if stepped:
             schedule.step()  # a skipped step (fp16 overflow, non-finite loss) skips its lr step
-        values = {name: value.item() for name, value in terms.items()}
         done = step + 1
         history.append(done, values)
-        health.record(done, math.isfinite(loss.item()), stepped)
+        health.record(done, finite, stepped)
+        if writer is not None:
+            _log_scalars(writer, done, values, schedule.get_last_lr()[0])
         bar.set_postfix(_shown_values(values, health), refresh=False)
         if done % 50 == 0 or done == config.max_steps or health.streak == 1:
             text = "  ".join(f"{name} {value}" for name, value in _shown_values(values, health).items())
@@ -432,14 +446,85 @@ def _train(pipeline, encoder, plan: RunPlan) -> LossHistory:
         health.check(config.stop_after_non_finite)
         if done in config.lora_snapshot_steps:  # before the checkpoint: a resume rewrites it
             _save_snapshot(pipeline.unet, plan.output, done)
+        if config.validation_every and done % config.validation_every == 0:
+            with precision.autocast():  # fp32 LoRA on an fp16 UNet, as in training
+                draw_validation_images(pipeline, config, plan.output, done, seed)
         # no checkpoint while the loss is not finite: the last one kept is from before
         if done % config.checkpointing_steps == 0 and done < config.max_steps and not health.streak:
             plan.checkpoints.store(done, metadata={"settings": plan.settings}, **parts)
     pipeline.unet.eval()
+    if writer is not None:
+        writer.close()
     history.health = health.summary()
     LOG.info(f"finished: {history.health['non_finite_losses']} steps with a non-finite loss, "
              f"{history.health['skipped_steps']} skipped by the fp16 gradient scaler")  # fmt: skip
     return history
+
+
+def _accumulate_gradients(
+    pipeline, noise_scheduler, encoder, plan: RunPlan, precision, prompts, generator, step: int
+) -> tuple[dict[str, float], bool]:
+    """The gradients of ``gradient_accumulation_steps`` batches added up in ``.grad``, each
+    batch's loss divided by their number (so the step is that of their mean), each backpropagated
+    at once so that only one batch's activations are held. Returns the terms' means and whether
+    every loss was finite (a non-finite one stops the adding: its step will be skipped)."""
+    config, parts = plan.config, plan.config.gradient_accumulation_steps
+    sums: dict[str, float] = {}
+    for part in range(parts):
+        with precision.autocast():
+            terms = training_step(
+                pipeline, noise_scheduler, encoder, plan.data, config, prompts, generator,
+                plan.crop, step * parts + part, plan.seed,
+            )  # fmt: skip
+            loss = total_loss(terms, config.prior_loss_weight)
+        for name, value in terms.items():
+            sums[name] = sums.get(name, 0.0) + value.item()
+        if not precision.backward(loss / parts):
+            return {name: float("nan") for name in terms}, False
+    return {name: total / parts for name, total in sums.items()}, True
+
+
+def _tensorboard_writer(output: Path):
+    """A TensorBoard writer into ``output/logs``; a clear error when tensorboard is missing."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as error:
+        raise ImportError(
+            "train.tensorboard needs the tensorboard package: pip install tensorboard, or "
+            "--set train.tensorboard=false"
+        ) from error
+    return SummaryWriter(log_dir=str(Path(output) / "logs"))
+
+
+def _log_scalars(writer, step: int, values: dict[str, float], learning_rate: float) -> None:
+    for name, value in values.items():
+        writer.add_scalar(f"loss/{name}", value, step)
+    writer.add_scalar("learning_rate", learning_rate, step)
+
+
+#: Sampling steps and guidance of the validation images: the paper's generation settings.
+VALIDATION_SAMPLING = (30, 5.0)
+#: The fixed seeds of the validation images: the same noise at every check, so that images of
+#: one run differ only by what the LoRA learnt between them.
+VALIDATION_SEEDS = (0, 1)
+
+
+@torch.no_grad()
+def draw_validation_images(pipeline, config: TrainConfig, output: Path, step: int, seed: int):
+    """Draw ``validation_prompt`` (the instance prompt when empty) with the LoRA as it is now into
+    ``output/validation/step-NNNNN-K.png``. The images' noise comes from generators of their own,
+    so a run with validation images trains exactly as one without."""
+    from idbooth_lib.io import save_image
+
+    prompt = config.validation_prompt or config.instance_prompt
+    pipeline.unet.eval()
+    folder = Path(output) / VALIDATION_FOLDER
+    for index, offset in enumerate(VALIDATION_SEEDS):
+        generator = torch.Generator().manual_seed(seed * 1_000 + offset)
+        image = pipeline(prompt, num_inference_steps=VALIDATION_SAMPLING[0],
+                         guidance_scale=VALIDATION_SAMPLING[1], generator=generator).images[0]  # fmt: skip
+        save_image(folder / f"step-{step:05d}-{index}.png", image)
+    pipeline.unet.train()
 
 
 def _shown_values(values: dict[str, float], health: RunHealth) -> dict[str, str]:

@@ -27,7 +27,22 @@ NOT_SHAPING = (
     "gradient_checkpointing",
     "lora_snapshot_steps",
     "stop_after_non_finite",
+    "validation_every",
+    "validation_prompt",
+    "tensorboard",
 )
+
+#: Shaping settings that came after runs were made, with the value those runs had: a folder
+#: written before a setting existed holds the same run as one made with its default.
+ADDED_LATER: dict[str, Any] = {
+    "train.lr_warmup_steps": 0,
+    "train.gradient_accumulation_steps": 1,
+}
+
+
+def with_later_defaults(stored: dict[str, Any]) -> dict[str, Any]:
+    """``stored`` run settings with :data:`ADDED_LATER`'s defaults where they predate a setting."""
+    return {**ADDED_LATER, **stored}
 
 
 class RunMismatchError(ValueError):

@@ -41,14 +41,26 @@ class MixedPrecision:
         return torch.autocast(self.device_type, dtype=self.dtype, enabled=self.dtype is not None)
 
     def step(self, loss: torch.Tensor, optimiser, parameters, max_grad_norm: float) -> bool:
-        """Backward, unscale, clip, step; returns False when the step was skipped (the
-        learning-rate schedule should not advance then): a loss that is not finite is never
-        backpropagated (in float32 or bf16 its NaN gradients would reach every weight), and fp16's
-        scaler skips a step whose gradients overflowed."""
+        """Backward, unscale, clip, step, for one batch; returns False when the step was skipped
+        (the learning-rate schedule should not advance then): see :meth:`backward` and
+        :meth:`apply`."""
         optimiser.zero_grad(set_to_none=True)
+        if not self.backward(loss):
+            return False
+        return self.apply(optimiser, parameters, max_grad_norm)
+
+    def backward(self, loss: torch.Tensor) -> bool:
+        """Add ``loss``'s (scaled) gradients to the parameters' ``.grad``; False, and nothing
+        added, when the loss is not finite: in float32 or bf16 its NaN gradients would reach every
+        weight at the next step."""
         if not torch.isfinite(loss):
             return False
         self.scaler.scale(loss).backward()
+        return True
+
+    def apply(self, optimiser, parameters, max_grad_norm: float) -> bool:
+        """Unscale, clip and take the optimiser step on the gradients added so far; False when
+        fp16's scaler found inf/NaN gradients and skipped it."""
         self.scaler.unscale_(optimiser)  # clip the true gradients, not the scaled ones
         torch.nn.utils.clip_grad_norm_(parameters, max_grad_norm)
         scale = self.scaler.get_scale()
