@@ -811,10 +811,19 @@ def test_warm_up_starts_the_rate_at_zero(make_tiny_pipeline, tiny_recogniser, tm
 def test_accumulation_adds_batches_before_each_step(
     make_tiny_pipeline, tiny_recogniser, tmp_path, monkeypatch
 ):
-    calls = _calls_of_training_step(monkeypatch)
+    """Two batches per step; each step starts from no gradient (none carried over from the last)."""
+    original, fresh = finetune_module.training_step, []
+
+    def watched(pipeline, *arguments):
+        trainable = [p for p in pipeline.unet.parameters() if p.requires_grad]
+        fresh.append(all(parameter.grad is None for parameter in trainable))
+        return original(pipeline, *arguments)
+
+    monkeypatch.setattr(finetune_module, "training_step", watched)
     config = _config("dreambooth", max_steps=3, gradient_accumulation_steps=2)
     history = finetune(make_tiny_pipeline(), tiny_recogniser, _data(), config, tmp_path / "two")
-    assert len(calls) == 6 and history.steps == [1, 2, 3]
+    assert history.steps == [1, 2, 3]
+    assert fresh == [True, False] * 3  # the second batch adds to the first's gradients
     finetune(make_tiny_pipeline(), tiny_recogniser, _data(), _config("dreambooth", max_steps=3),
              tmp_path / "one")  # fmt: skip
     two, one = _lora_tensors(tmp_path / "two"), _lora_tensors(tmp_path / "one")

@@ -425,6 +425,7 @@ def _train(pipeline, encoder, plan: RunPlan) -> LossHistory:
     writer = _tensorboard_writer(plan.output) if config.tensorboard else None
     bar = progress_bar(range(start, config.max_steps), initial=start, total=config.max_steps)
     for step in bar:
+        optimiser.zero_grad(set_to_none=True)
         values, finite = _accumulate_gradients(pipeline, noise_scheduler, encoder, plan, precision,
                                                prompts, generator, step)  # fmt: skip
         if finite:
