@@ -35,6 +35,15 @@ def test_every_notebook_is_in_the_table_of_contents():
         assert any((ROOT / f"{entry}{suffix}").exists() for suffix in (".md", ".ipynb")), entry
 
 
+def test_the_introductions_road_map_names_every_chapter_of_the_table_of_contents():
+    """The road map lists ``**NN Title.**`` for each chapter, in the order the book shows them."""
+    intro = (ROOT / "book" / "intro.md").read_text()
+    road_map = intro[intro.index("## Roadmap"):intro.index("(ethics-of-face-data)=")]
+    listed = re.findall(r"^- \*\*(\d\d) ", road_map, flags=re.MULTILINE)
+    chapters = [Path(entry).name[:2] for entry in _toc_files() if entry.startswith("notebooks/")]
+    assert listed == chapters
+
+
 def test_readme_opens_with_the_two_commands():
     text = (ROOT / "README.md").read_text()
     commands = re.findall(r"```(?:bash|sh)?\n(.*?)```", text, flags=re.S)
