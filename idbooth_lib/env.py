@@ -118,7 +118,9 @@ def environment_report() -> EnvironmentReport:
         gpu_name, gpu_memory = properties.name, properties.total_memory / 2**30
     return EnvironmentReport(
         python=platform.python_version(),
-        platform=platform.platform(terse=True),
+        # the system and architecture, not the kernel release: a rendered page should not name the
+        # machine that built it
+        platform=f"{platform.system()} {platform.machine()}",
         in_colab=in_colab(),
         cpu_count=os.cpu_count() or 1,
         memory_gib=system_memory_gib(),

@@ -106,3 +106,13 @@ def test_a_long_command_is_wrapped_into_lines_the_shell_joins():
     made_elsewhere = "idbooth tradeoff --set models.base_model=/work/exp/foundation-9000 --output /a/b"
     assert wrapped_command(made_elsewhere) == (
         "idbooth tradeoff --set models.base_model=foundation-9000 --output b")
+
+
+def test_the_environment_report_names_the_system_not_the_kernel_release():
+    import platform
+
+    from idbooth_lib.env import environment_report
+
+    shown = environment_report().platform
+    assert shown == f"{platform.system()} {platform.machine()}"
+    assert platform.release() not in shown  # the building machine's kernel stays off the page

@@ -15,6 +15,9 @@ NAME=$(basename "$CONSTRAINTS" .txt)
 RESULT=compat/results/$NAME.json
 # The chapters' install cell (notebooks/*.ipynb, first code cell), with this checkout for GitHub.
 EXTRAS=diffusion,faces
+# Packages the library needs that Colab's image already holds (it lacks onnxruntime, onnx,
+# insightface, onnx2torch, prdc and pytorch-metric-learning, which the install cell adds).
+PREINSTALLED=(scipy scikit-learn scikit-image matplotlib opencv-python pillow tqdm safetensors)
 # What Colab has beside the library and the tests need: a kernel, pytest, papermill.
 TEST_TOOLS=(pytest papermill ipykernel pyyaml nbformat)
 
@@ -53,6 +56,9 @@ PY=$VENV/bin/python
 $PY -m pip install --upgrade pip >/dev/null
 echo "== the runtime's own packages ($CONSTRAINTS)"
 $PY -m pip install -r "$CONSTRAINTS"
+# Colab's image also ships these, at versions that work with its numpy: install them under the
+# pins, as the image has them, so that the install cell below meets them already there.
+$PY -m pip install -c "$CONSTRAINTS" "${PREINSTALLED[@]}"
 echo "== the chapters' install cell: idbooth-book[$EXTRAS] (pip's own warnings shown)"
 $PY -m pip install "idbooth-book[$EXTRAS] @ file://$PWD"
 $PY -m pip install -c "$CONSTRAINTS" "${TEST_TOOLS[@]}"
