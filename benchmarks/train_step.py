@@ -125,6 +125,8 @@ def time_variants(pipeline, encoder, detector, data, train, rounds: int, steps: 
 
     scheduler = DDPMScheduler.from_config(pipeline.scheduler.config)
     parameters = add_lora(pipeline.unet, train)
+    if train.decode_fp32:  # as a run does (finetune._train)
+        pipeline.vae.to(torch.float32)
     if train.gradient_checkpointing:
         pipeline.unet.enable_gradient_checkpointing()
         pipeline.vae.enable_gradient_checkpointing()
@@ -197,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cudnn-benchmark", action="store_true", help="let cuDNN time its convolution algorithms"
     )
+    parser.add_argument(
+        "--decode-fp32", action="store_true", help="decode x̂0 in float32 (train.decode_fp32)"
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=4, help="steps per variant per round")
     parser.add_argument(
@@ -227,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         setup = toy_setup(config)
         name = "train_step_toy_cpu"
+    train = dataclasses.replace(train, decode_fp32=arguments.decode_fp32)
     torch.backends.cudnn.benchmark = arguments.cudnn_benchmark
     if arguments.channels_last:
         pipeline, encoder = setup[0], setup[1]
@@ -240,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         "gradient_checkpointing": train.gradient_checkpointing,
         "channels_last": arguments.channels_last,
         "cudnn_benchmark": arguments.cudnn_benchmark,
+        "decode_fp32": train.decode_fp32,
         "mixed_precision": train.mixed_precision,
         "rounds": arguments.rounds,
         "steps_per_round": arguments.steps,

@@ -192,6 +192,11 @@ class TrainConfig:
     #: Write the loss terms and the learning rate as TensorBoard event files to the run folder's
     #: ``logs/`` (needs the ``tensorboard`` package; ``tensorboard --logdir RUNS`` shows them).
     tensorboard: bool = False
+    #: Decode x̂0 for the identity term in float32, whatever ``mixed_precision`` says, with the VAE
+    #: held in float32 for the run (about 0.2 GB more on SD 2.1). At large t, x̂0 scales the noise
+    #: by up to 14.6, and an fp16 decode may overflow to inf (steps the scaler then skips). Off by
+    #: default, as the paper ran; ``benchmarks/train_step.py --decode-fp32`` measures its cost.
+    decode_fp32: bool = False
 
 
 @dataclass

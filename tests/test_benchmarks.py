@@ -101,3 +101,11 @@ def test_chapter08s_real_run_sums_cell_times_per_section_of_the_chapter():
     ]
     with pytest.raises(SystemExit):  # refused without the consent flag
         chapter08_real.main(["--photos", str(ROOT), "--gender", "female"])
+
+
+def test_train_step_benchmark_measures_decoding_x0_in_float32(tmp_path):
+    output = tmp_path / "fp32.json"
+    arguments = ["--sd21-shaped", "--shape-divisor", "32", "--resolution", "64", "--batch-pairs",
+                 "1", "--decode-fp32", "--rounds", "1", "--steps", "1", "--output", str(output)]  # fmt: skip
+    assert train_step.main(arguments) == 0
+    assert json.loads(output.read_text())["decode_fp32"] is True

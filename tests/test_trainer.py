@@ -865,3 +865,23 @@ def test_a_run_made_before_a_setting_existed_matches_that_settings_default(tmp_p
     check_run_folder(tmp_path, wanted)  # the same run: no error
     with pytest.raises(RunMismatchError, match="train.lr_warmup_steps: 0 → 5"):
         check_run_folder(tmp_path, run_settings(_config(lr_warmup_steps=5), 0, "digest"))
+
+
+def test_decoding_x0_in_float32_leaves_the_pipeline_as_it_was(
+    make_tiny_pipeline, tiny_recogniser, tmp_path, monkeypatch
+):
+    """On the CPU in float32 the option changes no number; the VAE is in float32 only for the
+    run (a half-precision VAE gets its dtype back, also when the run fails)."""
+    finetune(make_tiny_pipeline(), tiny_recogniser, _data(), _config(decode_fp32=True), tmp_path / "a")
+    finetune(make_tiny_pipeline(), tiny_recogniser, _data(), _config(), tmp_path / "b")
+    a, b = _lora_tensors(tmp_path / "a"), _lora_tensors(tmp_path / "b")
+    assert all(torch.equal(a[name], b[name]) for name in a)
+    from idbooth_lib.training.precision import NonFiniteLoss
+
+    pipeline, seen = make_tiny_pipeline(), []
+    pipeline.vae.half()
+    _poisoned_from(monkeypatch, lambda step: seen.append(pipeline.vae.dtype) or True)
+    with pytest.raises(NonFiniteLoss):  # a run that fails in its first step
+        finetune(pipeline, tiny_recogniser, _data(),
+                 _config(decode_fp32=True, stop_after_non_finite=1), tmp_path / "c")  # fmt: skip
+    assert seen == [torch.float32] and pipeline.vae.dtype == torch.float16

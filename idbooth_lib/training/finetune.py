@@ -176,7 +176,11 @@ class IdentityBranch:
             tensor[:pairs][kept] for tensor in (batch.timesteps, batch.noisy, batch.prediction)
         )
         clean = predict_clean_latents(self.scheduler, noisy, prediction, timesteps)
-        decoded = decode_latents(self.vae, clean).float()
+        if config.decode_fp32:  # x̂0 scales the noise by up to 14.6 at large t: fp16 may overflow
+            with torch.autocast(clean.device.type, enabled=False):
+                decoded = decode_latents(self.vae, clean.float()).float()
+        else:
+            decoded = decode_latents(self.vae, clean).float()
         instance, prior = batch.instance[kept.cpu()], batch.prior[kept.cpu()]
         crops, found = self.crop(decoded, data.instance_landmarks[instance])
         embeddings = self.encoder(crops)
@@ -347,7 +351,11 @@ def finetune(
         )
         return finished
     plan = RunPlan(data, config, seed, crop, checkpoints, settings, output)
-    history = _train(pipeline, encoder, plan)
+    vae_dtype = pipeline.vae.dtype
+    try:
+        history = _train(pipeline, encoder, plan)
+    finally:
+        pipeline.vae.to(vae_dtype)  # train.decode_fp32 held it in float32 for the run
     save_lora(pipeline.unet, output)
     history.write_csv(output / LOSS_LOG_FILE)
     write_json(output / FINISHED_FILE,
@@ -397,6 +405,8 @@ def _train(pipeline, encoder, plan: RunPlan) -> LossHistory:
     noise_scheduler = DDPMScheduler.from_config(pipeline.scheduler.config)
     pipeline.vae.requires_grad_(False)
     pipeline.text_encoder.requires_grad_(False)
+    if config.decode_fp32:  # finetune gives the VAE its dtype back (see train.decode_fp32)
+        pipeline.vae.to(torch.float32)
     parameters = add_lora(pipeline.unet, config)
     if config.gradient_checkpointing:
         pipeline.unet.enable_gradient_checkpointing()

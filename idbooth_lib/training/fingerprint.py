@@ -37,6 +37,7 @@ NOT_SHAPING = (
 ADDED_LATER: dict[str, Any] = {
     "train.lr_warmup_steps": 0,
     "train.gradient_accumulation_steps": 1,
+    "train.decode_fp32": False,
 }
 
 
