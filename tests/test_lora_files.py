@@ -83,7 +83,7 @@ def test_a_lora_from_a_newer_peft_loads_with_its_unknown_options_dropped(
     newer = _with_newer_options(tmp_path / "run" / LORA_FILE, tmp_path / "newer")
     pipeline = make_tiny_pipeline()
     with pytest.raises(TypeError):  # what plain diffusers does with it, on any peft
-        pipeline.load_lora_weights(newer, adapter_name="plain")
+        pipeline.load_lora_weights(newer.parent, weight_name=LORA_FILE, adapter_name="plain")
 
     load_lora(pipeline, newer.parent, adapter_name="book")
     assert pipeline.unet.peft_config["book"].lora_alpha == 8
@@ -106,14 +106,14 @@ def test_rewriting_a_lora_keeps_its_tensors_and_drops_other_options(make_tiny_pi
 def test_plain_diffusers_loads_the_file_offline_as_the_book_says(
     make_tiny_pipeline, tmp_path, monkeypatch
 ):
-    """``pipeline.load_lora_weights(run / LORA_FILE)`` with the hub switched off, as on a cluster."""
+    """``load_lora_weights(run, weight_name=LORA_FILE)`` with the hub off, as on a cluster."""
     import diffusers.loaders.lora_base as lora_base
 
     trained = _trained_lora(make_tiny_pipeline, tmp_path)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(lora_base, "HF_HUB_OFFLINE", True, raising=False)
     pipeline = make_tiny_pipeline()
-    pipeline.load_lora_weights(tmp_path / LORA_FILE)
+    pipeline.load_lora_weights(tmp_path, weight_name=LORA_FILE)
     assert torch.allclose(_draw(pipeline), _draw(trained), atol=1e-5)
 
 

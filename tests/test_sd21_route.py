@@ -62,7 +62,7 @@ def test_every_method_trains_a_lora_that_plain_diffusers_loads(route):
         for run in sorted((route / "runs" / method).iterdir()):
             record = json.loads((run / "run.json").read_text())
             assert record["config"]["name"] == "sd21" and record["method"] == method
-            pipeline.load_lora_weights(run / LORA_FILE, adapter_name=f"{method}_{run.name}")
+            pipeline.load_lora_weights(run, weight_name=LORA_FILE, adapter_name=f"{method}_{run.name}")
     assert len(pipeline.get_list_adapters()["unet"]) == 12
 
 

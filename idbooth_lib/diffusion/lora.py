@@ -13,10 +13,10 @@ the config with ``LoraConfig(**metadata)``: a file written with peft 0.21 (``kas
 ``use_bdlora``, ...) is refused by peft 0.19, the version Colab ships. Reading, :func:`load_lora`
 drops what the installed peft does not know, so a LoRA written elsewhere loads too.
 
-With plain diffusers, name the file (a folder alone needs ``weight_name`` offline, in diffusers
-0.39 and older)::
+With plain diffusers, give the run folder and the file's name: offline, diffusers 0.39 and older
+refuse to guess it, even from a path to the file itself::
 
-    pipeline.load_lora_weights("runs/idbooth/alice/pytorch_lora_weights.safetensors")
+    pipeline.load_lora_weights("runs/idbooth/alice", weight_name="pytorch_lora_weights.safetensors")
 """
 
 from __future__ import annotations
