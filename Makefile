@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 
 book: $(STAMP) ## execute every notebook on the toy profile and render _build/html
 	$(PY) tools/refresh_book_cache.py _build
-	$(VENV)/bin/jupyter-book build . --keep-going
+	IDBOOTH_STANDIN=1 $(VENV)/bin/jupyter-book build . --keep-going
 	@echo "open _build/html/index.html"
 
 test: $(STAMP) ## library tests, notebook execution and the strict book build
@@ -28,7 +28,7 @@ reproduce: $(STAMP) ## run the toy reproduction and ship its results file
 # The book as Colab readers run it (tools/colab_check.sh): a Python 3.13 environment with Colab's
 # own versions, the library installed as the chapters' first cell installs it, the tests and
 # chapters 04, 05 and 08; the result is written to compat/results/ for committing. Run it before
-# resolving an issue that touches the diffusion or face stack (about 10 min on 2 cores).
+# resolving an issue that touches the diffusion or face stack (about 7 min on 2 cores once pip has its downloads).
 COMPAT ?= compat/colab-gpu.txt
 colab-check: ## the tests and chapters 04, 05, 08 under Colab's versions
 	tools/colab_check.sh $(COMPAT)

@@ -424,9 +424,26 @@ def setting_choices(dotted: str) -> tuple[str, ...]:
     return method_names() if dotted == "train.method" else CHOICES[dotted]
 
 
+#: Counting settings and the least each may be: a value below it has no meaning (no batch to add
+#: up, a stop before any step) and would fail far from where it was set.
+LOWEST: dict[str, int] = {
+    "train.gradient_accumulation_steps": 1,
+    "train.stop_after_non_finite": 1,
+    "train.lr_warmup_steps": 0,
+    "train.validation_every": 0,
+}
+
+
 def check_choices(config: ProfileConfig) -> None:
-    """Refuse a profile whose enumerated settings hold a value not among their choices."""
+    """Refuse a profile whose enumerated settings hold a value not among their choices, or whose
+    counting settings lie below their least (:data:`LOWEST`)."""
     settings = config.to_dict()
+    for dotted, lowest in LOWEST.items():
+        section, field_name = dotted.split(".")
+        value = getattr(getattr(config, section), field_name)
+        if value < lowest:
+            raise ValueError(f"{dotted}={value!r} is below its least value: use {lowest} or more"
+                             + (" (0: never)" if lowest == 0 else ""))  # fmt: skip
     for dotted in ("train.method", *CHOICES):
         value = _lookup(settings, dotted)
         allowed = setting_choices(dotted)

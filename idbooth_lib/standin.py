@@ -512,13 +512,27 @@ def run_route(stages: list[tuple[str, list[str]]]) -> list[dict]:
     return measured
 
 
+#: Set to 1 (or 0) to decide ``STANDIN = None`` for every chapter run: the book's build sets 1, so
+#: a book built on a GPU machine still shows the stand-in route rather than stopping at consent.
+STANDIN_VARIABLE = "IDBOOTH_STANDIN"
+
+
 def use_standins(choice: bool | None = None) -> bool:
-    """Whether chapter 08 runs on stand-ins: as chosen, or, with ``None``, exactly when no CUDA GPU
-    is seen, so a reader on a GPU runtime who leaves the setting alone trains the real models.
-    Prints the choice and why, since the two look alike until the pictures appear."""
+    """Whether chapter 08 runs on stand-ins: as chosen, or, with ``None``, as ``IDBOOTH_STANDIN``
+    says, else exactly when no CUDA GPU is seen, so a reader on a GPU runtime who leaves the
+    setting alone trains the real models. Prints the choice and why, since the two look alike
+    until the pictures appear."""
+    import os
+
     gpu = torch.cuda.is_available()
-    chosen = (not gpu) if choice is None else bool(choice)
-    reason = "as set" if choice is not None else ("a CUDA GPU is seen" if gpu else "no CUDA GPU is seen")
+    variable = os.environ.get(STANDIN_VARIABLE, "")
+    if choice is not None:
+        chosen, reason = bool(choice), "as set"
+    elif variable in ("0", "1"):
+        chosen, reason = variable == "1", f"{STANDIN_VARIABLE}={variable}"
+    else:
+        chosen = not gpu
+        reason = "a CUDA GPU is seen" if gpu else "no CUDA GPU is seen"
     print(f"STANDIN = {chosen} ({reason}): "
           + ("random stand-ins of the models, on toy photos" if chosen else "the real models"))  # fmt: skip
     return chosen

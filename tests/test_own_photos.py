@@ -92,8 +92,20 @@ def test_stand_ins_follow_the_runtime_unless_chosen(monkeypatch, capsys):
 
     from idbooth_lib.standin import use_standins
 
+    monkeypatch.delenv("IDBOOTH_STANDIN", raising=False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert use_standins(None) is True and "no CUDA GPU is seen" in capsys.readouterr().out
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert use_standins(None) is False and "the real models" in capsys.readouterr().out
     assert use_standins(True) is True and "as set" in capsys.readouterr().out
+
+
+def test_the_book_build_decides_for_stand_ins_through_the_environment(monkeypatch, capsys):
+    import torch
+
+    from idbooth_lib.standin import use_standins
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setenv("IDBOOTH_STANDIN", "1")
+    assert use_standins(None) is True and "IDBOOTH_STANDIN=1" in capsys.readouterr().out
+    assert use_standins(False) is False  # a reader's own choice wins

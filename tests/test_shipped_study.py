@@ -42,9 +42,7 @@ def test_the_books_toy_setting_is_a_step_of_the_study(study):
     assert train.lr_scheduler == study["train"]["lr_scheduler"] == "constant"
     import dataclasses
 
-    from idbooth_lib.training.fingerprint import NOT_SHAPING
-
-    from idbooth_lib.training.fingerprint import ADDED_LATER
+    from idbooth_lib.training.fingerprint import ADDED_LATER, NOT_SHAPING
 
     made_apart = {"method", "max_steps", *NOT_SHAPING}  # settings that change no number
     for field in dataclasses.fields(train):

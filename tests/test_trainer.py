@@ -785,7 +785,7 @@ def test_a_run_of_non_finite_losses_stops_with_the_last_good_checkpoint_kept(
 
     _poisoned_from(monkeypatch, lambda step: step >= 2)  # steps 3, 4, ... are NaN
     config = _config(max_steps=20, checkpointing_steps=2, stop_after_non_finite=3)
-    with pytest.raises(NonFiniteLoss, match="3 steps in a row, steps 3-5"):
+    with pytest.raises(NonFiniteLoss, match="3 steps in a row, steps 3-5.*checkpoint, from before, is kept"):
         finetune(make_tiny_pipeline(), tiny_recogniser, _data(), config, tmp_path)
     checkpoints = Checkpointer(tmp_path / "checkpoints")
     assert checkpoints.latest().name == "checkpoint-2.pt"  # none while the loss was NaN
@@ -859,8 +859,9 @@ def test_a_run_made_before_a_setting_existed_matches_that_settings_default(tmp_p
     from idbooth_lib.training.fingerprint import RunMismatchError, run_settings
 
     wanted = run_settings(_config(), 0, "digest")
-    older = {key: value for key, value in wanted.items()
-             if key not in ("train.lr_warmup_steps", "train.gradient_accumulation_steps")}  # fmt: skip
+    from idbooth_lib.training.fingerprint import ADDED_LATER
+
+    older = {key: value for key, value in wanted.items() if key not in ADDED_LATER}
     (tmp_path / "finished.json").write_text(json.dumps({"steps": 4, "settings": older}))
     check_run_folder(tmp_path, wanted)  # the same run: no error
     with pytest.raises(RunMismatchError, match="train.lr_warmup_steps: 0 → 5"):
@@ -885,3 +886,39 @@ def test_decoding_x0_in_float32_leaves_the_pipeline_as_it_was(
         finetune(pipeline, tiny_recogniser, _data(),
                  _config(decode_fp32=True, stop_after_non_finite=1), tmp_path / "c")  # fmt: skip
     assert seen == [torch.float32] and pipeline.vae.dtype == torch.float16
+
+
+@pytest.mark.parametrize(("decode_fp32", "dtype"), [(False, torch.bfloat16), (True, torch.float32)])
+def test_decode_fp32_decodes_x0_in_float32_under_mixed_precision(
+    make_tiny_pipeline, tiny_recogniser, tmp_path, decode_fp32, dtype
+):
+    """bf16 autocast on the CPU stands in for fp16 on a GPU: the decoder's first convolution
+    runs in bf16 unless x̂0 is decoded in float32."""
+    pipeline, seen = make_tiny_pipeline(), set()
+    pipeline.vae.decoder.conv_in.register_forward_hook(lambda m, i, output: seen.add(output.dtype))
+    config = _config(mixed_precision="bf16", decode_fp32=decode_fp32, max_steps=2,
+                     identity_max_timestep=1000)  # fmt: skip
+    finetune(pipeline, tiny_recogniser, _data(), config, tmp_path)
+    assert seen == {dtype}
+
+
+def test_a_checkpoint_written_before_run_health_was_kept_still_resumes(
+    make_tiny_pipeline, tiny_recogniser, tmp_path
+):
+    config = _config("dreambooth", max_steps=3, checkpointing_steps=1)
+    finetune(make_tiny_pipeline(), tiny_recogniser, _data(), config, tmp_path)
+    (tmp_path / "finished.json").unlink()  # as if stopped after its checkpoint at step 2
+    checkpoint = Checkpointer(tmp_path / "checkpoints").latest()
+    state = torch.load(checkpoint, weights_only=True)
+    del state["health"]  # written by a release without it
+    torch.save(state, checkpoint)
+    history = finetune(make_tiny_pipeline(), tiny_recogniser, _data(), config, tmp_path)
+    assert history.health == {"non_finite_losses": 0, "skipped_steps": 0}
+
+
+def test_counting_settings_below_their_least_are_refused_when_the_profile_loads():
+    for setting in ("train.stop_after_non_finite", "train.gradient_accumulation_steps"):
+        with pytest.raises(ValueError, match=f"{setting}=0 is below its least value: use 1"):
+            load_profile("toy", {setting: "0"}, environ={})
+    with pytest.raises(ValueError, match="validation_every=-1 .* \\(0: never\\)"):
+        load_profile("toy", {"train.validation_every": "-1"}, environ={})

@@ -115,7 +115,8 @@ def read_lora(path: str | Path) -> tuple[dict[str, torch.Tensor], dict | None]:
     with safe_open(file, framework="pt") as handle:
         header = handle.metadata() or {}
     settings = json.loads(header[METADATA_KEY]) if METADATA_KEY in header else None
-    return load_file(file), (known_settings(settings) if settings else None)
+    known = known_settings(settings) if settings else None
+    return load_file(file), (known or None)  # nothing known: diffusers derives them, as without
 
 
 def save_lora(unet, output: str | Path) -> Path:
@@ -180,6 +181,9 @@ def load_lora(pipeline, folder: str | Path, adapter_name: str | None = None) -> 
             adapter_name=adapter_name,
             metadata=settings,
             _pipeline=pipeline,
+            # no random initialisation of layers about to be overwritten: the global random
+            # state stays as it was (load_lora_weights' own default)
+            low_cpu_mem_usage=True,
         )
 
 

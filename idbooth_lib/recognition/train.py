@@ -292,7 +292,7 @@ def train_recognition(
     for epoch in progress_bar(range(start, config.epochs), desc="epochs"):
         model.train()
         order = torch.randperm(len(train), generator=generator)
-        losses = []
+        losses, skipped = [], 0
         for rows in epoch_batches(order, config.batch_size):
             images = pixels_to_signed(train.images[rows.numpy()].copy()).to(device)
             if config.flip:  # mirror half of the batch
@@ -301,9 +301,13 @@ def train_recognition(
             images = augment(images, config, generator)
             with precision.autocast():
                 loss = head(model(images).float(), labels[rows].to(device))
-            precision.step(loss, optimiser, parameters, max_grad_norm=5.0)
+            # a non-finite loss (or an fp16 overflow) changes no weight; counted, and said below
+            skipped += not precision.step(loss, optimiser, parameters, max_grad_norm=5.0)
             schedule.step()
             losses.append(loss.item())
+        if skipped:
+            LOG.warning(f"epoch {epoch + 1}: {skipped} of {len(losses)} steps skipped "
+                        "(a loss that was not finite, or fp16 gradients that overflowed)")  # fmt: skip
         row = {"epoch": epoch + 1, "loss": float(np.mean(losses)),
                **validation_scores(model, validation, config.seed),
                "lr": schedule.get_last_lr()[0]}  # fmt: skip

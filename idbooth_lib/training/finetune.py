@@ -350,6 +350,8 @@ def finetune(
             f"{output} already holds this run, finished at step {finished.steps[-1]}: not retrained"
         )
         return finished
+    if config.tensorboard:
+        _tensorboard_writer_class()  # missing tensorboard: said now, not after the models load
     plan = RunPlan(data, config, seed, crop, checkpoints, settings, output)
     vae_dtype = pipeline.vae.dtype
     try:
@@ -433,39 +435,45 @@ def _train(pipeline, encoder, plan: RunPlan) -> LossHistory:
         _save_snapshot(pipeline.unet, plan.output, 0)  # the untrained LoRA: the base model
     pipeline.unet.train()
     writer = _tensorboard_writer(plan.output) if config.tensorboard else None
-    bar = progress_bar(range(start, config.max_steps), initial=start, total=config.max_steps)
-    for step in bar:
-        optimiser.zero_grad(set_to_none=True)
-        values, finite = _accumulate_gradients(pipeline, noise_scheduler, encoder, plan, precision,
-                                               prompts, generator, step)  # fmt: skip
-        if finite:
-            stepped = precision.apply(optimiser, parameters, config.max_grad_norm)
-        else:
-            stepped = False
-            optimiser.zero_grad(set_to_none=True)  # what did reach .grad goes unused
-        if stepped:
-            schedule.step()  # a skipped step (fp16 overflow, non-finite loss) skips its lr step
-        done = step + 1
-        history.append(done, values)
-        health.record(done, finite, stepped)
+    try:
+        bar = progress_bar(range(start, config.max_steps), initial=start, total=config.max_steps)
+        for step in bar:
+            optimiser.zero_grad(set_to_none=True)
+            values, finite = _accumulate_gradients(
+                pipeline, noise_scheduler, encoder, plan, precision, prompts, generator, step
+            )
+            if finite:
+                stepped = precision.apply(optimiser, parameters, config.max_grad_norm)
+            else:
+                stepped = False
+                optimiser.zero_grad(set_to_none=True)  # what did reach .grad goes unused
+            if stepped:
+                schedule.step()  # a skipped step (fp16 overflow, non-finite loss): no lr step
+            done = step + 1
+            history.append(done, values)
+            health.record(done, finite, stepped)
+            if writer is not None:
+                _log_scalars(writer, done, values, schedule.get_last_lr()[0])
+            bar.set_postfix(_shown_values(values, health), refresh=False)
+            if done % 50 == 0 or done == config.max_steps or health.streak == 1:
+                shown = _shown_values(values, health).items()
+                text = "  ".join(f"{name} {value}" for name, value in shown)
+                LOG.info(f"step {done}/{config.max_steps}  {text}  {time.time() - began:.0f} s")
+            if health.streak >= config.stop_after_non_finite:
+                health.stop(checkpointed=plan.checkpoints.latest() is not None)
+            if done in config.lora_snapshot_steps:  # before the checkpoint: a resume rewrites it
+                _save_snapshot(pipeline.unet, plan.output, done)
+            if config.validation_every and done % config.validation_every == 0:
+                with precision.autocast():  # fp32 LoRA on an fp16 UNet, as in training
+                    draw_validation_images(pipeline, config, plan.output, done, seed)
+            # no checkpoint while the loss is not finite: the last one kept is from before
+            due = done % config.checkpointing_steps == 0 and done < config.max_steps
+            if due and not health.streak:
+                plan.checkpoints.store(done, metadata={"settings": plan.settings}, **parts)
+    finally:
         if writer is not None:
-            _log_scalars(writer, done, values, schedule.get_last_lr()[0])
-        bar.set_postfix(_shown_values(values, health), refresh=False)
-        if done % 50 == 0 or done == config.max_steps or health.streak == 1:
-            text = "  ".join(f"{name} {value}" for name, value in _shown_values(values, health).items())
-            LOG.info(f"step {done}/{config.max_steps}  {text}  {time.time() - began:.0f} s")
-        health.check(config.stop_after_non_finite)
-        if done in config.lora_snapshot_steps:  # before the checkpoint: a resume rewrites it
-            _save_snapshot(pipeline.unet, plan.output, done)
-        if config.validation_every and done % config.validation_every == 0:
-            with precision.autocast():  # fp32 LoRA on an fp16 UNet, as in training
-                draw_validation_images(pipeline, config, plan.output, done, seed)
-        # no checkpoint while the loss is not finite: the last one kept is from before
-        if done % config.checkpointing_steps == 0 and done < config.max_steps and not health.streak:
-            plan.checkpoints.store(done, metadata={"settings": plan.settings}, **parts)
+            writer.close()
     pipeline.unet.eval()
-    if writer is not None:
-        writer.close()
     history.health = health.summary()
     LOG.info(f"finished: {history.health['non_finite_losses']} steps with a non-finite loss, "
              f"{history.health['skipped_steps']} skipped by the fp16 gradient scaler")  # fmt: skip
@@ -495,8 +503,8 @@ def _accumulate_gradients(
     return {name: total / parts for name, total in sums.items()}, True
 
 
-def _tensorboard_writer(output: Path):
-    """A TensorBoard writer into ``output/logs``; a clear error when tensorboard is missing."""
+def _tensorboard_writer_class():
+    """torch's TensorBoard writer; a clear error when tensorboard is missing."""
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError as error:
@@ -504,7 +512,12 @@ def _tensorboard_writer(output: Path):
             "train.tensorboard needs the tensorboard package: pip install tensorboard, or "
             "--set train.tensorboard=false"
         ) from error
-    return SummaryWriter(log_dir=str(Path(output) / "logs"))
+    return SummaryWriter
+
+
+def _tensorboard_writer(output: Path):
+    """A TensorBoard writer into ``output/logs``."""
+    return _tensorboard_writer_class()(log_dir=str(Path(output) / "logs"))
 
 
 def _log_scalars(writer, step: int, values: dict[str, float], learning_rate: float) -> None:

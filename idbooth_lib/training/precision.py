@@ -91,15 +91,20 @@ class RunHealth:
             self.skipped_steps.append(step)
         self.streak = 0 if finite else self.streak + 1
 
-    def check(self, limit: int) -> None:
-        """Raise :class:`NonFiniteLoss` once ``limit`` steps in a row had a non-finite loss."""
-        if self.streak >= limit:
+    def stop(self, checkpointed: bool) -> None:
+        """Raise :class:`NonFiniteLoss` for the current run of non-finite losses
+        (``train.stop_after_non_finite`` of them); ``checkpointed`` says whether the run holds a
+        checkpoint from before them."""
+        if self.streak:
             first = self.non_finite_steps[-self.streak]
+            kept = ("its last checkpoint, from before, is kept" if checkpointed
+                    else "it had written no checkpoint yet")  # fmt: skip
             raise NonFiniteLoss(
                 f"the loss was not finite (inf or NaN) for {self.streak} steps in a row, steps "
-                f"{first}-{self.non_finite_steps[-1]}: the run stopped, and its last checkpoint, "
-                "from before, is kept. In fp16, decode x̂0 in float32 or train in bf16 "
-                "(--set train.mixed_precision=bf16) or float32 (=no); or lower the learning rate"
+                f"{first}-{self.non_finite_steps[-1]}: the run stopped, and {kept}. Fix: in fp16, "
+                "decode x̂0 in float32 (--set train.decode_fp32=true), or train in bf16 "
+                "(--set train.mixed_precision=bf16) or float32 (=no), or lower the learning rate; "
+                "each changes the run, so start it with --no-resume or into another --output"
             )
 
     def summary(self) -> dict[str, int]:
