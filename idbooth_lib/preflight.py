@@ -329,13 +329,14 @@ def independence_rows(config: ProfileConfig) -> tuple[PreflightRow, ...]:
     root = Path(config.models.face_model_root or "~/.insightface").expanduser()
     folder = root / "models" / OTHER_DATA_RECOGNISER
     trained_on = RECOGNISER_TRAINING_DATA[OTHER_DATA_RECOGNISER]
+    # no long paths or --set words here: the fix column of the doctor's table must wrap
     if any(folder.glob("*.onnx")):
-        fix = (f"{OTHER_DATA_RECOGNISER} ({trained_on}) is in {folder}: "
-               f"--set models.evaluation_encoder={OTHER_DATA_RECOGNISER} evaluates with it")  # fmt: skip
+        fix = (f"{OTHER_DATA_RECOGNISER} ({trained_on}) is placed next to {loss}: set "
+               f"models.evaluation_encoder to {OTHER_DATA_RECOGNISER} to judge with it")  # fmt: skip
     else:
-        fix = (f"for a judge trained on other faces, unpack {OTHER_DATA_RECOGNISER} ({trained_on}; "
-               f"a manual download, book/troubleshooting.md) into {folder} and "
-               f"--set models.evaluation_encoder={OTHER_DATA_RECOGNISER}")  # fmt: skip
+        fix = (f"for a judge trained on other faces, unpack {OTHER_DATA_RECOGNISER} ({trained_on}, "
+               f"a manual download: see the troubleshooting page) next to {loss}, then set "
+               f"models.evaluation_encoder to {OTHER_DATA_RECOGNISER}")  # fmt: skip
     return (PreflightRow("evaluation independence", where, NOTE, fix),)
 
 

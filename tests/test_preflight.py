@@ -336,11 +336,11 @@ def test_the_doctor_says_when_both_recognisers_learnt_from_the_same_faces(tmp_pa
     (row,) = [r for r in check_profile(config, "evaluate", FakeReach(url="exists", hub="exists")).rows
               if r.what == "evaluation independence"]  # fmt: skip
     assert row.status == NOTE and row.ok and "WebFace600K" in row.where
-    assert "unpack antelopev2 (Glint360K" in row.fix
+    assert "unpack antelopev2 (Glint360K" in row.fix and "next to buffalo_l" in row.fix
     (tmp_path / "models" / "antelopev2").mkdir(parents=True)
     (tmp_path / "models" / "antelopev2" / "glintr100.onnx").write_bytes(b"")
     (row,) = independence_rows(config)
-    assert "is in" in row.fix and "--set models.evaluation_encoder=antelopev2" in row.fix
+    assert "is placed" in row.fix and "set models.evaluation_encoder to antelopev2" in row.fix
     assert independence_rows(_faces(tmp_path, models__evaluation_encoder="antelopev2")) == ()
     training_only = check_profile(config, "train", FakeReach(url="exists", hub="exists"))
     assert not [r for r in training_only.rows if r.what == "evaluation independence"]
