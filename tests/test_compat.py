@@ -88,3 +88,14 @@ def test_the_install_cell_shows_pips_warnings():
         cells = json.loads(notebook.read_text())["cells"]
         code = "".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "code")
         assert '"pip", "install", "--progress-bar", "off",' in code and '"--quiet"' not in code, notebook
+
+
+def test_the_record_names_the_commit_that_was_installed(tmp_path):
+    log = tmp_path / "pytest.log"
+    log.write_text("===== 3 passed in 1.0s =====\n")
+    result = tmp_path / "result.json"
+    arguments = ["record", str(ROOT / "compat" / "colab-gpu.txt"), str(log), str(result),
+                 "--commit", "abc1234"]  # fmt: skip
+    assert compat_versions.main(arguments) == 0
+    record = json.loads(result.read_text())
+    assert record["commit"] == "abc1234" and record["pytest"] == {"passed": 3}

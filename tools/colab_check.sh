@@ -50,6 +50,8 @@ fi
 
 set -e
 started=$(date +%s)
+# the commit whose files the install cell installs (the record names it, not a later one)
+COMMIT=$($PYTHON -c "import sys; sys.path.insert(0, 'tools'); import compat_versions as c; print(c.source_commit())")
 rm -rf "$VENV"
 $PYTHON -m venv "$VENV"
 PY=$VENV/bin/python
@@ -76,7 +78,7 @@ HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 "$VENV/bin/pytest" tests -p no:cacheprov
     2>&1 | tee "$VENV/pytest.log"
 status=${PIPESTATUS[0]}
 $PY tools/compat_versions.py record "$CONSTRAINTS" "$VENV/pytest.log" "$RESULT" \
-    --install-seconds "$installed" --seconds "$(( $(date +%s) - started ))"
+    --install-seconds "$installed" --seconds "$(( $(date +%s) - started ))" --commit "$COMMIT"
 if [ "${moved:-0}" = 1 ]; then
     echo "colab-check: the install cell moved a pinned version (above)" >&2
     exit 1

@@ -85,7 +85,7 @@ def record(arguments) -> dict:
     log = Path(arguments.log).read_text()
     return {
         "date": datetime.date.today().isoformat(),
-        "commit": source_commit(),
+        "commit": arguments.commit or source_commit(),
         "constraints": str(arguments.constraints),
         "python": sys.version.split()[0],
         "versions": {name: installed_version(name) for name in REPORTED},
@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     write.add_argument("result", type=Path)
     write.add_argument("--install-seconds", type=int, default=None)
     write.add_argument("--seconds", type=int, default=None)
+    write.add_argument("--commit", default=None, help="the commit installed (default: HEAD now)")
     arguments = parser.parse_args(argv)
     if arguments.command == "check":
         moved = moved_pins(arguments.constraints)
