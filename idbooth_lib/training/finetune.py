@@ -36,6 +36,7 @@ from idbooth_lib.diffusion.basics import (
     predict_clean_latents,
 )
 from idbooth_lib.diffusion.lora import ADAPTER_NAME, LORA_FILE, add_lora, load_lora, save_lora
+from idbooth_lib.diffusion.pipeline import quiet_loading
 from idbooth_lib.io import atomic_path, write_json
 from idbooth_lib.logs import package_logger, progress_bar
 from idbooth_lib.methods import get_method
@@ -357,12 +358,20 @@ def finetune(
     try:
         history = _train(pipeline, encoder, plan)
     finally:
-        pipeline.vae.to(vae_dtype)  # train.decode_fp32 held it in float32 for the run
+        _set_vae_dtype(pipeline, vae_dtype)  # train.decode_fp32 held it in float32 for the run
     save_lora(pipeline.unet, output)
     history.write_csv(output / LOSS_LOG_FILE)
     write_json(output / FINISHED_FILE,
                {"steps": config.max_steps, "settings": settings, **history.health})  # fmt: skip
     return history
+
+
+def _set_vae_dtype(pipeline, dtype: torch.dtype) -> None:
+    """Move the VAE to ``dtype`` when it is not there yet, without diffusers' notice that casting
+    with ``to()`` is not loading in that dtype (a no-op cast would print it on every run)."""
+    if pipeline.vae.dtype != dtype:
+        with quiet_loading():
+            pipeline.vae.to(dtype)
 
 
 @dataclass
@@ -408,7 +417,7 @@ def _train(pipeline, encoder, plan: RunPlan) -> LossHistory:
     pipeline.vae.requires_grad_(False)
     pipeline.text_encoder.requires_grad_(False)
     if config.decode_fp32:  # finetune gives the VAE its dtype back (see train.decode_fp32)
-        pipeline.vae.to(torch.float32)
+        _set_vae_dtype(pipeline, torch.float32)
     parameters = add_lora(pipeline.unet, config)
     if config.gradient_checkpointing:
         pipeline.unet.enable_gradient_checkpointing()
