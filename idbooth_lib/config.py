@@ -75,12 +75,59 @@ from idbooth_lib.methods import method_names
 #: Prefix of model sources that are shipped inside this package (the toy models).
 PACKAGED_PREFIX = "idbooth:"
 
-#: Environment variables that redirect where models come from, mapped to the settings they set.
+
+
+@dataclass(frozen=True)
+class ModelSetting:
+    """One model the pipeline loads, described once: the ``models.<name>`` setting that names its
+    source, and all that configuration, loading and the doctor need to know of it.
+
+    Why one record: a model used to be described in six places of three modules (the settings,
+    their environment variables, the bundle's loaders, which names are insightface packs, which
+    stage loads what, how much a download takes), and a new model needed an edit in each. Now
+    :class:`ModelSources` must have one field per record (checked when this module loads),
+    :class:`~idbooth_lib.models.ModelBundle` holds one model per record, and
+    :mod:`~idbooth_lib.preflight` reads the stages and the download size from here.
+    """
+
+    name: str  # the field of ModelSources: ``models.base_model``
+    bundle_name: str  # the ModelBundle attribute that holds the loaded model: ``bundle.pipeline``
+    #: The stages that load it (``train``, ``generate``, ``evaluate``), for the doctor.
+    stages: tuple[str, ...]
+    #: Disk a first download takes, in GiB, at ``sd21`` scale (a toy model is inside the package).
+    download_gib: float
+    #: Whether a plain name (``buffalo_l``) is an insightface pack rather than a Hugging Face id.
+    insightface_pack: bool = False
+    #: An environment variable that sets it without editing code (a cluster's local copy).
+    environment_variable: str | None = None
+
+
+#: Every model setting, in the order a run loads them (each stage loads its own in this order).
+#: Sizes: SD 2.1-base's diffusers folders (fp32 UNet, text encoder, VAE), an insightface pack
+#: (archive and unpacked files), DINOv2-base, a CLIP ViT-L.
+MODEL_SETTINGS: tuple[ModelSetting, ...] = (
+    ModelSetting("base_model", "pipeline", ("train", "generate"), 5.0,
+                 environment_variable="IDBOOTH_BASE_MODEL"),
+    ModelSetting("face_analysis", "detector", ("train", "evaluate"), 0.6, insightface_pack=True),
+    ModelSetting("identity_encoder", "identity_encoder", ("train", "evaluate"), 0.6,
+                 insightface_pack=True),
+    ModelSetting("evaluation_encoder", "evaluation_encoder", ("evaluate",), 0.6,
+                 insightface_pack=True),
+    ModelSetting("image_features", "image_features", ("evaluate",), 0.4),
+    ModelSetting("clip_features", "clip_features", ("evaluate",), 1.6),
+    ModelSetting("scene_scorer", "scene_scorer", ("evaluate",), 1.6),
+)  # fmt: skip
+#: The records by setting name: ``MODEL_SETTING["base_model"].download_gib``.
+MODEL_SETTING: dict[str, ModelSetting] = {setting.name: setting for setting in MODEL_SETTINGS}
+
+#: Environment variables that redirect where models come from, mapped to the settings they set:
+#: the models' own (from their records) and the two folders everything else is found under.
 ENVIRONMENT_OVERRIDES: dict[str, str] = {
-    "IDBOOTH_BASE_MODEL": "models.base_model",
+    **{setting.environment_variable: f"models.{setting.name}"
+       for setting in MODEL_SETTINGS if setting.environment_variable},
     "IDBOOTH_FACE_MODEL_ROOT": "models.face_model_root",
     "IDBOOTH_HOME": "paths.root",
-}
+}  # fmt: skip
 
 PAPER_NEGATIVE_PROMPT = (
     "cartoon, cgi, render, illustration, painting, drawing, black and white, "
@@ -110,6 +157,23 @@ class ModelSources:
     clip_features: str
     #: What judges prompt adherence (background, pose): the toy probe or a CLIP model.
     scene_scorer: str
+
+
+#: ModelSources' fields that are not models: a revision of one, and the folder of the packs.
+MODEL_SOURCE_EXTRAS = ("base_model_revision", "face_model_root")
+
+
+def _check_model_records() -> None:
+    """ModelSources has exactly one field per :data:`MODEL_SETTINGS` record (plus the extras): a
+    model added in one place and not the other fails on import, not in a run hours later."""
+    fields = [item.name for item in dataclasses.fields(ModelSources)]
+    models = [name for name in fields if name not in MODEL_SOURCE_EXTRAS]
+    if models != [setting.name for setting in MODEL_SETTINGS]:
+        raise TypeError(f"ModelSources' model fields {models} differ from MODEL_SETTINGS "
+                        f"{[setting.name for setting in MODEL_SETTINGS]}: add the record or the field")  # fmt: skip
+
+
+_check_model_records()
 
 
 @dataclass
@@ -611,10 +675,13 @@ def _lookup(tree: dict[str, Any], dotted: str) -> str:
 __all__ = [
     "TRAINING_SETTINGS",
     "ENVIRONMENT_OVERRIDES",
+    "MODEL_SETTING",
+    "MODEL_SETTINGS",
     "PACKAGED_PREFIX",
     "PROFILES",
     "DataConfig",
     "GenerateConfig",
+    "ModelSetting",
     "ModelSources",
     "PathsConfig",
     "ProfileConfig",

@@ -24,17 +24,17 @@ the detector and recogniser its training loaded on to the bundle that evaluates)
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from idbooth_lib.config import PACKAGED_PREFIX, ProfileConfig, looks_like_a_path
+from idbooth_lib.config import MODEL_SETTINGS, PACKAGED_PREFIX, ProfileConfig, looks_like_a_path
 
 SOURCE_KINDS = ("packaged", "file", "folder", "insightface_pack", "hub")
 
 #: Settings whose plain names (``buffalo_l``, ``cheetah_s``) are insightface packs, not hub ids.
-INSIGHTFACE_SETTINGS = frozenset({"face_analysis", "identity_encoder", "evaluation_encoder"})
+INSIGHTFACE_SETTINGS = frozenset(setting.name for setting in MODEL_SETTINGS if setting.insightface_pack)
 
 #: A source ending so is one model file, loaded from disk (never downloaded).
 MODEL_FILE_SUFFIXES = (".onnx", ".pth", ".pt", ".safetensors")
@@ -106,20 +106,34 @@ def resolve_source(source: str) -> str:
 # The bundle
 # ----------------------------------------------------------------------------------------------
 
-#: The models of a bundle, each with the ``config.models`` setting that names its source and the
-#: function that loads it. The loaders live in the stages that use them, above this module, so
-#: they are named by their import path and imported only when a model is first asked for.
-BUNDLED_MODELS: dict[str, tuple[str, str]] = {
-    "pipeline": ("base_model", "idbooth_lib.diffusion.pipeline:load_bundled_pipeline"),
-    "detector": ("face_analysis", "idbooth_lib.data.detect:load_bundled_detector"),
-    "identity_encoder": ("identity_encoder", "idbooth_lib.identity.encoders:load_bundled_encoder"),
-    "evaluation_encoder": (
-        "evaluation_encoder", "idbooth_lib.identity.encoders:load_bundled_encoder"
-    ),
-    "image_features": ("image_features", "idbooth_lib.evaluation.features:load_bundled_features"),
-    "clip_features": ("clip_features", "idbooth_lib.evaluation.features:load_bundled_features"),
-    "scene_scorer": ("scene_scorer", "idbooth_lib.evaluation.adherence:load_bundled_scorer"),
-}
+#: The models of a bundle, by the name a stage reads (``bundle.detector``), each with the
+#: ``config.models`` setting that names its source (one per :data:`~idbooth_lib.config.MODEL_SETTINGS`
+#: record).
+BUNDLED_MODELS: dict[str, str] = {setting.bundle_name: setting.name for setting in MODEL_SETTINGS}
+
+#: ``loader(bundle, setting) -> model``, by bundle name, as the stages register them.
+BundleLoader = Callable[["ModelBundle", str], Any]
+_LOADERS: dict[str, BundleLoader] = {}
+
+
+def registers_loader(bundle_name: str) -> Callable[[BundleLoader], BundleLoader]:
+    """Decorate the function that loads ``bundle_name`` for a bundle; the stage that defines it
+    registers it when it is imported.
+
+    Why the loaders register themselves: they live in the stages that use them (the pipeline in
+    ``diffusion``, the detector in ``data``, the image features in ``evaluation``), above this
+    module, which every stage imports. A table here that named them would point up the layers; a
+    stage that asks a bundle for a model has imported the module that loads it, so its loader is
+    there when it is asked for.
+    """
+    if bundle_name not in BUNDLED_MODELS:
+        raise ValueError(f"{bundle_name!r} is no bundle model; they are {', '.join(BUNDLED_MODELS)}")
+
+    def register(loader: BundleLoader) -> BundleLoader:
+        _LOADERS[bundle_name] = loader
+        return loader
+
+    return register
 
 
 class ModelBundle:
@@ -161,9 +175,12 @@ class ModelBundle:
         return self._models[name]
 
     def _load(self, name: str) -> Any:
-        setting, loader = BUNDLED_MODELS[name]
-        module, _, function = loader.partition(":")
-        return getattr(importlib.import_module(module), function)(self, setting)
+        if name not in _LOADERS:
+            raise LookupError(
+                f"no loader for the bundle's {name!r} is registered: import the stage that loads "
+                f"models.{BUNDLED_MODELS[name]} first (for example `import idbooth_lib.evaluation`)"
+            )
+        return _LOADERS[name](self, BUNDLED_MODELS[name])
 
     def load(self, *names: str) -> ModelBundle:
         """Load ``names`` now (a stage that must not fail half-way loads all it needs first)."""
@@ -177,7 +194,7 @@ class ModelBundle:
 
     def settings_given(self) -> set[str]:
         """The settings whose models were passed in code: the preflight leaves them alone."""
-        return {BUNDLED_MODELS[name][0] for name in self._given}
+        return {BUNDLED_MODELS[name] for name in self._given}
 
 
 #: Models a caller may leave as None to mean "the profile's" (data preparation's ``detector=None``,

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from idbooth_lib.config import ENVIRONMENT_OVERRIDES, ProfileConfig
+from idbooth_lib.config import ENVIRONMENT_OVERRIDES, MODEL_SETTINGS, ProfileConfig
 from idbooth_lib.models import packaged_folder, source_kind
 from idbooth_lib.reporting import MarkdownTable, markdown_table
 
@@ -38,13 +38,11 @@ STAGES = ("all", "train", "generate", "evaluate")
 STAGE_NAMES = {"all": "the pipeline", "train": "training", "generate": "generation",
                "evaluate": "evaluation"}  # fmt: skip
 
-#: The model settings each stage loads, in the order they are loaded.
+#: The model settings each stage loads, in the order they are loaded (read off the records).
 STAGE_SETTINGS: dict[str, tuple[str, ...]] = {
-    "train": ("base_model", "face_analysis", "identity_encoder"),
-    "generate": ("base_model",),
-    "evaluate": ("face_analysis", "identity_encoder", "evaluation_encoder", "image_features",
-                 "clip_features", "scene_scorer"),
-}  # fmt: skip
+    stage: tuple(setting.name for setting in MODEL_SETTINGS if stage in setting.stages)
+    for stage in STAGES if stage != "all"
+}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -76,17 +74,8 @@ STAGE_NEEDS: dict[str, StageNeeds] = {
 #: Training with ``train.gradient_checkpointing``: 5.65 GiB measured
 #: (benchmarks/results/train_step_sd21_shaped_cuda_checkpointing.json), with the same headroom.
 CHECKPOINTED_TRAIN_GPU_GIB = 7.0
-#: Disk a first download takes, by setting: SD 2.1-base's diffusers folders (fp32 UNet, text
-#: encoder, VAE), an insightface pack (archive and unpacked files), DINOv2-base, a CLIP ViT-L.
-DOWNLOAD_GIB: dict[str, float] = {
-    "base_model": 5.0,
-    "face_analysis": 0.6,
-    "identity_encoder": 0.6,
-    "evaluation_encoder": 0.6,
-    "image_features": 0.4,
-    "clip_features": 1.6,
-    "scene_scorer": 1.6,
-}
+#: Disk a first download takes, by setting (each model's record says why so much).
+DOWNLOAD_GIB: dict[str, float] = {setting.name: setting.download_gib for setting in MODEL_SETTINGS}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -610,7 +599,7 @@ def disk_rows(config: ProfileConfig, stage: str, sources: list[PreflightRow]) ->
     # each source once: buffalo_l serves two settings
     pending = {row.where: row.what.removeprefix("models.") for row in sources
                if row.status == WILL_DOWNLOAD}  # fmt: skip
-    demands += [(download_folder(config, setting), setting, DOWNLOAD_GIB.get(setting, 1.0))
+    demands += [(download_folder(config, setting), setting, DOWNLOAD_GIB[setting])
                 for setting in pending.values()]  # fmt: skip
     by_disk: dict[int, list[tuple[Path, str, float]]] = {}
     for folder, label, gib in demands:

@@ -136,7 +136,7 @@ def test_a_claim_on_several_comparisons_takes_the_weakest_status():
 def test_a_study_compares_methods_from_its_kept_embeddings_and_rows(tmp_path):
     """What the trade-off study and the reproduction store: per-person and set-level intervals
     for each method pair, from the embeddings files their evaluations keep."""
-    from idbooth_lib.evaluation.run import write_embeddings
+    from idbooth_lib.evaluation.embedding_store import write_embeddings
     from idbooth_lib.experiments.tradeoff import method_comparisons
 
     rng = np.random.default_rng(6)

@@ -117,3 +117,50 @@ def _stage_docstrings():
 def test_each_stage_package_names_its_chapter():
     for name, text in _stage_docstrings().items():
         assert "chapter" in text.split('"""')[1], name
+
+
+def _module_name(path: Path, package: Path) -> str:
+    parts = path.relative_to(package.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_cycles(package: Path = PACKAGE) -> list[list[str]]:
+    """Cycles of imports between the modules of ``package`` (a module importing a package's
+    ``__init__`` is not counted: the package's own files import their siblings through it).
+    A cycle that imports inside functions to hide from the interpreter still counts."""
+    paths = {_module_name(path, package): path for path in package.rglob("*.py")}
+    graph = {}
+    for name, path in paths.items():
+        imported = {module for _, module in _imports(path)}
+        graph[name] = sorted(target for target in imported
+                             if target in paths and target != name and not name.startswith(f"{target}."))  # fmt: skip
+    cycles, state = [], {}
+
+    def visit(trail: list[str]) -> None:  # depth first; an "open" module met again closes a cycle
+        name = trail[-1]
+        state[name] = "open"
+        for target in graph[name]:
+            if state.get(target) == "open":
+                cycles.append(trail[trail.index(target):])
+            elif target not in state:
+                visit([*trail, target])
+        state[name] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            visit([name])
+    return cycles
+
+
+def test_no_two_modules_import_each_other():
+    assert import_cycles() == []
+
+
+def test_the_cycle_check_sees_an_import_hidden_in_a_function(tmp_path):
+    package = tmp_path / "idbooth_lib"
+    (package / "evaluation").mkdir(parents=True)
+    (package / "evaluation" / "run.py").write_text("from idbooth_lib.evaluation.comparisons import X\n")
+    (package / "evaluation" / "comparisons.py").write_text(
+        "def f():\n    from idbooth_lib.evaluation.run import read\n"
+    )
+    assert len(import_cycles(package)) == 1

@@ -346,11 +346,11 @@ def test_prepare_end_to_end_with_arcface_onnx_on_sd21_settings(
             canvas = Image.new("RGB", (128, 128), (70, 90, 110))
             canvas.paste(face_image(world, identity, image), (32, 32))
             canvas.save(source / f"person_{identity}" / f"{image}.jpg", quality=95)
-    from idbooth_lib.data import detect
+    from idbooth_lib import models
 
-    monkeypatch.setattr(  # the bundle loads its detector through this function
-        detect,
-        "load_bundled_detector",
+    monkeypatch.setitem(  # the loader the data stage registered for the bundle's detector
+        models._LOADERS,
+        "detector",
         lambda bundle, setting: TemplateDetector(offset=(32, 32), face_size=64),
     )
     destination = tmp_path / "prepared"

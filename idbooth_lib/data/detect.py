@@ -30,7 +30,7 @@ from idbooth_lib.identity.arcface_onnx import (
     insightface_pack_folder,
 )
 from idbooth_lib.identity.toy_detector import ToyFaceDetector
-from idbooth_lib.models import resolve
+from idbooth_lib.models import registers_loader, resolve
 from idbooth_lib.ranges import pixels_to_signed
 
 #: The ArcFace template (112×112 crop, OpenCV pixel centres) as fractions of the crop's side, in
@@ -272,6 +272,7 @@ def _holds_a_toy_detector(found) -> bool:
     return found.kind == "folder" and (folder / "config.json").is_file() and not holds_models(folder)
 
 
+@registers_loader("detector")
 def load_bundled_detector(bundle, setting: str) -> FaceDetector:
     """The detector of a :class:`~idbooth_lib.models.ModelBundle`, on the bundle's device."""
     return load_face_detector(bundle.config, device=bundle.device)

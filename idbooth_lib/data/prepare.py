@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+import idbooth_lib.identity.encoders  # noqa: F401 (registers the recognisers' ModelBundle loader)
 from idbooth_lib.config import ProfileConfig
 from idbooth_lib.data.crop import (
     CropSettings,

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from idbooth_lib.config import SAMPLING_SCHEDULERS, ProfileConfig
-from idbooth_lib.models import resolve
+from idbooth_lib.models import registers_loader, resolve
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -87,6 +87,7 @@ def load_base_pipeline(config: ProfileConfig, device: str | None = None, dtype: 
     return pipeline.to(device or config.device)
 
 
+@registers_loader("pipeline")
 def load_bundled_pipeline(bundle, setting: str):
     """The base pipeline of a :class:`~idbooth_lib.models.ModelBundle`, on its device, in its
     pipeline dtype (``generate.dtype`` unless the bundle says otherwise)."""

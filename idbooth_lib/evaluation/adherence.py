@@ -36,7 +36,7 @@ from idbooth_lib.evaluation.features import writable
 from idbooth_lib.generation.generate import MANIFEST_FILE
 from idbooth_lib.generation.prompts import BACKGROUNDS, POSES, parse_prompt
 from idbooth_lib.identity.storage import read_network, save_network
-from idbooth_lib.models import resolve
+from idbooth_lib.models import registers_loader, resolve
 from idbooth_lib.ranges import pixels_to_signed
 
 #: A face whose yaw proxy exceeds this counts as a side view (CLIP scorer).
@@ -152,6 +152,7 @@ def load_scene_scorer(source: str, device: str = "cpu") -> SceneScorer:
     return clip_scorer(found.location, device)
 
 
+@registers_loader("scene_scorer")
 def load_bundled_scorer(bundle, setting: str) -> SceneScorer:
     """The scene scorer of a :class:`~idbooth_lib.models.ModelBundle`, on its device."""
     return load_scene_scorer(bundle.config.models.scene_scorer, bundle.device)

@@ -19,7 +19,7 @@ not a new one. With every weight 1 the measures equal those of
 :mod:`~idbooth_lib.evaluation.separability` (a test holds them to it).
 
 Each study keeps its recognisers' embeddings beside its evaluation files
-(:func:`~idbooth_lib.evaluation.run.write_embeddings`) and stores the intervals in its results, so
+(:func:`~idbooth_lib.evaluation.embedding_store.write_embeddings`) and stores the intervals in its results, so
 a chapter reads them without recomputing anything.
 """
 
@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from idbooth_lib.evaluation.diversity import unit_rows
+from idbooth_lib.evaluation.embedding_store import read_embeddings
 from idbooth_lib.evaluation.intervals import (
     INCONCLUSIVE,
     NOT_REPRODUCED,
@@ -329,9 +330,7 @@ def measure_label(record: dict[str, Any]) -> str:
 
 def load_people_scores(embeddings_file: Path, role: str, people: Sequence[str]) -> dict[str, PeopleScores]:
     """Both protocols' :class:`PeopleScores` of one recogniser, from an evaluation's embeddings
-    file (:func:`~idbooth_lib.evaluation.run.write_embeddings`)."""
-    from idbooth_lib.evaluation.run import read_embeddings
-
+    file (:func:`~idbooth_lib.evaluation.embedding_store.write_embeddings`)."""
     stored = read_embeddings(embeddings_file)
     synthetic, real = stored[role]
     return {

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from idbooth_lib.models import resolve
+from idbooth_lib.models import registers_loader, resolve
 from idbooth_lib.ranges import pixels_to_signed
 
 FeatureExtractor = Callable[[np.ndarray], np.ndarray]
@@ -114,6 +114,8 @@ def load_clip_features(source: str, device: str = "cpu") -> FeatureExtractor:
     return _batched(extract)
 
 
+@registers_loader("image_features")
+@registers_loader("clip_features")
 def load_bundled_features(bundle, setting: str) -> FeatureExtractor | None:
     """The extractor ``models.<setting>`` names for a :class:`~idbooth_lib.models.ModelBundle`:
     ``image_features``, or ``clip_features`` (None when that setting is empty: no CMMD)."""

@@ -21,7 +21,6 @@ faces of both are found and aligned as data preparation does (:mod:`~idbooth_lib
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,9 @@ from idbooth_lib.config import ProfileConfig
 from idbooth_lib.data.crop import CropSettings
 from idbooth_lib.data.prepare import embed_aligned
 from idbooth_lib.evaluation.adherence import MANIFEST_FILE, adherence, read_manifest
+from idbooth_lib.evaluation.comparisons import PROTOCOL_NAMES, ROLE_NAMES
 from idbooth_lib.evaluation.diversity import mean_pairwise_distance, pose_spread, vendi_score
+from idbooth_lib.evaluation.embedding_store import write_embeddings
 from idbooth_lib.evaluation.faces import FaceSet, read_face_set
 from idbooth_lib.evaluation.fidelity import (
     cmmd,
@@ -46,7 +47,7 @@ from idbooth_lib.evaluation.separability import (
     similarity_to_real,
     within_set_scores,
 )
-from idbooth_lib.io import atomic_path, write_json
+from idbooth_lib.io import write_json
 from idbooth_lib.models import ModelBundle, as_bundle
 from idbooth_lib.preflight import check_profile
 
@@ -119,7 +120,7 @@ def evaluate_folders(
     (tests and notebooks pass small ones). Every model is loaded before any image is measured,
     so a model that cannot be loaded fails at once; before that, the preflight checks every
     source that will be loaded. With ``embeddings_file``, both
-    recognisers' embeddings of both sets are kept there (:func:`write_embeddings`), for the
+    recognisers' embeddings of both sets are kept there (:func:`~idbooth_lib.evaluation.embedding_store.write_embeddings`), for the
     intervals of :mod:`~idbooth_lib.evaluation.comparisons`."""
     manifest = read_manifest(synthetic)
     models = as_bundle(config, models)
@@ -241,7 +242,6 @@ def load_evaluation_models(models: ModelBundle, with_scene_scorer: bool = False)
 
 def summary_table(results: dict):
     """The identity rows of the paper's table for each recogniser and protocol, plus the counts."""
-    from idbooth_lib.evaluation.comparisons import PROTOCOL_NAMES, ROLE_NAMES
     from idbooth_lib.reporting import markdown_table, number
 
     rows = []
@@ -259,38 +259,6 @@ def summary_table(results: dict):
     rows.append(("faces found", f"synthetic {found['synthetic']['usable']}/{found['synthetic']['total']}",
                  f"real {found['real']['usable']}/{found['real']['total']}", "", "", ""))  # fmt: skip
     return markdown_table(["recogniser", "protocol", "EER", "FMR100", "genuine μ ± σ", "FDR"], rows)
-
-
-def write_embeddings(
-    path: str | Path, embedded: dict[str, tuple[np.ndarray, np.ndarray]], synthetic_labels, real_labels
-) -> None:
-    """Each recogniser's embeddings of the synthetic and the real set (``embedded[role]``), with
-    every image's identity, as one safetensors file written atomically: what a set-level interval
-    needs to recompute the EER on resampled people, without finding the faces again."""
-    from safetensors.numpy import save_file
-
-    tensors = {}
-    for role, (synthetic, real) in embedded.items():
-        tensors[f"{role}.synthetic"] = np.ascontiguousarray(synthetic, np.float32)
-        tensors[f"{role}.real"] = np.ascontiguousarray(real, np.float32)
-    labels = {"synthetic_labels": json.dumps([str(x) for x in synthetic_labels]),
-              "real_labels": json.dumps([str(x) for x in real_labels])}  # fmt: skip
-    with atomic_path(path) as temporary:
-        save_file(tensors, str(temporary), metadata=labels)
-
-
-def read_embeddings(path: str | Path) -> dict[str, Any]:
-    """What :func:`write_embeddings` stored: ``{role: (synthetic, real)}`` and both label lists."""
-    from safetensors import safe_open
-    from safetensors.numpy import load_file
-
-    with safe_open(str(path), framework="numpy") as stored:
-        labels = stored.metadata()
-    arrays = load_file(str(path))
-    found: dict[str, Any] = {key: json.loads(labels[key]) for key in ("synthetic_labels", "real_labels")}
-    for role in {key.split(".")[0] for key in arrays}:
-        found[role] = arrays[f"{role}.synthetic"], arrays[f"{role}.real"]
-    return found
 
 
 def write_results(path: str | Path, results: dict) -> None:

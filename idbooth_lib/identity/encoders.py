@@ -21,7 +21,7 @@ import torch
 
 from idbooth_lib.config import PACKAGED_PREFIX
 from idbooth_lib.identity.toy_recogniser import ToyRecogniser
-from idbooth_lib.models import Source, resolve
+from idbooth_lib.models import Source, registers_loader, resolve
 
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".safetensors")
 
@@ -116,6 +116,8 @@ def _insightface_pack(
     return load_onnx_as_torch(find_recognition_model(folder))
 
 
+@registers_loader("identity_encoder")
+@registers_loader("evaluation_encoder")
 def load_bundled_encoder(bundle, setting: str) -> torch.nn.Module:
     """The recogniser ``models.<setting>`` names, for a :class:`~idbooth_lib.models.ModelBundle`."""
     config = bundle.config

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import idbooth_lib.identity.encoders  # noqa: F401 (registers the recognisers' ModelBundle loader)
 from idbooth_lib.config import ProfileConfig
 from idbooth_lib.data.layout import (
     IDENTITY_FILE,
