@@ -18,7 +18,6 @@ methods apart.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,6 +25,17 @@ from dataclasses import dataclass
 #: recogniser's embeddings of the clean-image estimates, ``positive`` the real photos',
 #: ``negative`` the prior (class) images' (None unless the method asks for them).
 IdentityTerm = Callable
+
+
+class BuiltInTerm:
+    """Says that a built-in method's identity term is the training stage's own (chapter 03's
+    ``identity_loss`` and ``triplet_loss`` in :mod:`idbooth_lib.training.losses`)."""
+
+    def __repr__(self) -> str:
+        return "BUILT_IN_TERM"
+
+
+BUILT_IN_TERM = BuiltInTerm()
 
 
 @dataclass(frozen=True)
@@ -37,10 +47,11 @@ class Method:
     short_name: str  # in the report's compact comparisons: ``ID − PB``
     colour: str
     marker: str
-    #: The per-sample identity term, or None for no identity term (DreamBooth). The built-in
-    #: ones are named ``"module:function"`` and imported when first used, so that this module,
-    #: which every stage reads, never imports the training stage.
-    identity_term: IdentityTerm | str | None = None
+    #: The per-sample identity term, or None for no identity term (DreamBooth). A method
+    #: registered in code passes its function; the built-in ones say :data:`BUILT_IN_TERM`: their
+    #: terms are defined beside the other losses in the training stage, which finds them by the
+    #: method's name, so that this module, which every stage reads, neither imports nor names it.
+    identity_term: IdentityTerm | BuiltInTerm | None = None
     #: Whether the term needs the embeddings of the prior (class) images (ID-Booth's push).
     uses_prior_embeddings: bool = False
 
@@ -48,20 +59,12 @@ class Method:
     def has_identity_term(self) -> bool:
         return self.identity_term is not None
 
-    def term(self) -> IdentityTerm | None:
-        """The identity term as a function (None when the method has none)."""
-        if not isinstance(self.identity_term, str):
-            return self.identity_term
-        module, _, function = self.identity_term.partition(":")
-        return getattr(importlib.import_module(module), function)
 
-
-_LOSSES = "idbooth_lib.training.losses"
 #: The three methods of the paper, in the order the book shows them (weakest objective first).
 BUILT_IN = (
     Method("dreambooth", "DreamBooth", "DB", "#e69f00", "s"),
-    Method("portraitbooth", "PortraitBooth", "PB", "#56b4e9", "^", f"{_LOSSES}:identity_loss"),
-    Method("idbooth", "ID-Booth", "ID", "#009e73", "o", f"{_LOSSES}:triplet_loss",
+    Method("portraitbooth", "PortraitBooth", "PB", "#56b4e9", "^", BUILT_IN_TERM),
+    Method("idbooth", "ID-Booth", "ID", "#009e73", "o", BUILT_IN_TERM,
            uses_prior_embeddings=True),  # fmt: skip
 )
 _REGISTRY: dict[str, Method] = {method.name: method for method in BUILT_IN}

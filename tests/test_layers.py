@@ -164,3 +164,19 @@ def test_the_cycle_check_sees_an_import_hidden_in_a_function(tmp_path):
         "def f():\n    from idbooth_lib.evaluation.run import read\n"
     )
     assert len(import_cycles(package)) == 1
+
+
+def test_no_module_of_the_layers_imports_by_a_name_in_a_string():
+    """``importlib.import_module("idbooth_lib...")`` or a ``"module:function"`` table would hide a
+    dependency from the checks above (the bundle's loaders and the methods' terms once were)."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.relative_to(PACKAGE).parts[0].removesuffix(".py") in CONSUMERS:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and \
+                    node.value.startswith("idbooth_lib.") and ":" in node.value:  # fmt: skip
+                found.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+            if isinstance(node, ast.Attribute) and node.attr == "import_module":
+                found.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+    assert found == []

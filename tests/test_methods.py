@@ -37,7 +37,11 @@ def pushbooth():
 def test_the_built_in_methods_are_the_papers_and_their_terms_load():
     assert PAPER_METHODS == ("dreambooth", "portraitbooth", "idbooth")
     assert [m.has_identity_term for m in BUILT_IN] == [False, True, True]
-    assert get_method("idbooth").term().__name__ == "triplet_loss"
+    from idbooth_lib.training.losses import term_of
+
+    assert term_of(get_method("idbooth")).__name__ == "triplet_loss"
+    assert term_of(get_method("portraitbooth")).__name__ == "identity_loss"
+    assert term_of(get_method("dreambooth")) is None
     with pytest.raises(ValueError, match="already registered"):
         register_method(BUILT_IN[0])
     with pytest.raises(ValueError, match="built in"):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from idbooth_lib.methods import get_method
+from idbooth_lib.methods import BUILT_IN_TERM, IdentityTerm, Method, get_method
 
 
 def timestep_weight(timesteps: torch.Tensor, num_train_timesteps: int = 1000) -> torch.Tensor:
@@ -50,6 +50,17 @@ def triplet_loss(
     return F.relu(cosine_distance(anchor, positive) - cosine_distance(anchor, negative) + margin)
 
 
+#: The built-in methods' identity terms, by method name: their records say only ``BUILT_IN_TERM``.
+BUILT_IN_TERMS: dict[str, IdentityTerm] = {"portraitbooth": identity_loss, "idbooth": triplet_loss}
+
+
+def term_of(record: Method) -> IdentityTerm | None:
+    """The identity term of a method's record as a function (None when it has none)."""
+    if record.identity_term is BUILT_IN_TERM:
+        return BUILT_IN_TERMS[record.name]
+    return record.identity_term
+
+
 def identity_term(
     method: str,
     embeddings: torch.Tensor,
@@ -61,7 +72,7 @@ def identity_term(
     """The weighted identity term of ``method`` (its record in :mod:`idbooth_lib.methods`)
     averaged over the batch; zero for a method without one (DreamBooth)."""
     record = get_method(method)
-    term = record.term()
+    term = term_of(record)
     if term is None:
         return embeddings.new_zeros(())
     if record.uses_prior_embeddings and negatives is None:
