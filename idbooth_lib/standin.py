@@ -20,7 +20,8 @@ embed noise. Only the structure, the file layouts and the code paths are real.
 * :func:`save_insightface_pack` — a ``buffalo_l``-like folder (``det_10g.onnx``, ``w600k_r50.onnx``)
   that ``insightface.app.FaceAnalysis`` and ``insightface.model_zoo.get_model`` load as they load
   the real pack; :func:`save_person_package` — a ``cheetah_s``-like insightface 2.x package (a
-  ``manifest.json`` of version 2, the recogniser it declares, its licence file).
+  ``manifest.json`` of version 2 declaring its four tasks, the models with their SHA-256 sums,
+  its licence file) that insightface's ``load_person_package`` and ``PersonAnalysis`` load.
 * :func:`standin_sources` — all of it in one folder, returned as the ``--set`` assignments that
   point the ``sd21`` profile at it (the only settings the route test and chapter 08 change).
 
@@ -304,28 +305,99 @@ def save_insightface_pack(
     return folder
 
 
+class CentrePersonDetector(nn.Module):
+    """The person detector's interface in insightface 2.x packages (inputs ``image`` and
+    ``scale_factor``; candidate boxes in the original image's pixels and their scores, before
+    non-maximum suppression) answering one person covering the centre half of every image."""
+
+    def forward(self, image: torch.Tensor, scale_factor: torch.Tensor):
+        height, width = image.shape[2], image.shape[3]
+        box = torch.tensor([[[0.25, 0.25, 0.75, 0.75]]]) * torch.tensor([width, height, width, height])
+        # back to the original image: divide by the resize factors (y, x), as the real exports do
+        box = box / scale_factor[:, [1, 0, 1, 0]].unsqueeze(1)
+        score = torch.full((1, 1, 1), 0.9) + 0 * image.mean()
+        return box + 0 * image.mean(), score
+
+
+class StandinReID(nn.Module):
+    """A random person re-identifier: a 256×128 crop to a 256-number body embedding."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d((4, 2))
+        self.project = nn.Linear(3 * 4 * 2, 256)
+
+    def forward(self, data: torch.Tensor) -> torch.Tensor:
+        return self.project(self.pool(data).flatten(1))
+
+
+#: The files of a ``cheetah_s``-like package, one per task, as insightface 2.x names the tasks.
+PERSON_PACKAGE_FILES = {
+    "person_detection": "person_det.onnx",
+    "person_reid": "person_reid.onnx",
+    "detection": "det_500m.onnx",
+    "recognition": CHEETAH_RECOGNITION_FILE,
+}
+
+
+def _export_named(model: nn.Module, path: Path, examples: tuple, inputs: list, outputs: list) -> None:
+    """Export with the node names an insightface task contract checks (``image``, ``data``...)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter is marked legacy
+        torch.onnx.export(model.eval(), examples, str(path), input_names=inputs,
+                          output_names=outputs, dynamo=False)  # fmt: skip
+
+
 def save_person_package(root: str | Path, name: str = "cheetah_s", seed: int = 1) -> Path:
-    """``<root>/models/<name>/``: an insightface 2.x package (``manifest.json`` version 2) whose
-    recognition task is a random recogniser of its own seed, so it disagrees with the pack's."""
+    """``<root>/models/<name>/``: an insightface 2.x person package (``manifest.json`` version 2)
+    with the four tasks the real ``cheetah_s`` declares: a person detector, a person
+    re-identifier, a face detector and the face recogniser (random, of its own seed, so it
+    disagrees with the pack's). insightface's own loaders accept it: ``load_person_package``
+    checks the manifest, the files and their SHA-256 sums, and ``PersonAnalysis`` runs each
+    model once against its task's contract (node names, shapes), as it does the real package.
+    The book uses only the recogniser; the other three make the package what a reader downloads.
+    """
+    import hashlib
+
     folder = Path(root) / "models" / name
-    save_recogniser_onnx(folder / CHEETAH_RECOGNITION_FILE, seed)
+    files = {task: folder / file for task, file in PERSON_PACKAGE_FILES.items()}
+    torch.manual_seed(seed)
+    person_size = (320, 320)  # a multiple of 64, as insightface's person detector requires
+    _export_named(CentrePersonDetector(), files["person_detection"],
+                  (torch.zeros(1, 3, *person_size), torch.ones(1, 2)),
+                  ["image", "scale_factor"], ["nms_pre_boxes", "nms_pre_scores"])  # fmt: skip
+    _export_named(StandinReID(), files["person_reid"], (torch.zeros(1, 3, 256, 128),),
+                  ["data"], ["reid_embedding"])  # fmt: skip
+    _export(CentreFaceDetector(), files["detection"], torch.zeros(1, 3, DETECTOR_INPUT, DETECTOR_INPUT),
+            dynamic_batch=False)  # fmt: skip
+    save_recogniser_onnx(files["recognition"], seed)
     (folder / "MODEL.LICENSE").write_text(
         "Stand-in built by idbooth_lib.standin: random weights, no licence restrictions.\n",
         encoding="utf-8",
     )
+
+    def sha256(path: Path) -> str:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+
+    tasks = {
+        "person_detection": {"input_size": list(person_size),
+                             "preprocessing": {"mean": 0.0, "std": 255.0, "scale": 1.0}},
+        "person_reid": {"input_size": [256, 128],
+                        "preprocessing": {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+                                          "scale": 1 / 255}},
+        "detection": {"preprocessing": {"mean": 127.5, "std": 128.0}},
+        "recognition": {"input_size": [112, 112], "embedding_dimension": 512,
+                        "preprocessing": {"mean": 127.5, "std": 127.5}},
+    }  # fmt: skip
+    for task, path in files.items():
+        tasks[task] = {"file": path.name, "sha256": sha256(path), **tasks[task]}
     manifest = {
         "manifest_version": 2,
         "model_id": name,
         "display_name": f"{name} (random stand-in)",
         "license": "MODEL.LICENSE",
-        "tasks": {
-            "recognition": {
-                "file": CHEETAH_RECOGNITION_FILE,
-                "input_size": [112, 112],
-                "embedding_dimension": 512,
-                "preprocessing": {"mean": 127.5, "std": 127.5},
-            }
-        },
+        "tasks": tasks,
     }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return folder

@@ -235,6 +235,28 @@ def test_an_insightface_2_package_loads_the_recogniser_its_manifest_names(tmp_pa
         load_identity_encoder("cheetah_s", face_model_root=tmp_path, allow_download=False)
 
 
+def test_the_standin_person_package_is_what_insightface_s_own_loaders_accept(tmp_path):
+    """The real cheetah_s declares four tasks (person detection and re-identification, face
+    detection and recognition); insightface refuses a package with fewer. Its own loader checks
+    the manifest and the SHA-256 sums; PersonAnalysis runs each model against its task's
+    contract (node names, shapes), as a reader's download is run."""
+    import numpy as np
+    from insightface.app.person_analysis import PersonAnalysis
+    from insightface.model_zoo.person_package import TASKS, load_person_package
+
+    from idbooth_lib.standin import save_person_package
+
+    save_person_package(tmp_path, "cheetah_s")
+    package = load_person_package("cheetah_s", tmp_path)
+    assert set(package["tasks"]) == set(TASKS)
+    analysis = PersonAnalysis("cheetah_s", tmp_path)
+    analysis.prepare()
+    people = analysis.detector.detect(np.zeros((200, 300, 3), np.uint8))
+    assert people.shape == (1, 5)
+    np.testing.assert_allclose(people[0, :4], [75, 50, 225, 150], atol=0.01)  # the centre half
+    assert analysis.face_recognizer.output_shape[-1] == 512
+
+
 def test_each_kind_of_pack_is_downloaded_by_insightface_s_own_downloader(tmp_path, monkeypatch):
     """cheetah_s by the checked package installer, buffalo_l by the classic zip download."""
     from insightface.model_zoo import person_package
