@@ -12,10 +12,12 @@ measure to what it can support and writes large ones with thousands separators.
 from __future__ import annotations
 
 import inspect
+import json
 import re
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -125,3 +127,28 @@ def wrapped_command(command: str, width: int = 86) -> str:
         else:
             lines[-1] += f" {part}"
     return " \\\n".join(lines)
+
+
+#: Where ``benchmarks/chapter_times.py`` writes, relative to a checkout of the repository.
+CHAPTER_TIMES_PATTERN = "chapter_times_*cpu.json"
+
+
+def read_chapter_times(results_folder: str | Path) -> dict | None:
+    """The newest chapter timings in ``results_folder`` (``benchmarks/results`` of a checkout), or
+    None where there are none (a Colab runtime holds only the notebook, not the repository)."""
+    found = sorted(Path(results_folder).glob(CHAPTER_TIMES_PATTERN))
+    if not found:
+        return None
+    return max((json.loads(path.read_text(encoding="utf-8")) for path in found), key=lambda run: run["date"])
+
+
+def chapter_times_table(measured: dict) -> MarkdownTable:
+    """Minutes per chapter, as ``benchmarks/chapter_times.py`` measured them."""
+    return markdown_table(["chapter", "minutes, top to bottom"],
+                          [(name, f"{seconds / 60:.1f}") for name, seconds in measured["seconds"].items()])  # fmt: skip
+
+
+def chapter_times_caption(measured: dict) -> str:
+    """Where and when the times were measured, and the whole book's total."""
+    return (f"measured on {measured['cpu_cores']} CPU cores on {measured['date']} (commit "
+            f"{measured['commit']}): {measured['total_seconds'] / 60:.0f} minutes for the whole book")  # fmt: skip

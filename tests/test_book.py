@@ -187,3 +187,20 @@ def test_the_root_folder_is_not_taken_for_a_machine_path(tmp_path):
     assert check_rendered_book.absolute_path_problems("see /usr/share and a/b", ["/"]) == []
     found = check_rendered_book.absolute_path_problems("x /home/me/work/a.png", ["/home/me", "/home/me/work"])
     assert found == ["absolute path /home/me/work/a.png"]
+
+
+#: The library code each chapter teaches, shown on its page with ``show_source`` as it runs.
+CODE_ON_THE_PAGE = {
+    "01_data_preparation": ["prepare_photo"],
+    "03_identity_objective": ["identity_loss", "triplet_loss", "identity_term"],
+    "06_evaluation": ["equal_error_rate", "interpolated_crossing", "paired_difference"],
+    "08_your_photos": ["read_lora", "load_lora"],
+}
+
+
+@pytest.mark.parametrize("chapter", sorted(CODE_ON_THE_PAGE))
+def test_the_page_shows_the_code_it_teaches(chapter):
+    notebook = json.loads((ROOT / "notebooks" / f"{chapter}.ipynb").read_text(encoding="utf-8"))
+    code = "\n".join("".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "code")
+    shown = set(re.findall(r"show_source\((\w+)\)", code))
+    assert set(CODE_ON_THE_PAGE[chapter]) <= shown, set(CODE_ON_THE_PAGE[chapter]) - shown
