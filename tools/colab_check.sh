@@ -18,8 +18,9 @@ EXTRAS=diffusion,faces
 # Packages the library needs that Colab's image already holds (it lacks onnxruntime, onnx,
 # insightface, onnx2torch, prdc and pytorch-metric-learning, which the install cell adds).
 PREINSTALLED=(scipy scikit-learn scikit-image matplotlib opencv-python pillow tqdm safetensors)
-# What Colab has beside the library and the tests need: a kernel, pytest, papermill.
-TEST_TOOLS=(pytest papermill ipykernel pyyaml nbformat)
+# What Colab has beside the library and the tests need: a kernel, pytest, papermill, and the
+# rendered-page check's HTML parser that the notebook tests import.
+TEST_TOOLS=(pytest papermill ipykernel pyyaml nbformat beautifulsoup4)
 
 # Colab runs Python 3.12-3.13; the floors check uses the oldest Python pyproject.toml admits.
 WANTED=${COMPAT_PYTHON:-3.13}
