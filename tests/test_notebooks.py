@@ -28,6 +28,7 @@ FAST_PARAMETERS = {
     "07_recognition": {
         "IDENTITIES": 6,
         "PHOTOS_PER_IDENTITY": 3,
+        "POSED_PER_IDENTITY": 2,
         "EPOCHS": 2,
         "BENCHMARK_PAIRS_PER_FOLD": 6,
     },

@@ -22,7 +22,6 @@ from typing import Any
 
 from idbooth_lib.evaluation import paper
 from idbooth_lib.evaluation.comparisons import (
-    PAPER_PAIRS,
     as_interval,
     claim_status,
     combined_status,
@@ -53,7 +52,9 @@ class Claim:
 
 
 def _numbers(values: dict[str, float | None], digits: int = 3) -> str:
-    return " / ".join(number(values.get(m), digits) for m in PAPER_METHODS)
+    """``DB / PB / ID 0.333 / 0.304 / 0.341``: one number per method, in the paper's order."""
+    names = " / ".join(SHORT[m] for m in PAPER_METHODS)
+    return f"{names} " + " / ".join(number(values.get(m), digits) for m in PAPER_METHODS)
 
 
 def _compared(record: dict[str, Any], status: str, digits: int) -> str:
@@ -103,35 +104,47 @@ def _identity(
     }
 
 
+#: The two halves of the paper's order ID-Booth ≥ PortraitBooth > DreamBooth, each judged on its
+#: own: one can hold while the other fails, and a joined claim would hide which.
+ORDER_HALVES = (("idbooth", "portraitbooth", "≥"), ("portraitbooth", "dreambooth", ">"))
+
+
 def identity_claims(reproduction: dict) -> list[Claim]:
-    """Separability (EER, FMR100, FDR; synthetic vs synthetic and vs real): the paper's order
-    ID-Booth ≥ PortraitBooth > DreamBooth as three method pairs, judged by both recognisers."""
+    """Separability (EER, FMR100, FDR; synthetic vs synthetic and vs real): each half of the
+    paper's order ID-Booth ≥ PortraitBooth > DreamBooth a claim of its own, judged by both
+    recognisers."""
     people = reproduction["plan"]["identities"]
     rows = []
     for protocol, measure, lower, digits in SEPARABILITY:
         published = paper.IDENTITY[protocol][measure]
-        claim = (f"Identity separability, {protocol.replace('_', ' ')}: ID-Booth ≥ PortraitBooth "
-                 f"> DreamBooth ({MEASURE_NAMES[measure]} {_numbers(published, digits)})")  # fmt: skip
-        toy = "; ".join(f"{ROLES[role].split()[0]} {_numbers(_identity(reproduction, protocol, measure, role), digits)}"
-                        for role in ROLES)  # fmt: skip
-        judged = {
-            role: judged_comparisons(
-                reproduction.get("comparisons"),
-                [{"first": first, "second": second, "protocol": protocol, "measure": measure,
-                  "role": role} for first, second in PAPER_PAIRS],  # fmt: skip
-                lower, digits,
+        for first, second, sign in ORDER_HALVES:
+            pair = (first, second)
+            claim = (f"Identity separability, {protocol.replace('_', ' ')}: {NAMES[first]} {sign} "
+                     f"{NAMES[second]} ({MEASURE_NAMES[measure]} "
+                     f"{' vs '.join(number(published[m], digits) for m in pair)})")  # fmt: skip
+            toy = "; ".join(
+                f"{ROLES[role].split()[0]} "
+                + " vs ".join(number(_identity(reproduction, protocol, measure, role)[m], digits) for m in pair)
+                for role in ROLES
             )
-            for role in ROLES
-        }
-        if any(found is None for found in judged.values()):
-            status, reason = NOT_RUN, NO_INTERVALS
-        else:
-            status = combined_status([found[0] for found in judged.values()])
-            reason = "; ".join(f"{ROLES[role]}: {found[1]}" for role, found in judged.items())
-            reason += f" ({people} people)"
-        rows.append(Claim(claim, toy, status, reason,
-                          "chapters 04–06: `idbooth train`, `generate`, `evaluate` on `--profile "
-                          "sd21` with your own photos"))  # fmt: skip
+            judged = {
+                role: judged_comparisons(
+                    reproduction.get("comparisons"),
+                    [{"first": first, "second": second, "protocol": protocol, "measure": measure,
+                      "role": role}],  # fmt: skip
+                    lower, digits,
+                )
+                for role in ROLES
+            }
+            if any(found is None for found in judged.values()):
+                status, reason = NOT_RUN, NO_INTERVALS
+            else:
+                status = combined_status([found[0] for found in judged.values()])
+                reason = "; ".join(f"{ROLES[role]}: {found[1]}" for role, found in judged.items())
+                reason += f" ({people} people)"
+            rows.append(Claim(claim, toy, status, reason,
+                              "chapters 04–06: `idbooth train`, `generate`, `evaluate` on `--profile "
+                              "sd21` with your own photos"))  # fmt: skip
     return rows
 
 
@@ -153,7 +166,8 @@ def diversity_claims(reproduction: dict) -> list[Claim]:
         status, reason = (NOT_RUN, NO_INTERVALS) if found is None else found
         if found is not None:
             reason += f" ({people} people)"
-        rows.append(Claim(claim, _numbers(vendi, 2), status, reason,
+        toy = f"Vendi {' vs '.join(number(vendi.get(m), 2) for m in (first, second))}"
+        rows.append(Claim(claim, toy, status, reason,
                           "chapter 06 on sd21: DINOv2 features (`models.image_features`)"))  # fmt: skip
     return rows
 
@@ -198,31 +212,38 @@ def cmmd_claim() -> Claim:
     )
 
 
-def utility_claim(reproduction: dict) -> Claim:
-    """Real + ID-Booth images train a better recogniser than the real photos alone, and better
-    than real + either other method's images: benchmark accuracy, paired by training seed."""
+def utility_claims(reproduction: dict) -> list[Claim]:
+    """Adding ID-Booth images to the real photos trains a better recogniser (i) than the real
+    photos alone and (ii) than adding either other method's images: two claims, each judged on
+    benchmark accuracy paired by training seed."""
     from idbooth_lib.experiments.reproduce import recognition_comparisons
 
     summary = {row["setting"]: row for row in reproduction["recognition_summary"]}
-    claim = ("Adding ID-Booth images to a small real dataset trains a better face recogniser "
-             "(and better than adding DreamBooth or PortraitBooth images)")  # fmt: skip
+    others = [s for s in summary if s not in ("real", "real+idbooth")]
+    halves = (
+        ("Adding ID-Booth images to a small real dataset trains a better face recogniser than the "
+         "real photos alone", ["real"]),
+        ("... and a better one than adding DreamBooth's or PortraitBooth's images", others),
+    )  # fmt: skip
     on_sd21 = "chapter 07: `idbooth fr-train --backbone iresnet50` on real + generated data"
     if "real" not in summary or "real+idbooth" not in summary:
-        return Claim(claim, "–", NOT_RUN, "no recognition results", on_sd21)
+        return [Claim(claim, "–", NOT_RUN, "no recognition results", on_sd21) for claim, _ in halves]
     found = {s.removeprefix("real+"): row["accuracy_mean"] for s, row in summary.items()
              if s != "real"}  # fmt: skip
-    table = f"real {summary['real']['accuracy_mean']:.3f}; + " + _numbers(found)
-    others = [s for s in summary if s not in ("real", "real+idbooth")]
-    judged = judged_comparisons(
-        recognition_comparisons(reproduction["recognition"]),
-        [{"first": "real+idbooth", "second": second} for second in ("real", *others)],
-        lower_is_better=False,
-    )
-    if judged is None:
-        return Claim(claim, table, NOT_RUN, "fewer than two recogniser seeds", on_sd21)
+    table = f"real {summary['real']['accuracy_mean']:.3f}; real + {_numbers(found)}"
     seeds = len({row["seed"] for row in reproduction["recognition"]})
-    status, reason = judged
-    return Claim(claim, table, status, f"toy benchmark accuracy: {reason} ({seeds} seeds)", on_sd21)
+    compared = recognition_comparisons(reproduction["recognition"])
+    claims = []
+    for claim, seconds in halves:
+        judged = judged_comparisons(compared, [{"first": "real+idbooth", "second": second}
+                                               for second in seconds], lower_is_better=False)  # fmt: skip
+        if judged is None:
+            claims.append(Claim(claim, table, NOT_RUN, "fewer than two recogniser seeds", on_sd21))
+            continue
+        status, reason = judged
+        claims.append(Claim(claim, table, status, f"toy benchmark accuracy: {reason} ({seeds} seeds)",
+                            on_sd21))  # fmt: skip
+    return claims
 
 
 def benchmarks_claim() -> Claim:
@@ -241,13 +262,13 @@ def paper_claims(reproduction: dict) -> list[Claim]:
         *identity_claims(reproduction),
         *diversity_claims(reproduction),
         cmmd_claim(),
-        utility_claim(reproduction),
+        *utility_claims(reproduction),
         benchmarks_claim(),
     ]
 
 
 def claims_table(claims: list[Claim], subject: str = "the paper's claim",
-                 toy: str = "toy (DB / PB / ID-Booth)") -> Any:  # fmt: skip
+                 toy: str = "toy result") -> Any:  # fmt: skip
     """The report's table (a Markdown table that notebooks display), numbered so that
     :func:`claims_notes` can give each claim's reasons and its sd21 route below it: five
     columns of prose would not fit the page. ``subject`` and ``toy`` name the second and third
@@ -269,4 +290,103 @@ def claims_notes(claims: list[Claim]) -> Any:
     for row, claim in enumerate(claims, 1):
         route = f" *On sd21:* {claim.on_sd21}." if claim.on_sd21 else ""
         lines.append(f"{row}. {claim.reason.rstrip('.')}.{route}")
+    return MarkdownText("\n".join(lines))
+
+
+def _side(interval) -> str:
+    """Where an interval of ``gain − the path's gain`` puts a method against a path."""
+    if interval.low > 0:
+        return "lies above"
+    if interval.high < 0:
+        return "lies below"
+    return "cannot be told from"
+
+
+def path_reading(study: dict, step: int) -> Any:
+    """Why, at one training step, ID-Booth separates identities less well than PortraitBooth:
+    where the two stand on the trade-off of chapter 06 (identity gained against backgrounds
+    kept), and whether ID-Booth lies above, below or on the other methods' paths there (paired
+    over the study's people). Every number and every comparative word comes from ``study``."""
+    from idbooth_lib.experiments.tradeoff import gap_to_path
+    from idbooth_lib.reporting import MarkdownText
+
+    mean = {(s["method"], s["step"]): s for s in study["summary"]}
+    ours, pull = mean[("idbooth", step)], mean[("portraitbooth", step)]
+    gaps = {other: gap_to_path(study["rows"], "idbooth", other, step) for other in ("portraitbooth", "dreambooth")}
+    if any(gap["interval"] is None for gap in gaps.values()):
+        return MarkdownText(f"The trade-off study has too few people at step {step} to place the methods.")
+
+    def told(other: str) -> str:
+        gap = gaps[other]
+        interval = gap["interval"]
+        return (f"{_side(interval)} {NAMES[other]}'s path ({interval.estimate:+.3f}, interval "
+                f"{interval.low:+.3f} to {interval.high:+.3f}, {gap['compared']} of {gap['people']} people)")
+
+    further = "further along" if ours["background"] < pull["background"] else "less far along"
+    text = (
+        f"**Why the triplet term separates identities less well here than the pull term.** The "
+        f"claims are judged at step {step}. There, in the trade-off study ({ours['identities']} people, "
+        f"independent recogniser), ID-Booth has gained {ours['identity_independent_gained']:+.3f} of "
+        f"identity and keeps {ours['background']:.2f} of the prompted backgrounds; PortraitBooth "
+        f"{pull['identity_independent_gained']:+.3f} and {pull['background']:.2f}. A step count is not "
+        f"a point of the trade-off: read at the share of backgrounds ID-Booth keeps, its identity "
+        f"gain {told('portraitbooth')} and {told('dreambooth')}."
+    )
+    side = _side(gaps["portraitbooth"]["interval"])
+    if side == "cannot be told from":
+        text += (f" So the push does not show here as a worse exchange of prompt for person: at "
+                 f"step {step} ID-Booth is {further} a path that cannot be told from "
+                 "PortraitBooth's, and separability at a fixed step follows how much identity has "
+                 "been gained.")
+    elif side == "lies below":
+        text += (" So here the push costs identity at the same share of backgrounds: the triplet "
+                 "term exchanges prompt for person less well than the pull alone.")
+    else:
+        text += (f" So the push buys more identity for the same share of backgrounds; its lower "
+                 f"separability at step {step} comes from being {further} its path.")
+    return MarkdownText(text)
+
+
+def _ahead_counts(records: Sequence[dict], first: str, second: str, measures: Sequence[str]) -> dict[str, int]:
+    """How many of the comparisons of ``first`` against ``second`` on ``measures`` put either
+    ahead (interval wholly on one side of zero), and how many show no difference."""
+    from idbooth_lib.evaluation.comparisons import LOWER_IS_BETTER, ahead
+
+    counts = {"first": 0, "second": 0, "neither": 0}
+    for record in records:
+        if record["measure"] not in measures or {record["first"], record["second"]} != {first, second}:
+            continue
+        said = ahead(record, LOWER_IS_BETTER[record["measure"]])
+        if said == "no difference shown":
+            counts["neither"] += 1
+        else:
+            winner = record["first"] if said == f"{display_name(record['first'])} ahead" else record["second"]
+            counts["first" if winner == first else "second"] += 1
+    return counts
+
+
+def _counted(counts: dict[str, int], first: str, second: str) -> str:
+    """``PortraitBooth ahead of DreamBooth in 9, behind in 0, no difference in 3``."""
+    return (f"{NAMES[first]} ahead of {NAMES[second]} in {counts['first']}, behind in "
+            f"{counts['second']}, no difference shown in {counts['neither']}")
+
+
+def comparisons_reading(records: Sequence[dict]) -> Any:
+    """What the comparison tables of a reproduction say, counted from their intervals: each pair
+    of methods on separability (every set-level measure, protocol and recogniser), on diversity,
+    and person by person on identity gained and the prompt kept. No count is typed."""
+    from idbooth_lib.evaluation.comparisons import LOWER_IS_BETTER as lower
+    from idbooth_lib.evaluation.comparisons import PAPER_PAIRS, SET_MEASURES, ahead, find
+    from idbooth_lib.reporting import MarkdownText
+
+    counts = {(a, b): _ahead_counts(records, a, b, tuple(SET_MEASURES)) for a, b in PAPER_PAIRS}
+    rows = sum(next(iter(counts.values())).values())
+    lines = [f"- **Separability** ({rows} rows per pair of methods: each set-level measure, protocol "
+             "and recogniser): " + "; ".join(_counted(found, a, b) for (a, b), found in counts.items()) + "."]
+    for measure, what in (("vendi", "diversity (Vendi)"), ("identity_independent_gained", "identity gained"),
+                          ("background", "backgrounds kept"), ("pose", "poses kept")):  # fmt: skip
+        said = [f"{NAMES[r['first']]} against {NAMES[r['second']]}: {ahead(r, lower[measure])}"
+                for a, b in PAPER_PAIRS if (r := find(records, first=a, second=b, measure=measure))]  # fmt: skip
+        if said:
+            lines.append(f"- **{what[0].upper()}{what[1:]}**, person by person: " + "; ".join(said) + ".")
     return MarkdownText("\n".join(lines))

@@ -38,6 +38,7 @@ LoRA is zero, so every method draws the same images.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ import numpy as np
 
 from idbooth_lib.config import ProfileConfig
 from idbooth_lib.diffusion.lora import LORA_FILE
+from idbooth_lib.evaluation.intervals import paired_difference
 from idbooth_lib.experiments.skeleton import (
     IDENTITY_ROLES,
     ExperimentModels,
@@ -381,6 +383,43 @@ def curve_reading(rows: list[dict], method: str, steps: tuple[int, ...] = (50, 2
         "people with both": len(people_with_both(rows, method)),
         "people": len({r["identity"] for r in rows if r["method"] == method}),
     }
+
+
+def gain_on_path(path: list[tuple[float, float]], background: float) -> float | None:
+    """The identity gained where a path of ``(background, gain)`` points, in training order,
+    first comes down to ``background``, linearly interpolated between the two steps around it;
+    None when the path never reaches that share."""
+    for (upper, gain_upper), (lower, gain_lower) in itertools.pairwise(path):
+        if lower <= background <= upper and upper > lower:
+            share = (upper - background) / (upper - lower)
+            return gain_upper + share * (gain_lower - gain_upper)
+    return None
+
+
+def gap_to_path(rows: list[dict], method: str, reference: str, step: int) -> dict[str, Any]:
+    """How far ``method`` at ``step`` lies above (+) or below (−) ``reference``'s trade-off path,
+    person by person: ``method``'s identity gained minus what ``reference`` had gained when it
+    kept the same share of backgrounds (its path interpolated between its steps). Near zero:
+    the two trade identity for prompt alike, and differ only in how far along the path a step
+    takes them. The mean comes with a bootstrap interval over the people for whom the
+    reference's path reaches ``method``'s background share."""
+    gaps = []
+    for person in sorted({r["identity"] for r in rows if r["method"] == method}):
+        mine = {r["step"]: r for r in rows if r["method"] == method and r["identity"] == person}
+        theirs = sorted((r["step"], r) for r in rows if r["method"] == reference and r["identity"] == person)
+        at = mine.get(step)
+        if at is None or at["background"] is None or at["identity_independent_gained"] is None:
+            continue
+        path = [(r["background"], r["identity_independent_gained"]) for _, r in theirs
+                if r["background"] is not None and r["identity_independent_gained"] is not None]  # fmt: skip
+        reached = gain_on_path(path, at["background"])
+        if reached is not None:
+            gaps.append(at["identity_independent_gained"] - reached)
+    people = len({r["identity"] for r in rows if r["method"] == method})
+    if len(gaps) < 2:
+        return {"people": people, "compared": len(gaps), "interval": None}
+    return {"people": people, "compared": len(gaps),
+            "interval": paired_difference(gaps, [0.0] * len(gaps))}  # fmt: skip
 
 
 def run_tradeoff(
