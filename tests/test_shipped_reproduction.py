@@ -8,7 +8,6 @@ from idbooth_lib.experiments.report import NOT_RUN, data_checks, paper_claims
 from idbooth_lib.experiments.reproduce import (
     ReproducePlan,
     read_reproduction,
-    recognition_comparisons,
     shipped_reproduction,
 )
 
@@ -57,7 +56,11 @@ def test_chapter_07s_readings_follow_the_numbers(reproduction):
     images hurt, and the same results with every synthetic set made to help say so instead."""
     import copy
 
-    from idbooth_lib.experiments.readings import studio_reading, synthetic_reading, utility_order_reading
+    from idbooth_lib.experiments.readings import (
+        studio_reading,
+        synthetic_reading,
+        utility_order_reading,
+    )
     from idbooth_lib.experiments.reproduce import recognition_summary
 
     shipped = str(synthetic_reading(reproduction))
