@@ -150,7 +150,7 @@ def test_nothing_cites_a_file_that_readers_do_not_have():
 def test_the_readmes_local_route_installs_what_it_runs():
     """``conda env create -f environment.yml`` then ``jupyter lab notebooks/``: JupyterLab must
     come with the extras that environment.yml installs."""
-    import tomllib
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+; the floors check runs 3.10
 
     readme = (ROOT / "README.md").read_text()
     assert "jupyter lab notebooks/" in readme

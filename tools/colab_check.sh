@@ -18,9 +18,10 @@ EXTRAS=diffusion,faces
 # Packages the library needs that Colab's image already holds (it lacks onnxruntime, onnx,
 # insightface, onnx2torch, prdc and pytorch-metric-learning, which the install cell adds).
 PREINSTALLED=(scipy scikit-learn scikit-image matplotlib opencv-python pillow tqdm safetensors)
-# What Colab has beside the library and the tests need: a kernel, pytest, papermill, and the
-# rendered-page check's HTML parser that the notebook tests import.
-TEST_TOOLS=(pytest papermill ipykernel pyyaml nbformat beautifulsoup4)
+# What Colab has beside the library and the tests need: a kernel, pytest, papermill, the
+# rendered-page check's HTML parser that the notebook tests import, and ipywidgets (chapter 05's
+# prompt explorer, and tqdm's notebook bars; Colab's own 7.7 under its constraints).
+TEST_TOOLS=(pytest papermill ipykernel pyyaml nbformat beautifulsoup4 ipywidgets)
 
 # Colab runs Python 3.12-3.13; the floors check uses the oldest Python pyproject.toml admits.
 WANTED=${COMPAT_PYTHON:-3.13}
