@@ -293,7 +293,7 @@ def claims_notes(claims: list[Claim]) -> Any:
     return MarkdownText("\n".join(lines))
 
 
-def _side(interval) -> str:
+def path_side(interval) -> str:
     """Where an interval of ``gain − the path's gain`` puts a method against a path."""
     if interval.low > 0:
         return "lies above"
@@ -319,7 +319,7 @@ def path_reading(study: dict, step: int) -> Any:
     def told(other: str) -> str:
         gap = gaps[other]
         interval = gap["interval"]
-        return (f"{_side(interval)} {NAMES[other]}'s path ({interval.estimate:+.3f}, interval "
+        return (f"{path_side(interval)} {NAMES[other]}'s path ({interval.estimate:+.3f}, interval "
                 f"{interval.low:+.3f} to {interval.high:+.3f}, {gap['compared']} of {gap['people']} people)")
 
     further = "further along" if ours["background"] < pull["background"] else "less far along"
@@ -332,7 +332,7 @@ def path_reading(study: dict, step: int) -> Any:
         f"a point of the trade-off: read at the share of backgrounds ID-Booth keeps, its identity "
         f"gain {told('portraitbooth')} and {told('dreambooth')}."
     )
-    side = _side(gaps["portraitbooth"]["interval"])
+    side = path_side(gaps["portraitbooth"]["interval"])
     if side == "cannot be told from":
         text += (f" So the push does not show here as a worse exchange of prompt for person: at "
                  f"step {step} ID-Booth is {further} a path that cannot be told from "
