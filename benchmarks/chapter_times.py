@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, help="results file (default: results/chapter_times_<N>cpu.json)")
     arguments = parser.parse_args(argv)
     os.environ.setdefault("IDBOOTH_STANDIN", "1")  # chapter 08 on stand-ins, as without a GPU
-    cores = os.cpu_count()
+    cores, commit = os.cpu_count(), source_commit()  # the code the chapters run, read before they run
     timings = {}
     with tempfile.TemporaryDirectory(prefix="chapter-times-") as folder:
         for path in chapters(arguments.only):
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": timings,
         "total_seconds": round(sum(timings.values()), 1),
         "date": datetime.date.today().isoformat(),
-        "commit": source_commit(),
+        "commit": commit,
         "command": "python benchmarks/chapter_times.py",
     }
     publish(report, arguments.output, f"chapter_times_{cores}cpu")
