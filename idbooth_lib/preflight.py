@@ -618,11 +618,11 @@ def _disk_row(config, stage: str, needs: list[tuple[Path, str, float]]) -> Prefl
     downloads = sum(gib for _, label, gib in needs if label != "outputs")
     outputs = sum(gib for _, label, gib in needs if label == "outputs")
     folders = ", ".join(dict.fromkeys(_shown_folder(config, folder) for folder, _, _ in needs))
-    where = (f"{folders}: {free:.1f} GiB free ({stage} needs {downloads + outputs:.1f} here: "
-             f"{downloads:.1f} to download, {outputs:.1f} of outputs)")  # fmt: skip
-    if free >= downloads + outputs:
-        return PreflightRow("disk", where, OK)
-    return PreflightRow("disk", where, TOO_FULL, (
+    needed = (f"{stage} needs {downloads + outputs:.1f} GiB here: {downloads:.1f} to download, "
+              f"{outputs:.1f} of outputs")  # fmt: skip
+    if free >= downloads + outputs:  # the free amount only where it matters: a page shows no machine's
+        return PreflightRow("disk", f"{folders}: enough free ({needed})", OK)
+    return PreflightRow("disk", f"{folders}: {free:.1f} GiB free ({needed})", TOO_FULL, (
         f"Fix: free space on the disk of {folders}, or point what lands there at a larger disk: "
         "IDBOOTH_HOME (--set paths.root=FOLDER) for the outputs, HF_HOME for hub models, "
         "IDBOOTH_FACE_MODEL_ROOT for insightface packs"

@@ -43,6 +43,10 @@ BOOK_DPI = 100
 #: Wider than this, a figure is shrunk into the column until its text is a few pixels high.
 MAX_WIDTH_PIXELS = 1000
 MAX_WIDTH_INCHES = MAX_WIDTH_PIXELS / BOOK_DPI
+#: Narrower than this, a grid's faces are too small to compare (the rendered-page check's floor
+#: for any figure is a little lower, for the margins a tight layout trims).
+MIN_WIDTH_PIXELS = 450
+MIN_WIDTH_INCHES = MIN_WIDTH_PIXELS / BOOK_DPI
 #: Colours for lines that are not a method (a learning rate, a training set): the rest of the
 #: Okabe-Ito palette, so that they never borrow a method's colour.
 OTHER_COLOURS = ("#0072b2", "#d55e00", "#cc79a7", "#f0e442", "#999999", "#332288")
@@ -62,11 +66,12 @@ def image_grid(
     """Plot ``rows`` of images as a grid, with optional labels on the left and on top.
 
     The cells shrink below ``cell_inches`` where the grid would otherwise be wider than the column
-    (row labels take about an inch and a half); a row label that names a method is written in the
-    method's colour."""
+    (row labels take about an inch and a half), and grow where a grid of few columns would be
+    narrower than :data:`MIN_WIDTH_INCHES`: two faces side by side are drawn large enough to
+    compare. A row label that names a method is written in the method's colour."""
     n_rows, n_columns = len(rows), max(len(row) for row in rows)
     room = MAX_WIDTH_INCHES - (1.5 if row_labels is not None else 0.2)
-    cell_inches = min(cell_inches, room / n_columns)
+    cell_inches = min(max(cell_inches, MIN_WIDTH_INCHES / n_columns), room / n_columns)
     figure, axes = plt.subplots(
         n_rows,
         n_columns,
@@ -128,12 +133,22 @@ def panels(
     return figure, flat[:count]
 
 
+#: Line styles that tell settings of one method apart, all in the method's colour.
+VARIANT_LINESTYLES = ("-", "--", ":", "-.")
+
+
 def series_style(label: str, index: int = 0) -> dict[str, str]:
-    """Colour and marker of a plotted series: a method's own (by its name or display name), the
-    base model's or real photos' grey and black, else the ``index``-th of the other colours."""
+    """Colour, marker and line of a plotted series: a method's own (by its name or display name);
+    a setting of a method (``"ID-Booth, lr 1e-3"``) in the method's colour, told apart by the
+    ``index``-th line style and marker, so that no variant of ID-Booth wears another method's
+    colour; the base model's or real photos' grey and black; else the ``index``-th other colour."""
     method = find_method(label)
     if method is not None:
-        return {"color": method.colour, "marker": method.marker}
+        return {"color": method.colour, "marker": method.marker, "linestyle": "-"}
+    variant_of = find_method(label.split(",")[0]) if "," in label else None
+    if variant_of is not None:
+        return {"color": variant_of.colour, "marker": OTHER_MARKERS[index % len(OTHER_MARKERS)],
+                "linestyle": VARIANT_LINESTYLES[index % len(VARIANT_LINESTYLES)]}  # fmt: skip
     if label in REFERENCE_COLOURS:
         return {"color": REFERENCE_COLOURS[label], "marker": "."}
     taken = {get_method(name).colour.lower() for name in method_names()}

@@ -125,6 +125,18 @@ def test_the_rendered_page_check_finds_each_breach(tmp_path):
     page.write_text(PAGE.format(path="chapter05-x", header="<th>a</th>" * 3, row="<td>1</td>" * 3,
                                 image="narrow.png").replace("</pre>", "\n# Solution 2</pre>"))  # fmt: skip
     assert check_rendered_book.page_problems(page, ["/scratch/build"]) == []
+    offline = PAGE.format(path="", header="<th>a</th>", row="<td>1</td>", image="narrow.png").replace(
+        "</pre>", "\n# Solution 2</pre>")
+    page.write_text(offline.replace("<main>", '<script src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js"></script><main>'))
+    assert any("MathJax is loaded from the network" in p for p in check_rendered_book.page_problems(page, []))
+    page.write_text(offline.replace("<main>", '<script src="_static/mathjax/tex-svg.js"></script><main>'))
+    assert any("tex-svg.js is missing" in p for p in check_rendered_book.page_problems(page, []))
+    (tmp_path / "_static" / "mathjax").mkdir(parents=True)
+    (tmp_path / "_static" / "mathjax" / "tex-svg.js").write_text("// MathJax")
+    assert check_rendered_book.page_problems(page, []) == []
+    Image.new("RGB", (207, 113)).save(tmp_path / "tiny.png")  # two faces too small to compare
+    page.write_text(PAGE.format(path="", header="<th>a</th>", row="<td>1</td>", image="tiny.png"))
+    assert any("tiny.png is only 207 px wide" in p for p in check_rendered_book.page_problems(page, []))
     wrapping = "<td>" + "word " * 60 + "</td>"  # long, but it wraps at the spaces
     page.write_text(PAGE.format(path="", header="<th>a</th>" * 2, row=wrapping * 2, image="narrow.png"))
     assert not any("characters" in p for p in check_rendered_book.page_problems(page, []))

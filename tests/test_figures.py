@@ -170,3 +170,27 @@ def test_panels_wrap_into_rows_within_the_column():
     figure, axes = panels(5, (3.2, 2.7))
     assert len(axes) == 5 and figure.get_size_inches()[0] * 100 <= MAX_WIDTH_PIXELS
     assert sum(not axis.get_visible() for axis in figure.axes) == 1
+
+
+def test_a_setting_of_a_method_keeps_the_methods_colour_and_changes_its_line():
+    from idbooth_lib.methods import get_method
+    from idbooth_lib.viz import series_style
+
+    first, second = series_style("ID-Booth, paper's LoRA", 0), series_style("ID-Booth, lr 1e-3", 1)
+    assert first["color"] == second["color"] == get_method("idbooth").colour
+    assert first["linestyle"] != second["linestyle"] and first["marker"] != second["marker"]
+
+
+def test_the_memorisation_histogram_shows_its_lines_and_an_exact_copy():
+    import matplotlib.pyplot as plt
+
+    from idbooth_lib.evaluation.figures import plot_nearest_real
+
+    audit = {"nearest_real_distance": [0.0, 0.2, 0.3, 0.5], "real_baseline_quantile": 0.004, "threshold": 0.002}
+    figure = plot_nearest_real({"idbooth": audit})
+    axis = figure.axes[0]
+    assert axis.get_xscale() == "log"
+    assert sum(patch.get_height() for patch in axis.patches) == 4  # the copy at 0 is counted
+    low, high = axis.get_xlim()
+    assert low < 0.002 and high > 0.5  # both lines and every image inside the axis
+    plt.close(figure)

@@ -130,8 +130,10 @@ def test_detector_crop_skips_images_without_a_face_and_passes_gradients():
             return [Face(np.array([8.0, 8.0, 56.0, 56.0]), LANDMARKS.numpy(), 0.9)]
 
     decoded = torch.cat([-torch.ones(1, 3, 64, 64), torch.ones(1, 3, 64, 64)]).requires_grad_()
-    crops, found = DetectorCrop(HalfBlind())(decoded, LANDMARKS.expand(2, 5, 2))
+    detector_crop = DetectorCrop(HalfBlind())
+    crops, found = detector_crop(decoded, LANDMARKS.expand(2, 5, 2))
     assert crops.shape == (2, 3, 112, 112) and found.tolist() == [True, False]
+    assert detector_crop.found_shares == [0.5]  # what an exercise reads: how often the term is skipped
     crops[0].sum().backward()
     assert decoded.grad[0].abs().sum() > 0
     crops, found = LandmarkCrop()(decoded.detach(), LANDMARKS.expand(2, 5, 2))

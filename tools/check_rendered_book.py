@@ -30,6 +30,8 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_FIGURE_PIXELS = 1000
+#: Narrower than this, a figure's faces or labels are too small to read at 1280 px.
+MIN_FIGURE_PIXELS = 320
 MAX_TABLE_COLUMNS = 6
 MAX_TABLE_CHARACTERS = 110
 
@@ -80,7 +82,7 @@ def _unbreakable(cell) -> int:
 
 
 def figure_problems(soup: BeautifulSoup, page: Path) -> list[str]:
-    """Images of the page wider than the house rule allows."""
+    """Images of the page wider or narrower than the house rules allow."""
     problems = []
     for image in soup.find_all("img"):
         source = image.get("src", "")
@@ -91,6 +93,8 @@ def figure_problems(soup: BeautifulSoup, page: Path) -> list[str]:
             width = Image.open(path).size[0]
             if width > MAX_FIGURE_PIXELS:
                 problems.append(f"figure {path.name} is {width} px wide")
+            elif width < MIN_FIGURE_PIXELS:
+                problems.append(f"figure {path.name} is only {width} px wide")
     return problems
 
 
@@ -111,6 +115,21 @@ def exercise_problems(soup: BeautifulSoup) -> list[str]:
             if not re.search(rf"#\s*Solution {n}\b", text)]  # fmt: skip
 
 
+def math_problems(soup: BeautifulSoup, page: Path) -> list[str]:
+    """MathJax that a reader offline would not get: loaded from the network, or named but absent
+    from the built book (formulas would show as raw TeX)."""
+    problems = []
+    for script in soup.find_all("script", src=True):
+        source = script["src"]
+        if "mathjax" not in source.lower():
+            continue
+        if source.startswith(("http:", "https:", "//")):
+            problems.append(f"MathJax is loaded from the network ({source})")
+        elif not (page.parent / source.split("?")[0]).resolve().is_file():
+            problems.append(f"MathJax file {source} is missing from the build")
+    return problems
+
+
 def page_problems(page: Path, paths: Iterable[str] = ()) -> list[str]:
     """Every problem of one rendered page."""
     text = page.read_text(encoding="utf-8")
@@ -121,6 +140,7 @@ def page_problems(page: Path, paths: Iterable[str] = ()) -> list[str]:
         *table_problems(main),
         *figure_problems(main, page),
         *exercise_problems(main),
+        *math_problems(soup, page),
     ]
 
 
@@ -142,6 +162,8 @@ def notebook_output_problems(notebook: dict, paths: Iterable[str]) -> list[str]:
                 width = Image.open(io.BytesIO(png)).size[0]
                 if width > MAX_FIGURE_PIXELS:
                     problems.append(f"cell {number}: a figure {width} px wide")
+                elif width < MIN_FIGURE_PIXELS:
+                    problems.append(f"cell {number}: a figure only {width} px wide")
     return problems
 
 

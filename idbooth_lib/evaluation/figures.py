@@ -70,11 +70,15 @@ def plot_tradeoff(
     for index, method in enumerate(dict.fromkeys(s["method"] for s in summary)):
         style = series_style(method, index)
         mine = sorted((s for s in summary if s["method"] == method), key=lambda s: s["step"])
-        axis.plot([s[x] for s in mine], [s[y] for s in mine], "-", marker=style["marker"],
-                  color=style["color"], label=f"{display_name(method)}, mean over people")  # fmt: skip
+        axis.plot([s[x] for s in mine], [s[y] for s in mine], style.get("linestyle", "-"),
+                  marker=style["marker"], color=style["color"],
+                  label=f"{display_name(method)}, mean over people")  # fmt: skip
+        # step labels of each path on its own side (above, below, ...), so two paths that pass
+        # close by do not write their numbers over each other
+        offset = ((3, 4), (3, -10), (-14, 4), (-14, -10))[index % 4]
         for s in mine:
             axis.annotate(str(s["step"]), (s[x], s[y]), fontsize=7, color=style["color"],
-                          xytext=(3, 3), textcoords="offset points")  # fmt: skip
+                          xytext=offset, textcoords="offset points")  # fmt: skip
         if rows is not None and highlight_step is not None:
             points = [r for r in rows if r["method"] == method and r["step"] == highlight_step]
             axis.scatter([r[x] for r in points], [r[y] for r in points], color=style["color"],
@@ -117,12 +121,18 @@ def plot_nearest_real(audits: dict[str, dict], bins: int = 30) -> Figure:
     and the near-copy threshold as lines: a near copy lies left of the threshold."""
     figure, axes = panels(len(audits))
     for index, (axis, (name, audit)) in enumerate(zip(axes, audits.items(), strict=True)):
-        axis.hist(audit["nearest_real_distance"], bins, color=series_style(name, index)["color"],
-                  alpha=0.7)  # fmt: skip
+        distances = np.asarray(audit["nearest_real_distance"], float)
+        lowest = min(distances.min(), audit["threshold"], audit["real_baseline_quantile"]) / 2
+        edges = np.geomspace(max(lowest, 1e-6), distances.max() * 1.05, bins + 1)
+        # an exact copy (distance 0) is drawn in the first bin, not dropped by the log axis
+        axis.hist(np.maximum(distances, edges[0]), edges, color=series_style(name, index)["color"], alpha=0.7)
         axis.axvline(audit["real_baseline_quantile"], color="tab:green", linestyle="--",
                      label="real vs real, 5th pct.")  # fmt: skip
         axis.axvline(audit["threshold"], color="tab:red", label="near-copy threshold")
         axis.set(title=display_name(name), xlabel="distance to the nearest real photo",
                  ylabel="images")  # fmt: skip
+        # the threshold and the 5th percentile sit close to zero, far left of the images: a log
+        # axis gives both lines and the histogram room to be seen
+        axis.set_xscale("log")
     legend_below(figure)
     return figure

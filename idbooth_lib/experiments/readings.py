@@ -576,5 +576,80 @@ def variant_reading(baseline: list[dict], variant: list[dict], baseline_as: str,
     return MarkdownText(text)
 
 
-__all__ = ["variant_reading", "against_the_paper_reading", "curves_reading", "live_reading", "one_person_reading", "read_train_steps", "small_gpu_switches", "studio_reading", "synthetic_reading",
+
+# ----------------------------------------------------------------------------------------------
+# Chapter 07, section 3: what a few photos teach a recogniser (benchmarks/recognition_training.py)
+# ----------------------------------------------------------------------------------------------
+
+#: The results files of ``benchmarks/recognition_training.py`` the chapter reads.
+RECOGNITION_TRAINING_FILES = ("recognition_training.json", "recognition_training_session.json")
+
+
+def read_recognition_training(results_folder: str | Path) -> dict[str, dict] | None:
+    """Every candidate training set of the recognition-training benchmark, by name; None where the
+    files are not at hand (a Colab runtime)."""
+    import json
+
+    found: dict[str, dict] = {}
+    for name in RECOGNITION_TRAINING_FILES:
+        path = Path(results_folder) / name
+        if not path.is_file():
+            return None
+        found |= json.loads(path.read_text(encoding="utf-8"))["candidates"]
+    return found
+
+
+def _gain(candidate: dict, interval: bool = True) -> str:
+    told = f"{candidate['gain']:+.3f}"
+    if interval:
+        told += f" ({candidate['gain_low']:+.3f} to {candidate['gain_high']:+.3f})"
+    return told
+
+
+def recognition_training_reading(candidates: dict[str, dict]) -> MarkdownText:
+    """What a few real photos per person teach the toy recogniser, seed by seed against the
+    untrained backbone: the studio photos, more of them, more people, augmentation, the studio
+    session (studio and posed photos) and wild photos, each with its interval over the seeds."""
+    studio, session = candidates["studio-24x5"], candidates["studio+posed-24x5"]
+    seeds = len(studio["trained"])
+    more = {name: candidates[name] for name in ("studio-24x5-augmented", "studio-24x10-augmented",
+                                                "studio-48x5-augmented")}  # fmt: skip
+    above = session["gain_low"] > studio["gain_high"]
+    return MarkdownText(
+        f"Over {seeds} seeds, each recogniser minus the untrained backbone it started from: "
+        f"{studio['photos_per_person']} frontal studio photos of {studio['people']} people buy "
+        f"{_gain(studio)} on the toy benchmark; colour jitter and small shifts "
+        f"{_gain(more['studio-24x5-augmented'], False)}, twice as many studio photos "
+        f"{_gain(more['studio-24x10-augmented'], False)}, twice as many people "
+        f"{_gain(more['studio-48x5-augmented'])}. The studio session — {session['photos_per_person']} "
+        f"studio and {session['photos_per_person']} posed photos each, the head turned and the light "
+        f"moved — buys {_gain(session)}"
+        + (", its interval wholly above the studio photos' alone" if above else "")
+        + f"; {candidates['wild-24x5']['photos_per_person']} wild photos buy {_gain(candidates['wild-24x5'])}."
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Chapter 08: what the paper's training costs on a GPU
+# ----------------------------------------------------------------------------------------------
+
+
+def gpu_training_time(runs: dict[str, dict] | None, steps: tuple[int, ...] = (6400, 800)) -> MarkdownText:
+    """An ID-Booth step at SD 2.1's shapes as measured (``benchmarks/train_step.py``), multiplied
+    out to the paper's steps and to the colab setting's; what to do where nothing is measured."""
+    if runs is None:
+        return MarkdownText("The GPU step benchmark's results (`benchmarks/results/train_step_sd21_shaped_cuda.json`) "
+                            "are in the repository, not on this runtime.")  # fmt: skip
+    main = runs["main"]
+    step = _step(main, "idbooth")["seconds_per_step"]
+    minutes = " and ".join(f"{count:,} steps about {count * step / 60:.0f} minutes" for count in steps)
+    return MarkdownText(
+        f"**Time on a GPU.** An ID-Booth step of SD 2.1-base at 512 px in {main['mixed_precision']} "
+        f"took {step:.2f} s on an {main['device']} (`benchmarks/results/train_step_sd21_shaped_cuda.json`, "
+        f"random weights at full size), so {minutes} there. A free Colab T4 is several times slower "
+        "than an H200; its time has not been measured for this book."
+    )
+
+
+__all__ = ["gpu_training_time", "read_recognition_training", "recognition_training_reading", "variant_reading", "against_the_paper_reading", "curves_reading", "live_reading", "one_person_reading", "read_train_steps", "small_gpu_switches", "studio_reading", "synthetic_reading",
            "train_step_reading", "train_step_table", "utility_order_reading"]

@@ -52,6 +52,9 @@ class DetectorCrop:
     def __init__(self, detector: FaceDetector, size: int = 112) -> None:
         self.detector = detector
         self.size = size
+        #: The share of decoded images in which a face was found, one number per call: where no
+        #: face is found the identity term is skipped for that sample, as in the paper.
+        self.found_shares: list[float] = []
 
     def boxes(self, decoded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(B, 4)`` first-face boxes in pixels and the mask of images with a face."""
@@ -71,6 +74,7 @@ class DetectorCrop:
         from torchvision.ops import roi_align
 
         boxes, found = self.boxes(decoded)
+        self.found_shares.append(found.float().mean().item())
         rois = torch.cat(
             [torch.arange(len(boxes), device=boxes.device)[:, None].to(boxes), boxes], 1
         )

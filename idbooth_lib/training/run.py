@@ -124,20 +124,22 @@ def train_identity(
     models: ModelBundle,
     class_images: ClassImages,
     resume: bool = True,
+    crop=None,
 ) -> LossHistory:
     """Fine-tune one identity with ``config.train.method``; write its LoRA and loss log.
     ``models`` is a bundle such as :func:`training_models` gives (chapter 04 keeps one for
-    every run)."""
+    every run); ``crop`` replaces the crop ``train.identity_crop`` names (an exercise counts
+    what the detector crop finds with one of its own)."""
     check_dataset_encoder(config, dataset_root)
-    return _train_checked(config, dataset_root, identity, Path(output), models, class_images, resume)
+    return _train_checked(config, dataset_root, identity, Path(output), models, class_images, resume, crop)
 
 
 def _train_checked(
-    config, dataset_root, identity, output: Path, models, class_images, resume
+    config, dataset_root, identity, output: Path, models, class_images, resume, crop=None
 ) -> LossHistory:
     """:func:`train_identity` once the dataset's recogniser is known to be the loss's."""
     data = IdentityData.from_prepared(dataset_root, identity, class_images)
-    crop = make_face_crop(config.train.identity_crop, models.detector, config.data.aligned_size)
+    crop = crop or make_face_crop(config.train.identity_crop, models.detector, config.data.aligned_size)
     LOG.info(f"{identity}: {config.train.method}, {config.train.max_steps} steps -> {output}")
     try:
         history = finetune(
