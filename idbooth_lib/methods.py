@@ -35,6 +35,8 @@ class BuiltInTerm:
         return "BUILT_IN_TERM"
 
 
+#: The identity term of a built-in method: defined in the training stage's losses, found there by
+#: the method's name (:func:`idbooth_lib.training.losses.term_of`).
 BUILT_IN_TERM = BuiltInTerm()
 
 
@@ -48,7 +50,7 @@ class Method:
     colour: str
     marker: str
     #: The per-sample identity term, or None for no identity term (DreamBooth). A method
-    #: registered in code passes its function; the built-in ones say :data:`BUILT_IN_TERM`: their
+    #: registered in code passes its function; the built-in ones say :data:`~idbooth_lib.methods.BUILT_IN_TERM`: their
     #: terms are defined beside the other losses in the training stage, which finds them by the
     #: method's name, so that this module, which every stage reads, neither imports nor names it.
     identity_term: IdentityTerm | BuiltInTerm | None = None

@@ -46,6 +46,7 @@ MAX_WIDTH_INCHES = MAX_WIDTH_PIXELS / BOOK_DPI
 #: Narrower than this, a grid's faces are too small to compare (the rendered-page check's floor
 #: for any figure is a little lower, for the margins a tight layout trims).
 MIN_WIDTH_PIXELS = 450
+#: The same in inches, at the book's resolution.
 MIN_WIDTH_INCHES = MIN_WIDTH_PIXELS / BOOK_DPI
 #: Colours for lines that are not a method (a learning rate, a training set): the rest of the
 #: Okabe-Ito palette, so that they never borrow a method's colour.
@@ -67,7 +68,7 @@ def image_grid(
 
     The cells shrink below ``cell_inches`` where the grid would otherwise be wider than the column
     (row labels take about an inch and a half), and grow where a grid of few columns would be
-    narrower than :data:`MIN_WIDTH_INCHES`: two faces side by side are drawn large enough to
+    narrower than :data:`~idbooth_lib.viz.MIN_WIDTH_PIXELS`: two faces side by side are drawn large enough to
     compare. A row label that names a method is written in the method's colour."""
     n_rows, n_columns = len(rows), max(len(row) for row in rows)
     room = MAX_WIDTH_INCHES - (1.5 if row_labels is not None else 0.2)

@@ -134,9 +134,13 @@ def test_the_rendered_page_check_finds_each_breach(tmp_path):
     (tmp_path / "_static" / "mathjax").mkdir(parents=True)
     (tmp_path / "_static" / "mathjax" / "tex-svg.js").write_text("// MathJax")
     assert check_rendered_book.page_problems(page, []) == []
-    Image.new("RGB", (207, 113)).save(tmp_path / "tiny.png")  # two faces too small to compare
-    page.write_text(PAGE.format(path="", header="<th>a</th>", row="<td>1</td>", image="tiny.png"))
+    (tmp_path / "_images").mkdir()
+    Image.new("RGB", (207, 113)).save(tmp_path / "_images" / "tiny.png")  # two faces too small to compare
+    page.write_text(PAGE.format(path="", header="<th>a</th>", row="<td>1</td>", image="_images/tiny.png"))
     assert any("tiny.png is only 207 px wide" in p for p in check_rendered_book.page_problems(page, []))
+    Image.new("RGB", (207, 113)).save(tmp_path / "icon.png")  # a theme's icon is not a figure
+    page.write_text(PAGE.format(path="", header="<th>a</th>", row="<td>1</td>", image="icon.png"))
+    assert not any("icon.png" in p for p in check_rendered_book.page_problems(page, []))
     wrapping = "<td>" + "word " * 60 + "</td>"  # long, but it wraps at the spaces
     page.write_text(PAGE.format(path="", header="<th>a</th>" * 2, row=wrapping * 2, image="narrow.png"))
     assert not any("characters" in p for p in check_rendered_book.page_problems(page, []))
@@ -216,3 +220,26 @@ def test_the_page_shows_the_code_it_teaches(chapter):
     code = "\n".join("".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "code")
     shown = set(re.findall(r"show_source\((\w+)\)", code))
     assert set(CODE_ON_THE_PAGE[chapter]) <= shown, set(CODE_ON_THE_PAGE[chapter]) - shown
+
+
+#: Every measure the comparison tables name, and the glossary term that defines it.
+MEASURE_TERMS = {"eer": "EER", "fnmr_at_fmr_1e-2": "FMR", "fdr": "FDR", "vendi": "Vendi score",
+                 "genuine_mean": "Genuine mean", "impostor_mean": "Impostor mean",
+                 "identity_independent_gained": "Identity gained", "identity_loss_gained": "Identity gained",
+                 "background": "Background kept", "pose": "Pose kept",
+                 "accuracy_mean": "Verification benchmark"}  # fmt: skip
+
+
+def test_every_measure_has_one_glossary_entry_that_chapter_06_links():
+    from idbooth_lib.evaluation.comparisons import MEASURE_NAMES
+
+    glossary = (ROOT / "book" / "glossary.md").read_text()
+    block = glossary[glossary.index("```{glossary}"):]
+    terms = re.findall(r"^([A-Z0-9a-z][^\n]*)\n(?=(?:[^\n ]+[^\n]*\n)*  )", block, flags=re.MULTILINE)
+    assert set(MEASURE_NAMES) == set(MEASURE_TERMS), "a measure without its glossary term"
+    for term in set(MEASURE_TERMS.values()):
+        assert terms.count(term) == 1, term  # defined once
+    chapter = (ROOT / "notebooks" / "06_evaluation.ipynb").read_text()
+    linked = {found.split(" <")[-1].rstrip(">").lower() for found in re.findall(r"\{term\}`([^`]*)`", chapter)}
+    wanted = {"EER", "FMR", "FDR", "Vendi score", "Identity gained", "Background kept", "Near copy"}
+    assert {term.lower() for term in wanted} <= linked, {t for t in wanted if t.lower() not in linked}
