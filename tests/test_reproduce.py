@@ -287,3 +287,21 @@ def test_a_path_is_read_between_its_steps():
     assert gain_on_path(path, 0.4) == pytest.approx(0.3)
     assert gain_on_path(path, 0.8) == pytest.approx(0.0)
     assert gain_on_path(path, 0.1) is None  # never kept so few
+
+
+def test_the_counted_reading_uses_the_tables_words_and_follows_them():
+    """Chapter 06's and 07's count of the comparison tables: the shipped reproduction's, and the
+    same with PortraitBooth's lead over DreamBooth taken away."""
+    import copy
+
+    from idbooth_lib.experiments.report import comparisons_reading
+    from idbooth_lib.experiments.reproduce import read_reproduction, shipped_reproduction
+
+    shipped = read_reproduction(shipped_reproduction())
+    text = str(comparisons_reading(shipped["comparisons"]))
+    assert "PB − DB: reproduced in 9, inconclusive in 3" in text and "ID − PB: not reproduced in 12" in text
+    level = copy.deepcopy(shipped["comparisons"])
+    for record in level:
+        if (record["first"], record["second"]) == ("portraitbooth", "dreambooth"):
+            record.update(low=-1.0, high=1.0)
+    assert "PB − DB: inconclusive in 12" in str(comparisons_reading(level))

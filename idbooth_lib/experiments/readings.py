@@ -566,12 +566,12 @@ def variant_reading(baseline: list[dict], variant: list[dict], baseline_as: str,
     a, b = kept[variant_as], kept[baseline_as]
     verdict = _curve_verdict(moved)
     text = (
-        f"The identity gained with the {variant_as}, minus with the {baseline_as}, on the same "
-        f"people: {'; '.join(said)}. {verdict} The base model draws {a['step 0'][1]:.2f} of the "
-        f"backgrounds with the {variant_as} and {b['step 0'][1]:.2f} with the {baseline_as}; at step 50 "
-        f"ID-Booth draws {a['step 50'][1]:.2f} against {b['step 50'][1]:.2f} for a gain of "
-        f"{a['step 50'][0]:.2f} against {b['step 50'][0]:.2f}, and at step 200 {a['step 200'][1]:.2f} "
-        f"against {b['step 200'][1]:.2f} for {a['step 200'][0]:.2f} against {b['step 200'][0]:.2f}."
+        f"ID-Booth's identity gained, {variant_as} minus {baseline_as}, on the same people: "
+        f"{'; '.join(said)}. {verdict} The base model draws {a['step 0'][1]:.2f} of the backgrounds "
+        f"({variant_as}) and {b['step 0'][1]:.2f} ({baseline_as}); at step 50 ID-Booth draws "
+        f"{a['step 50'][1]:.2f} against {b['step 50'][1]:.2f} for a gain of {a['step 50'][0]:.2f} "
+        f"against {b['step 50'][0]:.2f}, and at step 200 {a['step 200'][1]:.2f} against "
+        f"{b['step 200'][1]:.2f} for {a['step 200'][0]:.2f} against {b['step 200'][0]:.2f}."
     )
     return MarkdownText(text)
 

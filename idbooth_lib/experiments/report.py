@@ -347,46 +347,35 @@ def path_reading(study: dict, step: int) -> Any:
     return MarkdownText(text)
 
 
-def _ahead_counts(records: Sequence[dict], first: str, second: str, measures: Sequence[str]) -> dict[str, int]:
-    """How many of the comparisons of ``first`` against ``second`` on ``measures`` put either
-    ahead (interval wholly on one side of zero), and how many show no difference."""
-    from idbooth_lib.evaluation.comparisons import LOWER_IS_BETTER, ahead
-
-    counts = {"first": 0, "second": 0, "neither": 0}
-    for record in records:
-        if record["measure"] not in measures or {record["first"], record["second"]} != {first, second}:
-            continue
-        said = ahead(record, LOWER_IS_BETTER[record["measure"]])
-        if said == "no difference shown":
-            counts["neither"] += 1
-        else:
-            winner = record["first"] if said == f"{display_name(record['first'])} ahead" else record["second"]
-            counts["first" if winner == first else "second"] += 1
-    return counts
-
-
-def _counted(counts: dict[str, int], first: str, second: str) -> str:
-    """``PortraitBooth ahead of DreamBooth in 9, behind in 0, no difference in 3``."""
-    return (f"{NAMES[first]} ahead of {NAMES[second]} in {counts['first']}, behind in "
-            f"{counts['second']}, no difference shown in {counts['neither']}")
-
-
 def comparisons_reading(records: Sequence[dict]) -> Any:
-    """What the comparison tables of a reproduction say, counted from their intervals: each pair
-    of methods on separability (every set-level measure, protocol and recogniser), on diversity,
-    and person by person on identity gained and the prompt kept. No count is typed."""
-    from idbooth_lib.evaluation.comparisons import LOWER_IS_BETTER as lower
-    from idbooth_lib.evaluation.comparisons import PAPER_PAIRS, SET_MEASURES, ahead, find
+    """What the comparison tables above it say, counted from their own *Reading* column
+    (:func:`~idbooth_lib.evaluation.comparisons.reading`, so the words are the tables' words: a
+    status for a claim of the paper, "X ahead" or "no difference shown" otherwise): each pair of
+    methods on separability (every set-level measure, protocol and recogniser), then diversity,
+    identity gained and the prompt kept, person by person. No count is typed."""
+    from collections import Counter
+
+    from idbooth_lib.evaluation.comparisons import PAPER_PAIRS, SET_MEASURES, find, reading
     from idbooth_lib.reporting import MarkdownText
 
-    counts = {(a, b): _ahead_counts(records, a, b, tuple(SET_MEASURES)) for a, b in PAPER_PAIRS}
-    rows = sum(next(iter(counts.values())).values())
-    lines = [f"- **Separability** ({rows} rows per pair of methods: each set-level measure, protocol "
-             "and recogniser): " + "; ".join(_counted(found, a, b) for (a, b), found in counts.items()) + "."]
+    said = []
+    for first, second in PAPER_PAIRS:
+        rows = [r for r in records if r["measure"] in SET_MEASURES and (r["first"], r["second"]) == (first, second)]
+        if rows:
+            counts = Counter(reading(r) for r in rows)
+            said.append(f"{SHORT[first]} − {SHORT[second]}: "
+                        + ", ".join(f"{word} in {count}" for word, count in counts.most_common()))
+    lines = []
+    if said:
+        rows_per_pair = sum(1 for r in records if r["measure"] in SET_MEASURES
+                            and (r["first"], r["second"]) == PAPER_PAIRS[0])  # fmt: skip
+        lines.append(f"- **Separability**, the paper's order ID-Booth ≥ PortraitBooth > DreamBooth "
+                     f"({rows_per_pair} rows per pair: each set-level measure, protocol and "
+                     f"recogniser): {'; '.join(said)}.")
     for measure, what in (("vendi", "diversity (Vendi)"), ("identity_independent_gained", "identity gained"),
                           ("background", "backgrounds kept"), ("pose", "poses kept")):  # fmt: skip
-        said = [f"{NAMES[r['first']]} against {NAMES[r['second']]}: {ahead(r, lower[measure])}"
-                for a, b in PAPER_PAIRS if (r := find(records, first=a, second=b, measure=measure))]  # fmt: skip
-        if said:
-            lines.append(f"- **{what[0].upper()}{what[1:]}**, person by person: " + "; ".join(said) + ".")
+        found = [f"{SHORT[a]} − {SHORT[b]}: {reading(r)}"
+                 for a, b in PAPER_PAIRS if (r := find(records, first=a, second=b, measure=measure))]  # fmt: skip
+        if found:
+            lines.append(f"- **{what[0].upper()}{what[1:]}**, person by person: " + "; ".join(found) + ".")
     return MarkdownText("\n".join(lines))
