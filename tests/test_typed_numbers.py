@@ -24,7 +24,7 @@ NOT_RESULTS = {
     "03_identity_objective": {"−90": "an angle of the circle figure's construction"},
     "06_evaluation": {"0.52": "arithmetic on the prompt plan: 11 frontal prompts of 21"},
     "07_recognition": {
-        "0.01": "insightface's threshold grid step, and the protocols' difference it bounds",
+        "0.01": "the step of insightface's threshold grid",
         "3.99": "the end of insightface's threshold grid",
         "0.45": "bytes of a 6,000-pair benchmark in memory, arithmetic on its size",
         "0.53": "bytes of CFP-FP's 7,000 pairs in memory, arithmetic on its size",
