@@ -473,7 +473,8 @@ def against_the_paper_reading(study: dict, step: int) -> MarkdownText:
     audits = [evaluation_at(study, t, m)["memorisation"] for t in steps for m in methods]
     copies = sum(audit["near_copies"] for audit in audits)
     at_step = [evaluation_at(study, step, m)["memorisation"] for m in methods]
-    farthest = min(min(audit["nearest_real_distance"]) / audit["threshold"] for audit in at_step)
+    closest = min(min(audit["nearest_real_distance"]) for audit in at_step)
+    threshold = max(audit["threshold"] for audit in at_step)
     lines = [
         f"- **Separability.** The paper's EERs, synthetic vs synthetic, are {_listed(published, 3)}. "
         f"The toy's at the book's step {step} are {_listed(eer(step), 3)} by the loss's recogniser; "
@@ -501,8 +502,10 @@ def against_the_paper_reading(study: dict, step: int) -> MarkdownText:
         "that; against the training photos, this book reads fidelity only beside adherence.",
         f"- **Memorisation.** {copies} images of any method at any step are near copies of a "
         f"training photo. The threshold only catches near-exact copies (section 4); at step {step} "
-        f"the closest synthetic image of any method lies {farthest:.0f} times farther from every "
-        "training photo than the threshold.",
+        + (f"the closest synthetic image of any method lies {closest / threshold:.0f} times farther "
+           "from every training photo than the threshold." if threshold > 0 else
+           "the threshold is zero: two of the real photos are the same image, so only exact "
+           "copies could count."),
     ]
     return MarkdownText("\n".join(lines))
 
