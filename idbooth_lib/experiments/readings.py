@@ -136,10 +136,10 @@ def utility_order_reading(reproduction: dict) -> MarkdownText:
         record = find(compared, first=f"real+{worst}", second=f"real+{other}") or \
             find(compared, first=f"real+{other}", second=f"real+{worst}")  # fmt: skip
         if record is not None:
-            flipped = record["first"] != f"real+{worst}"
-            low, high = (-record["high"], -record["low"]) if flipped else (record["low"], record["high"])
-            side = "below zero" if high < 0 else "above zero" if low > 0 else "across zero"
-            against.append(f"{side} against {display_name(other)}'s ({low:+.3f} to {high:+.3f})")
+            if record["first"] != f"real+{worst}":  # the worst method's difference, minus first
+                record = dict(record, low=-record["high"], high=-record["low"])
+            against.append(f"{_side_of_zero(record)} against {display_name(other)}'s "
+                           f"({record['low']:+.3f} to {record['high']:+.3f})")
     shipped = [row for row in reproduction["reference_recognisers"] if row["model"] != "untrained toy backbone"]
     scale = " and ".join(number(row["accuracy_mean"]) for row in shipped)
     return MarkdownText(
@@ -320,8 +320,9 @@ def one_person_reading(measured: dict[str, dict[str, tuple[float, float]]], base
         f"({measured[base][independent][0]:+.2f} by the {independent} recogniser), "
         f"{'every fine-tuned model moves towards this person' if moved else 'not every model moves towards this person'}"
         f": by the {loss}, {told}; by the {independent} one, {told_independent}. "
-        + ("The two recognisers order the methods alike, so the gain is not the loss's own network "
-           "flattering itself." if same_order else
+        + ("The two recognisers order the methods alike for this person; whether that holds beyond "
+           "one person, and whether the loss's recogniser flatters the methods trained on it, is "
+           "chapter 06's question over eight people." if same_order else
            "The two recognisers order the methods differently: one person and a dozen samples "
            "cannot rank them."),
     ]
@@ -392,7 +393,8 @@ def curves_reading(study: dict, step: int) -> MarkdownText:
         f"step {top} ({_listed(at(top, 'identity_independent_gained'))}). People with a step that "
         "keeps half of the base model's backgrounds *and* reaches half of their largest identity "
         f"gain: {_listed(both, 0)} of the {people}.",
-        "- **Where the methods differ.** "
+        f"- **Where the methods differ** (means over the {people} people; the tables above give the "
+        "paired intervals at the book's step). "
         + (f"At every step {display_name(leaders.pop())} gains the most identity"
            if len(leaders) == 1 else "No method gains the most identity at every step")
         + (f" and {display_name(laggards.pop())} the least." if len(laggards) == 1 else ".")
@@ -515,16 +517,6 @@ SHORT_NAMES = {"idbooth": "ID", "portraitbooth": "PB", "dreambooth": "DB"}
 
 
 
-def _person_paths(rows: list[dict], method: str = "idbooth") -> dict[str, list[tuple[float, float]]]:
-    """Each person's path of ``(background kept, identity gained)`` in training order."""
-    paths: dict[str, list[tuple[int, float, float]]] = {}
-    for row in rows:
-        if row["method"] == method and row["background"] is not None and row["identity_independent_gained"] is not None:
-            paths.setdefault(row["identity"], []).append((row["step"], row["background"],
-                                                          row["identity_independent_gained"]))  # fmt: skip
-    return {person: [(b, g) for _, b, g in sorted(points)] for person, points in paths.items()}
-
-
 def _curve_verdict(moved: list[tuple[float, str]]) -> str:
     """One sentence from where the intervals put a curve at each share of backgrounds."""
     up = [share for share, side in moved if side == "up"]
@@ -548,9 +540,10 @@ def variant_reading(baseline: list[dict], variant: list[dict], baseline_as: str,
     path interpolated between its steps, the difference paired over the people), and both
     curves at steps 50 and 200. Whether the curve moved is read from the intervals."""
     from idbooth_lib.evaluation.intervals import paired_difference
-    from idbooth_lib.experiments.tradeoff import curve_reading, gain_on_path
+    from idbooth_lib.experiments.tradeoff import curve_reading, gain_on_path, person_paths
 
-    ours, theirs = _person_paths(variant), _person_paths(baseline)
+    ours, theirs = ({person: [(b, g) for _, b, g in points] for person, points in person_paths(rows, "idbooth").items()}
+                    for rows in (variant, baseline))
     people = sorted(set(ours) & set(theirs))
     said, moved = [], []
     for share in (0.5, 0.3):

@@ -396,6 +396,17 @@ def gain_on_path(path: list[tuple[float, float]], background: float) -> float | 
     return None
 
 
+def person_paths(rows: list[dict], method: str) -> dict[str, list[tuple[int, float, float]]]:
+    """Each person's path of ``(step, background kept, identity gained)`` for ``method``, in
+    training order, the steps with both measures only."""
+    paths: dict[str, list[tuple[int, float, float]]] = {}
+    for row in rows:
+        if row["method"] == method and row["background"] is not None and row["identity_independent_gained"] is not None:
+            paths.setdefault(row["identity"], []).append((row["step"], row["background"],
+                                                          row["identity_independent_gained"]))  # fmt: skip
+    return {person: sorted(points) for person, points in paths.items()}
+
+
 def gap_to_path(rows: list[dict], method: str, reference: str, step: int) -> dict[str, Any]:
     """How far ``method`` at ``step`` lies above (+) or below (−) ``reference``'s trade-off path,
     person by person: ``method``'s identity gained minus what ``reference`` had gained when it
@@ -403,18 +414,15 @@ def gap_to_path(rows: list[dict], method: str, reference: str, step: int) -> dic
     the two trade identity for prompt alike, and differ only in how far along the path a step
     takes them. The mean comes with a bootstrap interval over the people for whom the
     reference's path reaches ``method``'s background share."""
+    ours, theirs = person_paths(rows, method), person_paths(rows, reference)
     gaps = []
-    for person in sorted({r["identity"] for r in rows if r["method"] == method}):
-        mine = {r["step"]: r for r in rows if r["method"] == method and r["identity"] == person}
-        theirs = sorted((r["step"], r) for r in rows if r["method"] == reference and r["identity"] == person)
-        at = mine.get(step)
-        if at is None or at["background"] is None or at["identity_independent_gained"] is None:
+    for person, points in sorted(ours.items()):
+        at = next(((background, gain) for t, background, gain in points if t == step), None)
+        if at is None or person not in theirs:
             continue
-        path = [(r["background"], r["identity_independent_gained"]) for _, r in theirs
-                if r["background"] is not None and r["identity_independent_gained"] is not None]  # fmt: skip
-        reached = gain_on_path(path, at["background"])
+        reached = gain_on_path([(b, g) for _, b, g in theirs[person]], at[0])
         if reached is not None:
-            gaps.append(at["identity_independent_gained"] - reached)
+            gaps.append(at[1] - reached)
     people = len({r["identity"] for r in rows if r["method"] == method})
     if len(gaps) < 2:
         return {"people": people, "compared": len(gaps), "interval": None}
