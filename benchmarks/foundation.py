@@ -57,8 +57,8 @@ from idbooth_lib.generation.prompts import prompt_plan
 from idbooth_lib.io import save_image
 from idbooth_lib.models import ModelBundle, resolve_source
 from idbooth_lib.toy.pretrain.common import PRETRAIN_WORLD_SEED
-from idbooth_lib.toy.render import render_faces
 from idbooth_lib.toy.tokenizer import identity_names
+from idbooth_lib.toy_world.render import render_faces
 
 SHIPPED = "idbooth:toy/foundation"
 PROMPTS_PER_PERSON = 20  # the paper's ten backgrounds, each frontal and side

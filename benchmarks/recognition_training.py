@@ -13,7 +13,7 @@ toy verification benchmark that ``make reproduce`` uses (unseen people in the wi
 a bootstrap 95 % interval over the seeds.
 
 The real sets are toy people drawn as the reproduction draws them (the book's world; studio,
-posed or wild photos: ``toy.faces.MODES``), aligned with their true landmarks (the reproduction
+posed or wild photos: ``toy_world.faces.MODES``), aligned with their true landmarks (the reproduction
 aligns detected ones: the same template, a few pixels apart). Validation holds out a fifth of
 the people, as ``make reproduce`` does. Results go to ``benchmarks/results/recognition_training.json`` with the date and the commit.
 """
@@ -42,7 +42,7 @@ from idbooth_lib.recognition.bins import VerificationPairs
 from idbooth_lib.recognition.data import FaceClasses, hold_out_identities
 from idbooth_lib.recognition.train import RecognitionConfig, build_backbone, train_recognition
 from idbooth_lib.toy.benchmark import toy_benchmark_pairs
-from idbooth_lib.toy.render import render_faces
+from idbooth_lib.toy_world.render import render_faces
 
 BOOK_WORLD_SEED = 0  # the people of the book's chapters and of make reproduce
 PROTOCOL = "midpoint"  # make reproduce's (experiments/reproduce.py BENCHMARK_PROTOCOL)

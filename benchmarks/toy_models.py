@@ -42,10 +42,10 @@ from idbooth_lib.identity.encoders import load_identity_encoder
 from idbooth_lib.models import resolve_source
 from idbooth_lib.ranges import pixels_to_signed, signed_to_pixels, unit_to_signed
 from idbooth_lib.recognition.verification import pair_scores, sample_pairs, ten_fold_accuracy
-from idbooth_lib.toy.faces import BACKGROUNDS, POSES, describe
 from idbooth_lib.toy.pretrain.common import UNSEEN_WORLD_SEED, embed_faces
 from idbooth_lib.toy.quality import QUALITY_FILE, load_quality
-from idbooth_lib.toy.render import RenderedFaces, render_faces
+from idbooth_lib.toy_world.faces import BACKGROUNDS, POSES, describe
+from idbooth_lib.toy_world.render import RenderedFaces, render_faces
 
 PAIRS_PER_KIND = 3000
 

@@ -45,7 +45,7 @@ from idbooth_lib.diffusion.lora import add_lora
 from idbooth_lib.identity.encoders import load_identity_encoder
 from idbooth_lib.ranges import pixels_to_signed
 from idbooth_lib.toy.pretrain.common import embed_faces
-from idbooth_lib.toy.render import render_faces
+from idbooth_lib.toy_world.render import render_faces
 from idbooth_lib.training.crops import make_face_crop
 from idbooth_lib.training.finetune import IdentityData, training_step
 from idbooth_lib.training.losses import total_loss

@@ -38,7 +38,7 @@ def profile_from_arguments(arguments: argparse.Namespace):
 
 def run_toy_data(arguments: argparse.Namespace) -> int:
     """Write a ToyFaces dataset: one folder per identity plus ``metadata.json``."""
-    from idbooth_lib.toy.dataset import write_toy_dataset
+    from idbooth_lib.toy_world.dataset import write_toy_dataset
 
     destination = write_toy_dataset(
         arguments.destination,
@@ -275,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--mode",
         choices=["constrained", "posed", "wild"],
         default="constrained",
-        help="studio shots; the studio with poses and light; or anything (toy.faces.MODES)",
+        help="studio shots; the studio with poses and light; or anything (toy_world.faces.MODES)",
     )
     toy.add_argument("--seed", type=int, default=0, help="world seed (identities depend on it)")
     toy.add_argument("--size", type=int, default=64, help="image side in pixels")

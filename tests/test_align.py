@@ -12,7 +12,7 @@ from idbooth_lib.identity.align import (
     transform_points,
     warp_to_template,
 )
-from idbooth_lib.toy.faces import ToyFaceWorld
+from idbooth_lib.toy_world.faces import ToyFaceWorld
 
 
 def _smooth_image(seed=0, size=64):

@@ -18,8 +18,8 @@ from idbooth_lib.data.layout import (
     write_embeddings,
 )
 from idbooth_lib.io import write_json
-from idbooth_lib.toy.dataset import write_toy_dataset
-from idbooth_lib.toy.faces import ARCFACE_TEMPLATE_64
+from idbooth_lib.toy_world.dataset import write_toy_dataset
+from idbooth_lib.toy_world.faces import ARCFACE_TEMPLATE_64
 
 
 class StudioFaceDetector:

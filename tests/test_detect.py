@@ -19,7 +19,7 @@ from idbooth_lib.data.detect import (
 )
 from idbooth_lib.identity.arcface_onnx import InsightFaceModelsMissingError
 from idbooth_lib.identity.toy_detector import DetectorConfig, ToyFaceDetector
-from idbooth_lib.toy.faces import ARCFACE_TEMPLATE_64, ARCFACE_TEMPLATE_112
+from idbooth_lib.toy_world.faces import ARCFACE_TEMPLATE_64, ARCFACE_TEMPLATE_112
 
 TINY = DetectorConfig(widths=(4, 8, 8, 8), hidden=16)
 

@@ -187,7 +187,7 @@ def test_copies_are_near_copies_and_other_draws_are_not():
 @pytest.fixture(scope="module")
 def toy_folders(tmp_path_factory):
     """Studio photos of 6 toy people (the real set) and wild photos of the same people."""
-    from idbooth_lib.toy.dataset import write_toy_dataset
+    from idbooth_lib.toy_world.dataset import write_toy_dataset
 
     root = tmp_path_factory.mktemp("evaluation")
     real = write_toy_dataset(root / "real", 6, 4, "constrained", seed=0)
@@ -365,7 +365,7 @@ def test_adherence_counts_what_agrees_with_each_prompt():
 
 
 def _write_manifest(folder, prompt_of):
-    from idbooth_lib.toy.dataset import load_toy_metadata
+    from idbooth_lib.toy_world.dataset import load_toy_metadata
 
     records = [
         {"file": image["file"], "prompt": prompt_of(image)}
@@ -430,7 +430,7 @@ def test_an_unreachable_hub_model_is_one_line_that_names_the_setting(tmp_path, m
 def test_other_studio_photos_of_the_same_people_are_no_copies(tmp_path):
     """The hard case: held-out studio photos of the very people in the real set (as close as two
     different photos get). Their nearest-real distances sit above the threshold; copies at 0."""
-    from idbooth_lib.toy.dataset import write_toy_dataset
+    from idbooth_lib.toy_world.dataset import write_toy_dataset
 
     studio = write_toy_dataset(tmp_path / "studio", 6, 8, "constrained", seed=0)
     for part, images in (("real", range(4)), ("held_out", range(4, 8))):

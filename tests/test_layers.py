@@ -1,6 +1,7 @@
 """The library's layers: each package imports only from the layers before it, in the order data
-flows, and the engine never imports the toy world (it reaches the toy models through
-``idbooth:`` sources). Every import counts, also those inside functions."""
+flows. The toy world is a data source below the stages, and no stage imports it (the stages read
+its photos from folders and reach the toy models through ``idbooth:`` sources). Every import
+counts, also those inside functions."""
 
 import ast
 from pathlib import Path
@@ -12,7 +13,8 @@ PACKAGE = ROOT / "idbooth_lib"
 #: The layers in the order data flows (see idbooth_lib/__init__.py for why identity precedes data).
 LAYERS = [
     {"config", "io", "ranges", "env", "logs", "checkpoints", "reporting", "viz", "preflight",
-     "methods", "models"},
+     "methods", "models", "vocabulary"},
+    {"toy_world"},
     {"identity"},
     {"data"},
     {"diffusion"},
@@ -21,6 +23,8 @@ LAYERS = [
     {"evaluation"},
     {"recognition"},
 ]
+#: Data sources: below the stages, which never import them.
+SOURCES = {"toy_world"}
 #: Outside the layers: they may import any layer; no layer may import them.
 CONSUMERS = {"toy", "standin", "experiments", "cli", "__init__"}
 
@@ -65,7 +69,8 @@ def layer_violations(package: Path = PACKAGE) -> list[str]:
         for line, module in _imports(path):
             target = _top(module)
             target_rank = _rank(target)
-            if target in CONSUMERS or target_rank is None or target_rank > own_rank:
+            if target in CONSUMERS or target_rank is None or target_rank > own_rank or \
+                    (target in SOURCES and own not in SOURCES):  # fmt: skip
                 problems.append(f"{relative}:{line} imports {module}")
     return problems
 
@@ -74,13 +79,22 @@ def test_every_package_imports_only_earlier_layers():
     assert layer_violations() == []
 
 
-def test_the_experiments_sit_above_the_toy_world():
-    """The toy world (faces, scenes, the pretraining recipes) never reaches into the book's
-    experiments, which use it (the stages never do either: see the test above)."""
+def test_the_experiments_sit_above_the_toy_models_factory():
+    """The programs that pretrain the toy models never reach into the book's experiments, which
+    use their models (the stages and the toy world never do either: see the test above)."""
     found = [f"{path.relative_to(PACKAGE)}:{line}"
              for path in sorted((PACKAGE / "toy").rglob("*.py"))
              for line, module in _imports(path) if _top(module) == "experiments"]  # fmt: skip
     assert found == []
+
+
+def test_the_toy_world_reads_only_the_core_and_the_prompt_vocabulary():
+    """The world is a data source: of the library it reads the paper's prompt words and the core
+    helpers (files, logs), never a stage (it once imported the generation stage for its words)."""
+    imported = {_top(module) for path in (PACKAGE / "toy_world").rglob("*.py")
+                for _, module in _imports(path)}  # fmt: skip
+    assert imported - {"toy_world"} <= LAYERS[0]
+    assert "vocabulary" in imported
 
 
 def test_every_module_belongs_to_a_layer_or_is_a_consumer():
@@ -95,7 +109,7 @@ def test_every_module_belongs_to_a_layer_or_is_a_consumer():
     ("source", "expected"),
     [
         ("from idbooth_lib.training.finetune import finetune\n", ["diffusion/x.py:1"]),
-        ("def f():\n    from idbooth_lib.toy.faces import ToyFaceWorld\n", ["diffusion/x.py:2"]),
+        ("def f():\n    from idbooth_lib.toy_world.faces import ToyFaceWorld\n", ["diffusion/x.py:2"]),
         ("from idbooth_lib import evaluation\n", ["diffusion/x.py:1"]),
         ("from idbooth_lib.identity.align import warp_to_template\n", []),
     ],

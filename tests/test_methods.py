@@ -100,7 +100,7 @@ def test_a_profile_with_a_value_outside_its_choices_fails_when_loaded():
 
 
 def test_the_toy_worlds_modes_are_the_profiles_choices():
-    from idbooth_lib.toy.faces import MODES
+    from idbooth_lib.toy_world.faces import MODES
 
     assert CHOICES["data.toy_mode"] == MODES
 

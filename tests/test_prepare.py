@@ -27,8 +27,8 @@ from idbooth_lib.data.layout import (
 )
 from idbooth_lib.data.prepare import prepare_dataset
 from idbooth_lib.data.scan import safe_name, unique_names
-from idbooth_lib.toy.faces import ARCFACE_TEMPLATE_64, ToyFaceWorld
-from idbooth_lib.toy.messy import write_messy_folder
+from idbooth_lib.toy_world.faces import ARCFACE_TEMPLATE_64, ToyFaceWorld
+from idbooth_lib.toy_world.messy import write_messy_folder
 
 
 class TemplateDetector:
@@ -410,7 +410,7 @@ def test_prepare_takes_every_recogniser_form_that_training_takes(form, tmp_path,
     from test_identity_encoders import tiny_iresnet
 
     from idbooth_lib.identity.encoders import load_identity_encoder
-    from idbooth_lib.toy.dataset import write_toy_dataset
+    from idbooth_lib.toy_world.dataset import write_toy_dataset
 
     torch.manual_seed(0)
     path = tmp_path / f"recogniser{form}"

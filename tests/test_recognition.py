@@ -25,7 +25,7 @@ from idbooth_lib.recognition.train import (
     train_recognition,
 )
 from idbooth_lib.toy.benchmark import toy_benchmark_pairs, write_toy_benchmark
-from idbooth_lib.toy.dataset import write_toy_dataset
+from idbooth_lib.toy_world.dataset import write_toy_dataset
 
 SMALL_BENCHMARK = {"people_per_fold": 4, "pairs_per_fold": 20, "photos_per_person": 4}
 

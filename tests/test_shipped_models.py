@@ -12,7 +12,7 @@ from idbooth_lib.identity.align import warp_to_template
 from idbooth_lib.identity.encoders import load_identity_encoder
 from idbooth_lib.models import resolve_source
 from idbooth_lib.ranges import pixels_to_signed
-from idbooth_lib.toy.faces import ToyFaceWorld
+from idbooth_lib.toy_world.faces import ToyFaceWorld
 
 CONFIG = load_profile("toy", environ={})
 WEIGHTS = Path(resolve_source(CONFIG.models.identity_encoder)).parent

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from idbooth_lib.toy.dataset import load_toy_metadata, write_toy_dataset
-from idbooth_lib.toy.faces import LANDMARK_NAMES, ToyFaceWorld, parse_caption
+from idbooth_lib.toy_world.dataset import load_toy_metadata, write_toy_dataset
+from idbooth_lib.toy_world.faces import LANDMARK_NAMES, ToyFaceWorld, parse_caption
 
 
 def _write(destination: Path, **overrides) -> Path:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from idbooth_lib.toy.faces import (
+from idbooth_lib.toy_world.faces import (
     ARCFACE_TEMPLATE_64,
     BACKGROUNDS,
     EXPRESSIONS,
@@ -366,7 +366,7 @@ def test_the_command_line_offers_every_mode():
     """``idbooth toy-data --mode`` lists its choices without importing the toy world (the CLI
     starts fast); this keeps them equal to the world's."""
     from idbooth_lib.cli import build_parser
-    from idbooth_lib.toy.faces import MODES
+    from idbooth_lib.toy_world.faces import MODES
 
     commands = next(a for a in build_parser()._actions if a.dest == "command")
     mode = next(a for a in commands.choices["toy-data"]._actions if a.dest == "mode")

@@ -178,7 +178,7 @@ def test_the_shipped_probe_reads_real_toy_scenes():
     from idbooth_lib.generation.prompts import BACKGROUNDS, POSES
     from idbooth_lib.models import resolve_source
     from idbooth_lib.ranges import pixels_to_signed
-    from idbooth_lib.toy.render import render_faces
+    from idbooth_lib.toy_world.render import render_faces
 
     folder = resolve_source("idbooth:toy/probe")
     assert json.loads(Path(folder, "accuracy.json").read_text())["background"] > 0.95

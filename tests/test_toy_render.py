@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from idbooth_lib.toy import render
-from idbooth_lib.toy.render import render_faces
+from idbooth_lib.toy_world import render
+from idbooth_lib.toy_world.render import render_faces
 
 
 def _assert_same(first, second):

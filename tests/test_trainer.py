@@ -250,7 +250,7 @@ def _prepared_toy_identities(profile, make_tiny_pipeline, tiny_insightface_root,
     """Two prepared toy identities and the CLI options that train on them with tiny models."""
     from idbooth_lib.cli import main
     from idbooth_lib.io import save_image
-    from idbooth_lib.toy.faces import ToyFaceWorld
+    from idbooth_lib.toy_world.faces import ToyFaceWorld
     from idbooth_lib.training.class_images import class_images_folder
 
     base = tmp_path / "base"

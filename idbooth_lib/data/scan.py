@@ -22,11 +22,13 @@ from pathlib import Path
 from idbooth_lib.data.images import is_image_name
 from idbooth_lib.data.report import SKIPPED, FileRecord
 from idbooth_lib.io import file_sha256
+from idbooth_lib.vocabulary import GENDERS
 
 #: The optional file in SRC that gives each identity's gender (a toy dataset writes one).
 SOURCE_METADATA_FILE = "metadata.json"
-#: The genders the paper's prompts name ("face portrait photo of female sks person").
-PROMPT_GENDERS: tuple[str, ...] = ("male", "female")
+#: The genders the paper's prompts name ("face portrait photo of female sks person"): the
+#: vocabulary's, so that a person's metadata and the prompts written for them use the same words.
+PROMPT_GENDERS: tuple[str, ...] = GENDERS
 
 
 def safe_name(text: str) -> str:

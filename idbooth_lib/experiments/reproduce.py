@@ -119,7 +119,7 @@ def prepare_real(folder: Path, config: ProfileConfig, plan: ReproducePlan) -> Pa
     """The toy studio photos of the plan's people, prepared into ``folder/data``, and their
     posed photos (if the plan has any) into ``folder/posed``; returns the studio photos' folder."""
     from idbooth_lib.data.prepare import prepare_dataset
-    from idbooth_lib.toy.dataset import write_toy_dataset
+    from idbooth_lib.toy_world.dataset import write_toy_dataset
 
     raw = write_study_photos(folder, config, plan.identities, plan.photos_per_identity)
     prepare_dataset(raw, folder / REAL, config)

@@ -20,7 +20,7 @@ from idbooth_lib.config import ProfileConfig
 from idbooth_lib.diffusion.lora import LORA_FILE
 from idbooth_lib.io import write_json
 from idbooth_lib.logs import package_logger
-from idbooth_lib.toy.dataset import write_toy_dataset
+from idbooth_lib.toy_world.dataset import write_toy_dataset
 
 LOG = package_logger(__name__)
 

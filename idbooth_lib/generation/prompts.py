@@ -10,74 +10,21 @@ the studio training photos), and a fixed negative prompt (``GenerateConfig.negat
 no instance token the article comes back (``face portrait photo of a male person``): that is how the
 toy foundation model was captioned, and how the base model is asked for "someone".
 
-The template lives here, in the generation stage, because generation is where it is used; the toy
-world imports it to caption its pretraining images with the very same words. :func:`prompt_plan`
-lays out the paper's sets — 21 images per identity for the quality study, 100 for augmenting
-face-recognition data — each image with a seed of its own that no method changes.
+The vocabulary and the template live in :mod:`idbooth_lib.vocabulary`, below every stage, because
+the data stage and the toy world use the very same words (the toy foundation was captioned with
+them); this module re-exports them and builds on them. :func:`prompt_plan` lays out the paper's
+sets — 21 images per identity for the quality study, 100 for augmenting face-recognition data —
+each image with a seed of its own that no method changes.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import asdict, dataclass
 
-from idbooth_lib.data.scan import PROMPT_GENDERS
-
-#: The ten backgrounds of the paper's "complex" prompts, in the paper's order.
-BACKGROUNDS: tuple[str, ...] = (
-    "forest",
-    "city street",
-    "beach",
-    "office",
-    "bus",
-    "laboratory",
-    "factory",
-    "construction site",
-    "hospital",
-    "night club",
-)
-#: Head poses a prompt can ask for: ``portrait`` (frontal) or ``side-portrait`` (side).
-POSES: tuple[str, ...] = ("frontal", "side")
-#: The words the paper's prompts use for a person (kept with the photos' metadata, which reads them).
-GENDERS = PROMPT_GENDERS
-
-_PROMPT_PATTERN = re.compile(
-    r"^face (?P<kind>portrait|side-portrait) photo of "
-    r"(?:a (?P<plain>male|female)|(?P<named>male|female) (?P<name>\S+)) person"
-    r"(?:, (?P<background>.+) background)?$"
-)
-
-
-def portrait_prompt(gender: str, pose: str, background: str | None, name: str | None = None) -> str:
-    """The paper's prompt for one image: ``face {portrait|side-portrait} photo of {gender} {name}
-    person[, {background} background]``; without ``name`` (the instance token, ``sks``) the subject
-    is ``a {gender} person``."""
-    if gender not in GENDERS:
-        raise ValueError(f"gender must be one of {GENDERS}, got {gender!r}.")
-    if pose not in POSES:
-        raise ValueError(f"pose must be one of {POSES}, got {pose!r}.")
-    kind = "side-portrait" if pose == "side" else "portrait"
-    subject = f"a {gender}" if name is None else f"{gender} {name}"
-    text = f"face {kind} photo of {subject} person"
-    return text if background is None else f"{text}, {background} background"
-
-
-def parse_prompt(text: str) -> dict[str, str | None]:
-    """Gender, pose, background (None without one) and name token (or None) read back from a
-    prompt of :func:`portrait_prompt`'s form; a ``ValueError`` for any other text."""
-    match = _PROMPT_PATTERN.match(text.strip())
-    if match is None:
-        raise ValueError(f"Not a prompt of the paper's template: {text!r}.")
-    background = match["background"]
-    if background is not None and background not in BACKGROUNDS:
-        raise ValueError(f"Unknown background {background!r} in prompt {text!r}.")
-    return {
-        "gender": match["plain"] or match["named"],
-        "pose": "side" if match["kind"] == "side-portrait" else "frontal",
-        "background": background,
-        "name": match["name"],
-    }
+# The vocabulary and the template live in a core module, which the data stage and the toy world
+# read too; they are re-exported here, where the chapters look for the paper's prompts.
+from idbooth_lib.vocabulary import BACKGROUNDS, GENDERS, POSES, parse_prompt, portrait_prompt
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,11 @@
-"""The toy face world: procedurally drawn faces with known identities, scenes and landmarks.
+"""The toy models' factory: the programs that build and measure the models shipped in ``weights``.
 
-Why: the book runs ID-Booth end to end without downloading face data or face models. This package
-replaces the real data with a deterministic generator whose ground truth (identity, background,
-pose, five landmarks) is known exactly, so every later stage can be checked against it.
+Why it sits above the stages: each recipe trains a model that a stage loads (the recognisers of
+``identity``, the detector, the VAE, text encoder and UNet of the foundation, the scene probe of
+``evaluation``), and it uses the stage's own classes to do so. Readers of the chapters need not
+look here; the data the recipes learn from is the toy world's (:mod:`idbooth_lib.toy_world`).
 
-The modules, in the order data flows: ``faces`` (identities, scenes, rendering, captions) with its
-``scenes`` painters, ``dataset`` (folders of images on disk), ``render`` (arrays for training),
-``tokenizer`` (the toy text vocabulary) and ``pretrain`` (the recipes of the shipped toy models).
+The modules: ``tokenizer`` (the toy text vocabulary and the pretraining people's made-up names),
+``pretrain`` (the recipes), ``benchmark`` (the verification benchmark of chapter 07) and
+``quality`` (the shipped models' measured quality, read from ``weights/quality.json``).
 """

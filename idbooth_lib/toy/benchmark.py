@@ -17,7 +17,7 @@ import torch
 from idbooth_lib.identity.align import warp_to_template
 from idbooth_lib.ranges import pixels_to_signed, signed_to_pixels
 from idbooth_lib.recognition.bins import write_bin
-from idbooth_lib.toy.faces import ToyFaceWorld
+from idbooth_lib.toy_world.faces import ToyFaceWorld
 
 #: The benchmark's people: a world of its own, disjoint from the book's (0), the pretraining
 #: world (1) and the detector's unseen world (2).

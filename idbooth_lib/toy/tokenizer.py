@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from idbooth_lib.toy.faces import BACKGROUNDS
+from idbooth_lib.vocabulary import BACKGROUNDS
 
 #: Tokens in the vocabulary that pretraining never uses; ``sks`` is the paper's instance token.
 RARE_TOKENS: tuple[str, ...] = ("sks", "zwx", "qpv", "vtk", "xjq")

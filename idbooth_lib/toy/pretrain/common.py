@@ -14,7 +14,7 @@ import torch
 
 from idbooth_lib.identity.align import warp_to_template
 from idbooth_lib.ranges import pixels_to_signed
-from idbooth_lib.toy.render import RenderedFaces, concatenate, render_faces
+from idbooth_lib.toy_world.render import RenderedFaces, concatenate, render_faces
 
 #: The world the toy models are pretrained on; the book uses world 0, benchmarks world 2.
 PRETRAIN_WORLD_SEED = 1

@@ -26,15 +26,15 @@ from idbooth_lib.checkpoints import Checkpointer
 from idbooth_lib.identity.toy_detector import DetectorConfig, ToyFaceDetector, pixels_to_normalised
 from idbooth_lib.logs import package_logger
 from idbooth_lib.ranges import pixels_to_signed
-from idbooth_lib.toy.faces import BACKGROUNDS
 from idbooth_lib.toy.pretrain.common import (
     UNSEEN_WORLD_SEED,
     cosine_learning_rate,
     pretraining_faces,
     write_recipe_record,
 )
-from idbooth_lib.toy.render import RenderedFaces, render_faces
-from idbooth_lib.toy.scenes import paint_background
+from idbooth_lib.toy_world.faces import BACKGROUNDS
+from idbooth_lib.toy_world.render import RenderedFaces, render_faces
+from idbooth_lib.toy_world.scenes import paint_background
 
 LOG = package_logger(__name__)
 

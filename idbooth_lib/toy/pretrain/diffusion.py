@@ -32,15 +32,15 @@ import torch.nn.functional as F
 from idbooth_lib.checkpoints import Checkpointer
 from idbooth_lib.logs import package_logger
 from idbooth_lib.ranges import pixels_to_signed
-from idbooth_lib.toy.faces import describe
 from idbooth_lib.toy.pretrain.common import (
     cosine_learning_rate,
     load_in_float32_by_default,
     pretraining_faces,
     write_recipe_record,
 )
-from idbooth_lib.toy.render import RenderedFaces
 from idbooth_lib.toy.tokenizer import identity_names
+from idbooth_lib.toy_world.faces import describe
+from idbooth_lib.toy_world.render import RenderedFaces
 
 LOG = package_logger(__name__)
 

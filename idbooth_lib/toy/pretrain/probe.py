@@ -17,12 +17,12 @@ import torch.nn.functional as F
 
 from idbooth_lib.checkpoints import Checkpointer
 from idbooth_lib.evaluation.adherence import ProbeConfig, SceneProbe
-from idbooth_lib.generation.prompts import BACKGROUNDS, POSES
 from idbooth_lib.io import write_json
 from idbooth_lib.logs import package_logger
 from idbooth_lib.ranges import pixels_to_signed
 from idbooth_lib.toy.pretrain.common import PRETRAIN_WORLD_SEED, write_recipe_record
-from idbooth_lib.toy.render import render_faces
+from idbooth_lib.toy_world.render import render_faces
+from idbooth_lib.vocabulary import BACKGROUNDS, POSES
 
 LOG = package_logger(__name__)
 

@@ -21,8 +21,8 @@ import numpy as np
 import PIL.Image
 from PIL import ImageDraw
 
-from idbooth_lib.toy.faces.traits import IdentityTraits, SceneSpec
-from idbooth_lib.toy.scenes import Colour
+from idbooth_lib.toy_world.faces.traits import IdentityTraits, SceneSpec
+from idbooth_lib.toy_world.scenes import Colour
 
 ARCFACE_TEMPLATE_112 = np.array(
     [

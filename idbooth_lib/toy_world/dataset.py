@@ -22,7 +22,7 @@ from typing import Any
 
 from idbooth_lib.io import save_image, write_json
 from idbooth_lib.logs import progress_bar
-from idbooth_lib.toy.faces import (
+from idbooth_lib.toy_world.faces import (
     GENERATOR_VERSION,
     LANDMARK_NAMES,
     ToyFace,

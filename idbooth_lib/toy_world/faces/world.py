@@ -1,9 +1,9 @@
 """Rendering and the world: :class:`ToyFaceWorld`, which turns seeds into people and their photos.
 
 Why this is the module callers use: a photo needs all the others -- traits and a scene
-(:mod:`~idbooth_lib.toy.faces.traits`), the head transform (:mod:`~idbooth_lib.toy.faces.geometry`),
-the features (:mod:`~idbooth_lib.toy.faces.features`) and a caption
-(:mod:`~idbooth_lib.toy.faces.captions`) -- and the world ties them to seeds, so that every reader
+(:mod:`~idbooth_lib.toy_world.faces.traits`), the head transform (:mod:`~idbooth_lib.toy_world.faces.geometry`),
+the features (:mod:`~idbooth_lib.toy_world.faces.features`) and a caption
+(:mod:`~idbooth_lib.toy_world.faces.captions`) -- and the world ties them to seeds, so that every reader
 gets exactly the same data. It also holds the checks on what callers pass in (modes, indices,
 hand-built scenes) and ``GENERATOR_VERSION``, which names the images' exact look in render caches
 and data set metadata: the shipped toy models were trained on these pixels, so a change to the
@@ -18,10 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from idbooth_lib.toy.faces.captions import caption
-from idbooth_lib.toy.faces.features import face_landmarks, paint_figure
-from idbooth_lib.toy.faces.geometry import REFERENCE, Head, Painter
-from idbooth_lib.toy.faces.traits import (
+from idbooth_lib.toy_world.faces.captions import caption
+from idbooth_lib.toy_world.faces.features import face_landmarks, paint_figure
+from idbooth_lib.toy_world.faces.geometry import REFERENCE, Head, Painter
+from idbooth_lib.toy_world.faces.traits import (
     BACKGROUNDS,
     EXPRESSIONS,
     MODES,
@@ -31,7 +31,7 @@ from idbooth_lib.toy.faces.traits import (
     sample_scene,
     sample_traits,
 )
-from idbooth_lib.toy.scenes import paint_background
+from idbooth_lib.toy_world.scenes import paint_background
 
 GENERATOR_VERSION = "toyfaces-1"
 _SUPERSAMPLING = 4

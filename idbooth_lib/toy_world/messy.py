@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from idbooth_lib.toy.faces import ToyFaceWorld
+from idbooth_lib.toy_world.faces import ToyFaceWorld
 
 #: Orientation 6 means "rotate 90° clockwise to display": the pixels are stored lying on their side.
 EXIF_ORIENTATION_TAG = 0x0112

@@ -1,9 +1,9 @@
 """The features of a toy face, each built from the traits in face space and drawn through the head.
 
 Why apart from the geometry: the features are where a person's look is decided (hair, brows, nose,
-beard, glasses...), while :mod:`~idbooth_lib.toy.faces.geometry` only decides where things land.
+beard, glasses...), while :mod:`~idbooth_lib.toy_world.faces.geometry` only decides where things land.
 Each ``_draw_*`` function paints one feature through a
-:class:`~idbooth_lib.toy.faces.geometry.Painter`; :func:`paint_figure` layers them back to front,
+:class:`~idbooth_lib.toy_world.faces.geometry.Painter`; :func:`paint_figure` layers them back to front,
 and :func:`face_landmarks` places the five landmarks with the very face-space points (eye centres,
 nose tip, mouth corners) that the eyes, nose and mouth are drawn around.
 """
@@ -14,9 +14,9 @@ import math
 
 import numpy as np
 
-from idbooth_lib.toy.faces.geometry import REFERENCE, Head, Painter, positive
-from idbooth_lib.toy.faces.traits import IdentityTraits, SceneSpec, to_colour
-from idbooth_lib.toy.scenes import Colour, blend
+from idbooth_lib.toy_world.faces.geometry import REFERENCE, Head, Painter, positive
+from idbooth_lib.toy_world.faces.traits import IdentityTraits, SceneSpec, to_colour
+from idbooth_lib.toy_world.scenes import Colour, blend
 
 LANDMARK_NAMES: tuple[str, ...] = ("left_eye", "right_eye", "nose_tip", "mouth_left", "mouth_right")
 

@@ -5,8 +5,8 @@ against (recognisers against the identity, prompt adherence against the backgrou
 they are plain data that can be sampled, saved as JSON and read back without drawing anything.
 :class:`IdentityTraits` holds what stays fixed for a person, :class:`SceneSpec` what may change
 between their photos; :func:`sample_traits` and :func:`sample_scene` draw them from a generator.
-The words a prompt can use (``BACKGROUNDS``, ``POSES``, ``GENDERS``) are the generation stage's,
-so the toy world and the prompts of the paper share one vocabulary.
+The words a prompt can use (``BACKGROUNDS``, ``POSES``, ``GENDERS``) come from
+:mod:`idbooth_lib.vocabulary`, so the toy world and the paper's prompts share one vocabulary.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from idbooth_lib.generation.prompts import BACKGROUNDS, GENDERS, POSES
-from idbooth_lib.toy.scenes import Colour, blend, jitter
+from idbooth_lib.toy_world.scenes import Colour, blend, jitter
+from idbooth_lib.vocabulary import BACKGROUNDS, GENDERS, POSES
 
 EXPRESSIONS: tuple[str, ...] = ("neutral", "smile", "open")
 HAIR_STYLES: tuple[str, ...] = ("bald", "short", "long", "bun", "fringe", "curly")

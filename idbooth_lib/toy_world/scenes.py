@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from idbooth_lib.generation.prompts import BACKGROUNDS
+from idbooth_lib.vocabulary import BACKGROUNDS
 
 REFERENCE_UNITS = 64.0
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from idbooth_lib.io import atomic_path, cache_root
 from idbooth_lib.logs import progress_bar
-from idbooth_lib.toy.faces import GENERATOR_VERSION, ToyFaceWorld
+from idbooth_lib.toy_world.faces import GENERATOR_VERSION, ToyFaceWorld
 
 
 @dataclass
