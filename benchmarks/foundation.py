@@ -15,6 +15,8 @@ prompt). The toy profile's own evaluation then measures:
 - **rank-1**: the share of drawings whose nearest person, among the ``--people`` (the centroids of
   their studio photos), is the one asked for;
 - **faces found**: the share of drawings in which the toy detector finds a face;
+- **by condition**: identity, rank-1 and faces found per pose and per background, to see where
+  a UNet loses the people (side views? dark scenes?);
 - **background** and **pose**: the share drawn as asked, judged by the toy scene probe;
 - **Fréchet distance** between the drawings and real wild photos of the same people (the same
   backgrounds and poses, 20 each), in one fixed feature space: the shipped foundation's VAE
@@ -48,6 +50,7 @@ from idbooth_lib.data.crop import CropSettings
 from idbooth_lib.data.prepare import embed_aligned
 from idbooth_lib.diffusion.pipeline import load_base_pipeline
 from idbooth_lib.env import source_commit
+from idbooth_lib.evaluation.diversity import unit_rows
 from idbooth_lib.evaluation.faces import read_face_set
 from idbooth_lib.evaluation.fidelity import frechet_distance
 from idbooth_lib.evaluation.intervals import paired_difference
@@ -88,21 +91,60 @@ def write_real_photos(people: int, per_person: int, mode: str, folder: Path) -> 
         save_image(folder / f"p{int(person):02d}" / f"{index:04d}.png", Image.fromarray(image))
 
 
-def rank1(config, models, drawn: Path, studio: Path) -> dict[str, float]:
-    """Per person, the share of drawings whose nearest studio centroid (independent recogniser)
-    is their own; a drawing with no face found is a miss."""
+def drawings_measured(config, models, drawn: Path, studio: Path) -> list[dict]:
+    """One record per drawing: its person, pose and background, whether a face was found, and
+    (when found) its mean cosine to the person's own studio photos and whether the nearest studio
+    centroid among the people is theirs (the independent recogniser)."""
     settings = CropSettings.from_config(config)
     generated = read_face_set(drawn, models.detector, settings, own_files=(MANIFEST_FILE,))
     real = read_face_set(studio, models.detector, settings)
     embed = functools.partial(embed_aligned, models.evaluation_encoder)
-    real_embeddings = np.asarray(embed(np.stack(real.aligned)), float)
+    real_embeddings = unit_rows(np.asarray(embed(np.stack(real.aligned)), float))
+    drawn_embeddings = unit_rows(np.asarray(embed(np.stack(generated.aligned)), float))
     people = sorted(set(real.identities))
-    centroids = np.stack([real_embeddings[real.of(person)].mean(0) for person in people])
-    centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
-    nearest = np.asarray(embed(np.stack(generated.aligned)), float) @ centroids.T
-    right = np.asarray(people)[nearest.argmax(1)] == generated.labels
-    return {person: float(right[generated.of(person)].sum() / PROMPTS_PER_PERSON)
+    centroids = unit_rows(np.stack([real_embeddings[real.of(person)].mean(0) for person in people]))
+    nearest = np.asarray(people)[(drawn_embeddings @ centroids.T).argmax(1)]
+    conditions = {image.index: (image.pose, image.background or "studio")
+                  for image in prompt_plan("any", "male", PROMPTS_PER_PERSON, 0, "")}  # fmt: skip
+    records = []
+    for row, file in enumerate(generated.files):
+        person = generated.labels[row]
+        own = real_embeddings[real.of(person)]
+        records.append({"file": file, "person": person, "found": True,
+                        "identity": float((own @ drawn_embeddings[row]).mean()),
+                        "rank1": bool(nearest[row] == person)})  # fmt: skip
+    for item in generated.unusable:
+        records.append({"file": item["file"], "person": Path(item["file"]).parts[0],
+                        "found": False, "identity": None, "rank1": False})  # fmt: skip
+    for record in records:
+        record["pose"], record["background"] = conditions[int(Path(record["file"]).stem)]
+    return records
+
+
+def rank1(records: list[dict]) -> dict[str, float]:
+    """Per person, the share of drawings whose nearest studio centroid is their own; a drawing
+    with no face found is a miss."""
+    people = sorted({record["person"] for record in records})
+    return {person: float(np.mean([r["rank1"] for r in records if r["person"] == person]))
             for person in people}  # fmt: skip
+
+
+def by_condition(records: list[dict]) -> dict:
+    """Identity, rank-1 and faces found per pose and per background: where a UNet loses people.
+    Identity is over the drawings with a face found (None where none was)."""
+
+    def summary(chosen: list[dict]) -> dict:
+        found = [record for record in chosen if record["found"]]
+        return {"drawings": len(chosen),
+                "faces_found": len(found) / len(chosen),
+                "identity": float(np.mean([r["identity"] for r in found])) if found else None,
+                "rank1": float(np.mean([r["rank1"] for r in chosen]))}  # fmt: skip
+
+    return {
+        key: {value: summary([r for r in records if r[key] == value])
+              for value in sorted({record[key] for record in records})}  # fmt: skip
+        for key in ("pose", "background")
+    }
 
 
 def frechet_to_wild(models, drawn: Path, wild: Path) -> float:
@@ -154,7 +196,8 @@ def measure(model: str, people: int) -> dict:
             for person, similarity in
             results["encoders"]["evaluation_encoder"]["similarity_to_real"].items()
         }  # fmt: skip
-        for person, share in rank1(config, models, scratch / "drawn", scratch / "studio").items():
+        records = drawings_measured(config, models, scratch / "drawn", scratch / "studio")
+        for person, share in rank1(records).items():
             per_person[person]["rank1"] = share
         found = results["faces_found"]["synthetic"]
         return {
@@ -165,6 +208,7 @@ def measure(model: str, people: int) -> dict:
             "pose": results["adherence"]["pose"],
             "frechet_distance": frechet_to_wild(models, scratch / "drawn", scratch / "wild"),
             "per_person": per_person,
+            "by_condition": by_condition(records),
             **training_compute(model),
         }
 

@@ -109,3 +109,22 @@ def test_train_step_benchmark_measures_decoding_x0_in_float32(tmp_path):
                  "1", "--decode-fp32", "--rounds", "1", "--steps", "1", "--output", str(output)]  # fmt: skip
     assert train_step.main(arguments) == 0
     assert json.loads(output.read_text())["decode_fp32"] is True
+
+
+def test_the_foundation_benchmark_says_where_a_unet_loses_the_people():
+    """Per pose and background: faces found over every drawing, identity over the found ones,
+    and rank-1 counting a drawing with no face as a miss."""
+    import foundation
+
+    def drawing(person, index, found, identity=None, right=False):
+        pose, background = ("side", "forest") if index % 2 else ("frontal", "studio")
+        return {"person": person, "file": f"{person}/{index:04d}.png", "found": found,
+                "identity": identity, "rank1": right, "pose": pose, "background": background}  # fmt: skip
+
+    records = [drawing("p00", 0, True, 0.6, True), drawing("p00", 1, False),
+               drawing("p01", 0, True, 0.2, False), drawing("p01", 1, True, 0.4, True)]  # fmt: skip
+    table = foundation.by_condition(records)
+    assert table["pose"]["side"] == {"drawings": 2, "faces_found": 0.5, "identity": 0.4, "rank1": 0.5}
+    assert table["pose"]["frontal"]["identity"] == pytest.approx(0.4)
+    assert table["background"]["studio"]["faces_found"] == 1.0
+    assert foundation.rank1(records) == {"p00": 0.5, "p01": 0.5}
