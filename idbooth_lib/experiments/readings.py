@@ -426,29 +426,55 @@ def against_the_paper_reading(study: dict, step: int) -> MarkdownText:
     the step where identity peaks, each pair of methods with its interval and the status of the
     paper's claim; whether the two recognisers reach the same verdicts; the level against the
     paper's; diversity; fidelity; memorisation. The methods are listed in the paper's order."""
-    from idbooth_lib.evaluation import paper
-    from idbooth_lib.evaluation.comparisons import LOWER_IS_BETTER, ahead, claim_status
-    from idbooth_lib.experiments.tradeoff import evaluation_at
+    reading = _StudyAt(study, step)
+    lines = [_separability_line(reading), _level_line(reading), _diversity_line(reading),
+             _fidelity_line(reading), _memorisation_line(reading)]  # fmt: skip
+    return MarkdownText("\n".join(lines))
 
-    mean = {(r["method"], r["step"]): r for r in study["summary"]}
-    methods = [m for m in PAPER_ORDER if (m, step) in mean]
-    steps = sorted({r["step"] for r in study["summary"] if r["step"] > 0})
-    peak = max(steps, key=lambda t: max(mean[(m, t)]["identity_independent_gained"] for m in methods))
 
-    def eer(t: int, role: str = "identity_encoder", protocol: str = "synthetic_vs_synthetic") -> dict[str, float]:
-        return {m: evaluation_at(study, t, m)["encoders"][role][protocol]["eer"] for m in methods}
+class _StudyAt:
+    """The study seen from the book's step: its methods in the paper's order, the steps with
+    samples, the step where identity peaks, and each method's evaluation at a step."""
 
-    def judged(t: int) -> str:
-        records = study.get("comparisons", {}).get(str(t), [])
-        said = []
-        for first, second in (("idbooth", "dreambooth"), ("portraitbooth", "dreambooth"), ("idbooth", "portraitbooth")):
-            record = find(records, first=first, second=second, measure="eer", protocol="synthetic_vs_synthetic",
-                          role="identity_encoder")  # fmt: skip
-            if record is not None:
-                said.append(f"{SHORT_NAMES[first]} − {SHORT_NAMES[second]} {record['estimate']:+.3f} "
-                            f"({record['low']:+.3f} to {record['high']:+.3f}): "
-                            f"{claim_status(record, lower_is_better=True)}")  # fmt: skip
-        return "; ".join(said) if said else "no intervals in the results file: resume the study"
+    def __init__(self, study: dict, step: int) -> None:
+        self.study, self.step = study, step
+        self.mean = {(r["method"], r["step"]): r for r in study["summary"]}
+        self.methods = [m for m in PAPER_ORDER if (m, step) in self.mean]
+        self.steps = sorted({r["step"] for r in study["summary"] if r["step"] > 0})
+        self.peak = max(self.steps, key=lambda t: max(
+            self.mean[(m, t)]["identity_independent_gained"] for m in self.methods))  # fmt: skip
+
+    def evaluation(self, step: int, method: str) -> dict:
+        from idbooth_lib.experiments.tradeoff import evaluation_at
+
+        return evaluation_at(self.study, step, method)
+
+    def eer(self, step: int) -> dict[str, float]:
+        """The loss's recogniser's EER, synthetic vs synthetic, of each method at ``step``."""
+        return {m: self.evaluation(step, m)["encoders"]["identity_encoder"]
+                ["synthetic_vs_synthetic"]["eer"] for m in self.methods}  # fmt: skip
+
+
+def _judged(study: dict, step: int) -> str:
+    """Each pair of methods' EER difference at ``step`` with its interval and the claim's status."""
+    from idbooth_lib.evaluation.comparisons import claim_status
+
+    records = study.get("comparisons", {}).get(str(step), [])
+    said = []
+    for first, second in (("idbooth", "dreambooth"), ("portraitbooth", "dreambooth"), ("idbooth", "portraitbooth")):
+        record = find(records, first=first, second=second, measure="eer", protocol="synthetic_vs_synthetic",
+                      role="identity_encoder")  # fmt: skip
+        if record is not None:
+            said.append(f"{SHORT_NAMES[first]} − {SHORT_NAMES[second]} {record['estimate']:+.3f} "
+                        f"({record['low']:+.3f} to {record['high']:+.3f}): "
+                        f"{claim_status(record, lower_is_better=True)}")  # fmt: skip
+    return "; ".join(said) if said else "no intervals in the results file: resume the study"
+
+
+def _recognisers_agree(study: dict) -> tuple[int, int]:
+    """In how many of the set-level comparisons (EER, FDR; every step and protocol) the two
+    recognisers put the same method ahead, or neither, and of how many."""
+    from idbooth_lib.evaluation.comparisons import LOWER_IS_BETTER, ahead
 
     agree = total = 0
     for records in study.get("comparisons", {}).values():
@@ -461,55 +487,89 @@ def against_the_paper_reading(study: dict, step: int) -> MarkdownText:
                 total += 1
                 lower = LOWER_IS_BETTER[record["measure"]]
                 agree += ahead(record, lower) == ahead(other, lower)
+    return agree, total
+
+
+def _separability_line(reading: _StudyAt) -> str:
+    from idbooth_lib.evaluation import paper
+
     published = paper.IDENTITY["synthetic_vs_synthetic"]["eer"]
-    best = min(min(eer(t).values()) for t in steps)
-    impostors = [evaluation_at(study, step, m)["encoders"]["identity_encoder"]["synthetic_vs_synthetic"]["impostor_mean"]
-                 for m in methods]  # fmt: skip
-    real = evaluation_at(study, step, methods[0])["encoders"]["identity_encoder"]["real_vs_real"]
-    vendi = {t: {m: mean[(m, t)]["vendi"] for m in methods} for t in steps}
-    more_varied = [t for t in steps if vendi[t]["idbooth"] > vendi[t]["portraitbooth"]]
-    base_vendi = mean[(methods[0], 0)]["vendi"]
-    halved = next((t for t in steps if all(v <= base_vendi / 2 for v in vendi[t].values())), None)
-    frechet = {m: [evaluation_at(study, t, m)["fidelity"]["frechet_distance"] for t in steps] for m in methods}
-    falls = all(values[-1] < values[0] for values in frechet.values())
-    audits = [evaluation_at(study, t, m)["memorisation"] for t in steps for m in methods]
-    copies = sum(audit["near_copies"] for audit in audits)
-    at_step = [evaluation_at(study, step, m)["memorisation"] for m in methods]
-    closest = min(min(audit["nearest_real_distance"]) for audit in at_step)
-    threshold = max(audit["threshold"] for audit in at_step)
-    lines = [
+    step, peak = reading.step, reading.peak
+    agree, total = _recognisers_agree(reading.study)
+    return (
         f"- **Separability.** The paper's EERs, synthetic vs synthetic, are {_listed(published, 3)}. "
-        f"The toy's at the book's step {step} are {_listed(eer(step), 3)} by the loss's recogniser; "
-        f"the intervals: {judged(step)}. At step {peak}, where identity peaks: "
-        f"{_listed(eer(peak), 3)}; {judged(peak)}. Over every step, protocol and set-level measure "
-        f"(EER, FDR), the two recognisers put the same method ahead, or neither, in {agree} of "
-        f"{total} comparisons" + (": on the toy world the loss's recogniser does not flatter the "
-                                  "identity methods." if agree == total else "."),
+        f"The toy's at the book's step {step} are {_listed(reading.eer(step), 3)} by the loss's "
+        f"recogniser; the intervals: {_judged(reading.study, step)}. At step {peak}, where identity "
+        f"peaks: {_listed(reading.eer(peak), 3)}; {_judged(reading.study, peak)}. Over every step, "
+        f"protocol and set-level measure (EER, FDR), the two recognisers put the same method "
+        f"ahead, or neither, in {agree} of {total} comparisons"
+        + (": on the toy world the loss's recogniser does not flatter the identity methods."
+           if agree == total else ".")
+    )
+
+
+def _level_line(reading: _StudyAt) -> str:
+    from idbooth_lib.evaluation import paper
+
+    published = paper.IDENTITY["synthetic_vs_synthetic"]["eer"]
+    best = min(min(reading.eer(t).values()) for t in reading.steps)
+    at_step = [reading.evaluation(reading.step, m)["encoders"]["identity_encoder"] for m in reading.methods]
+    impostors = [encoders["synthetic_vs_synthetic"]["impostor_mean"] for encoders in at_step]
+    real = at_step[0]["real_vs_real"]
+    return (
         f"- **Level.** The toy's best EER, {best:.2f}, is far from the paper's "
         f"{min(published.values()):.2f}: the toy foundation draws faces of different people that its "
         f"recognisers find alike (impostor mean {min(impostors):.2f}–{max(impostors):.2f} at step "
-        f"{step}, against {real['impostor_mean']:.2f} between the real photos), and the five studio "
-        f"photos of a person are nearly one image (real-vs-real genuine mean {real['genuine_mean']:.3f}; "
-        f"Tufts: {paper.REAL_VS_REAL['genuine_mean']}).",
+        f"{reading.step}, against {real['impostor_mean']:.2f} between the real photos), and the five "
+        f"studio photos of a person are nearly one image (real-vs-real genuine mean "
+        f"{real['genuine_mean']:.3f}; Tufts: {paper.REAL_VS_REAL['genuine_mean']})."
+    )
+
+
+def _diversity_line(reading: _StudyAt) -> str:
+    steps, step = reading.steps, reading.step
+    vendi = {t: {m: reading.mean[(m, t)]["vendi"] for m in reading.methods} for t in steps}
+    more_varied = [t for t in steps if vendi[t]["idbooth"] > vendi[t]["portraitbooth"]]
+    base_vendi = reading.mean[(reading.methods[0], 0)]["vendi"]
+    halved = next((t for t in steps if all(v <= base_vendi / 2 for v in vendi[t].values())), None)
+    return (
         f"- **Diversity.** The paper finds ID-Booth more diverse than PortraitBooth. By Vendi on the "
         f"toy VAE's features it is at steps {', '.join(map(str, more_varied)) or 'none'} of "
         f"{', '.join(map(str, steps))} ({vendi[step]['idbooth']:.2f} against "
         f"{vendi[step]['portraitbooth']:.2f} at step {step}); the base model's is {base_vendi:.1f}"
-        + (f", and every method has lost half of it by step {halved}." if halved else "."),
+        + (f", and every method has lost half of it by step {halved}." if halved else ".")
+    )
+
+
+def _fidelity_line(reading: _StudyAt) -> str:
+    frechet = {m: [reading.evaluation(t, m)["fidelity"]["frechet_distance"] for t in reading.steps]
+               for m in reading.methods}  # fmt: skip
+    falls = all(values[-1] < values[0] for values in frechet.values())
+    return (
         "- **Fidelity** " + ("rewards losing the prompt: the Fréchet distance to the five studio "
                              "photos per person falls from the first step to the last for every "
                              "method, as the images look more and more like those photos."
                              if falls else "does not fall along training for every method here.")
         + " A large, varied real set (the paper's CMMD is measured against FFHQ) would not reward "
-        "that; against the training photos, this book reads fidelity only beside adherence.",
+        "that; against the training photos, this book reads fidelity only beside adherence."
+    )
+
+
+def _memorisation_line(reading: _StudyAt) -> str:
+    step = reading.step
+    audits = [reading.evaluation(t, m)["memorisation"] for t in reading.steps for m in reading.methods]
+    copies = sum(audit["near_copies"] for audit in audits)
+    at_step = [reading.evaluation(step, m)["memorisation"] for m in reading.methods]
+    closest = min(min(audit["nearest_real_distance"]) for audit in at_step)
+    threshold = max(audit["threshold"] for audit in at_step)
+    return (
         f"- **Memorisation.** {copies} images of any method at any step are near copies of a "
         f"training photo. The threshold only catches near-exact copies (section 4); at step {step} "
         + (f"the closest synthetic image of any method lies {closest / threshold:.0f} times farther "
            "from every training photo than the threshold." if threshold > 0 else
            "the threshold is zero: two of the real photos are the same image, so only exact "
-           "copies could count."),
-    ]
-    return MarkdownText("\n".join(lines))
+           "copies could count.")
+    )
 
 
 #: Short names for intervals in running text.
