@@ -28,7 +28,9 @@ Every measure but the Fréchet distance is also kept per person, and ``--against
 each, this UNet minus the other's with a paired bootstrap 95 % interval over the people: eight
 people are few, and a difference whose interval contains zero is not one.
 
-Results go to ``benchmarks/results/foundation_<name>.json`` with the date and the commit.
+``--set SECTION.FIELD=VALUE`` measures under another toy-profile setting (the sampler's guidance,
+say); the results file records the settings. Results go to
+``benchmarks/results/foundation_<name>.json`` with the date and the commit.
 """
 
 from __future__ import annotations
@@ -175,8 +177,8 @@ def training_compute(model: str) -> dict:
 PER_PERSON = ("identity", "rank1", "faces_found", "background", "pose")
 
 
-def measure(model: str, people: int) -> dict:
-    config = load_profile("toy", {"models.base_model": model}, environ={})
+def measure(model: str, people: int, settings: dict[str, str] | None = None) -> dict:
+    config = load_profile("toy", {"models.base_model": model, **(settings or {})}, environ={})
     with tempfile.TemporaryDirectory(prefix="foundation-") as scratch:
         scratch = Path(scratch)
         draw_named_people(config, people, scratch / "drawn")
@@ -232,15 +234,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--people", type=int, default=8, help="pretraining people (>= 8)")
     parser.add_argument("--against", type=Path, action="append", default=[],
                         help="a results file of another UNet: paired intervals against it")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                        help="change a toy-profile setting for this measurement, e.g. "
+                             "generate.guidance_scale=7.5 (the results file records it)")
     parser.add_argument("--output", type=Path, default=None)
     arguments = parser.parse_args(argv)
+    if any("=" not in assignment for assignment in arguments.set):
+        parser.error("--set takes SECTION.FIELD=VALUE, e.g. --set generate.guidance_scale=7.5")
+    settings = dict(assignment.split("=", 1) for assignment in arguments.set)
     report = {
         "date": datetime.date.today().isoformat(),
         "commit": source_commit(),
         "model": arguments.model,
         "people": arguments.people,
         "drawings": arguments.people * PROMPTS_PER_PERSON,
-        **measure(arguments.model, arguments.people),
+        "settings": settings,
+        **measure(arguments.model, arguments.people, settings),
     }
     report["against"] = {
         str(path): compare(report, json.loads(path.read_text())) for path in arguments.against
