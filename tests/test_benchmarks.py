@@ -128,3 +128,21 @@ def test_the_foundation_benchmark_says_where_a_unet_loses_the_people():
     assert table["pose"]["frontal"]["identity"] == pytest.approx(0.4)
     assert table["background"]["studio"]["faces_found"] == 1.0
     assert foundation.rank1(records) == {"p00": 0.5, "p01": 0.5}
+
+
+def test_the_foundation_curve_draws_every_measured_unet_and_skips_the_rest(tmp_path, monkeypatch):
+    import foundation_curve
+
+    def result(minutes, identity):
+        return {"training_minutes": minutes, "identity": identity, "faces_found": 0.8,
+                "background": 0.7, "pose": 0.9}  # fmt: skip
+
+    (tmp_path / "a.json").write_text(json.dumps(result(50, 0.31)))
+    (tmp_path / "b.json").write_text(json.dumps(result(90, 0.35)))
+    monkeypatch.setattr(foundation_curve, "RESULTS", tmp_path)
+    monkeypatch.setattr(foundation_curve, "SERIES", {"one": ["a", "b", "not_yet"], "none": ["c"]})
+    series = foundation_curve.read_series()
+    assert list(series) == ["one"] and len(series["one"]) == 2
+    figure = foundation_curve.draw(series)
+    identity = figure.axes[0].lines[0]
+    assert list(identity.get_xdata()) == [50, 90] and list(identity.get_ydata()) == [0.31, 0.35]
