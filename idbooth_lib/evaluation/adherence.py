@@ -3,7 +3,7 @@
 Generated images come with a manifest (``GEN/manifest.jsonl`` or one per identity folder,
 ``GEN/<identity>/manifest.jsonl``: one JSON object per line with at least ``file`` — relative to
 ``GEN`` — and ``prompt``). Each prompt is read back with the paper's
-template (:func:`~idbooth_lib.generation.prompts.parse_prompt`) into the background and pose it
+template (:func:`~idbooth_lib.vocabulary.parse_prompt`) into the background and pose it
 asked for; a *scene scorer* says which background and pose the image shows; adherence is the share
 that agree (backgrounds only over prompts that name one).
 
