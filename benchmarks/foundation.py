@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import functools
 import json
 import sys
 import tempfile
@@ -48,12 +47,10 @@ from bench_report import publish
 from PIL import Image
 
 from idbooth_lib.config import load_profile
-from idbooth_lib.data.crop import CropSettings
-from idbooth_lib.data.prepare import embed_aligned
 from idbooth_lib.diffusion.pipeline import load_base_pipeline
 from idbooth_lib.env import source_commit
 from idbooth_lib.evaluation.diversity import unit_rows
-from idbooth_lib.evaluation.faces import read_face_set
+from idbooth_lib.evaluation.embedding_store import read_embeddings
 from idbooth_lib.evaluation.fidelity import frechet_distance
 from idbooth_lib.evaluation.intervals import paired_difference
 from idbooth_lib.evaluation.run import evaluate_folders
@@ -93,29 +90,28 @@ def write_real_photos(people: int, per_person: int, mode: str, folder: Path) -> 
         save_image(folder / f"p{int(person):02d}" / f"{index:04d}.png", Image.fromarray(image))
 
 
-def drawings_measured(config, models, drawn: Path, studio: Path) -> list[dict]:
+def drawings_measured(stored: dict, unusable: list[dict]) -> list[dict]:
     """One record per drawing: its person, pose and background, whether a face was found, and
     (when found) its mean cosine to the person's own studio photos and whether the nearest studio
-    centroid among the people is theirs (the independent recogniser)."""
-    settings = CropSettings.from_config(config)
-    generated = read_face_set(drawn, models.detector, settings, own_files=(MANIFEST_FILE,))
-    real = read_face_set(studio, models.detector, settings)
-    embed = functools.partial(embed_aligned, models.evaluation_encoder)
-    real_embeddings = unit_rows(np.asarray(embed(np.stack(real.aligned)), float))
-    drawn_embeddings = unit_rows(np.asarray(embed(np.stack(generated.aligned)), float))
-    people = sorted(set(real.identities))
-    centroids = unit_rows(np.stack([real_embeddings[real.of(person)].mean(0) for person in people]))
+    centroid among the people is theirs (the independent recogniser). ``stored`` is what the
+    evaluation kept (:func:`~idbooth_lib.evaluation.embedding_store.read_embeddings`), ``unusable``
+    its drawings without a face: no face is found or embedded twice."""
+    drawn_embeddings, real_embeddings = (unit_rows(np.asarray(rows, float))
+                                         for rows in stored["evaluation_encoder"])  # fmt: skip
+    real_labels = np.asarray(stored["real_labels"])
+    people = sorted(set(real_labels))
+    centroids = unit_rows(np.stack([real_embeddings[real_labels == p].mean(0) for p in people]))
     nearest = np.asarray(people)[(drawn_embeddings @ centroids.T).argmax(1)]
     conditions = {image.index: (image.pose, image.background or "studio")
                   for image in prompt_plan("any", "male", PROMPTS_PER_PERSON, 0, "")}  # fmt: skip
     records = []
-    for row, file in enumerate(generated.files):
-        person = generated.labels[row]
-        own = real_embeddings[real.of(person)]
+    for row, (file, person) in enumerate(zip(stored["synthetic_files"], stored["synthetic_labels"],
+                                             strict=True)):  # fmt: skip
+        own = real_embeddings[real_labels == person]
         records.append({"file": file, "person": person, "found": True,
                         "identity": float((own @ drawn_embeddings[row]).mean()),
                         "rank1": bool(nearest[row] == person)})  # fmt: skip
-    for item in generated.unusable:
+    for item in unusable:
         records.append({"file": item["file"], "person": Path(item["file"]).parts[0],
                         "found": False, "identity": None, "rank1": False})  # fmt: skip
     for record in records:
@@ -185,7 +181,8 @@ def measure(model: str, people: int, settings: dict[str, str] | None = None) -> 
         write_real_photos(people, 4, "constrained", scratch / "studio")
         write_real_photos(people, PROMPTS_PER_PERSON, "wild", scratch / "wild")
         models = ModelBundle(config)  # loaded once, used twice
-        results = evaluate_folders(scratch / "drawn", scratch / "studio", config, models)
+        kept = scratch / "drawn.embeddings.safetensors"
+        results = evaluate_folders(scratch / "drawn", scratch / "studio", config, models, kept)
         adherence = results["adherence"]["per_identity"]
         missing = [Path(item["file"]).parts[0] for item in results["unusable"]["synthetic"]]
         per_person = {
@@ -198,7 +195,7 @@ def measure(model: str, people: int, settings: dict[str, str] | None = None) -> 
             for person, similarity in
             results["encoders"]["evaluation_encoder"]["similarity_to_real"].items()
         }  # fmt: skip
-        records = drawings_measured(config, models, scratch / "drawn", scratch / "studio")
+        records = drawings_measured(read_embeddings(kept), results["unusable"]["synthetic"])
         for person, share in rank1(records).items():
             per_person[person]["rank1"] = share
         found = results["faces_found"]["synthetic"]

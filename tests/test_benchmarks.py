@@ -3,6 +3,7 @@
 import json
 import sys
 
+import numpy as np
 import pytest
 from conftest import ROOT
 
@@ -146,3 +147,24 @@ def test_the_foundation_curve_draws_every_measured_unet_and_skips_the_rest(tmp_p
     figure = foundation_curve.draw(series)
     identity = figure.axes[0].lines[0]
     assert list(identity.get_xdata()) == [50, 90] and list(identity.get_ydata()) == [0.31, 0.35]
+
+
+def test_the_foundation_benchmark_reads_each_drawing_from_the_kept_embeddings():
+    """Identity is the mean cosine to the person's own studio photos, rank-1 asks whether their
+    centroid is the nearest, and a drawing without a face is a miss with its prompt's condition."""
+    import foundation
+
+    from idbooth_lib.generation.prompts import prompt_plan
+
+    studio = np.array([[1, 0], [1, 0], [0, 1], [0, 1]], float)
+    drawn = np.array([[1, 0], [0, 1], [0.6, 0.8]], float)
+    stored = {"evaluation_encoder": (drawn, studio), "real_labels": ["p00", "p00", "p01", "p01"],
+              "synthetic_labels": ["p00", "p00", "p01"],
+              "synthetic_files": ["p00/0000.png", "p00/0002.png", "p01/0001.png"]}  # fmt: skip
+    records = foundation.drawings_measured(stored, [{"file": "p01/0003.png", "reason": "no face"}])
+    assert [(r["file"], r["found"], r["rank1"]) for r in records] == [
+        ("p00/0000.png", True, True), ("p00/0002.png", True, False),
+        ("p01/0001.png", True, True), ("p01/0003.png", False, False)]  # fmt: skip
+    assert [r["identity"] for r in records[:3]] == pytest.approx([1.0, 0.0, 0.8])
+    plan = {image.index: image for image in prompt_plan("any", "male", 20, 0, "")}
+    assert records[3]["person"] == "p01" and records[3]["pose"] == plan[3].pose

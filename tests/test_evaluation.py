@@ -4,6 +4,7 @@ toy folders (real photos posing as synthetic, shuffled identities, copies, broke
 import json
 import shutil
 import statistics
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -515,3 +516,20 @@ def test_kept_embeddings_give_back_the_evaluations_error_rates(toy_folders, tmp_
         for protocol, scores in load_people_scores(kept, role, people).items():
             recomputed = weighted_separability(scores, np.ones(len(people), int))
             assert recomputed["eer"] == pytest.approx(results["encoders"][role][protocol]["eer"])
+
+
+def test_kept_embeddings_name_each_rows_file(toy_folders, tmp_path):
+    """Each kept embedding row carries its image file and identity, in the same order, so a
+    per-image reading (the foundation benchmark's) needs no second pass of the detector."""
+    from idbooth_lib.config import load_profile
+    from idbooth_lib.evaluation.embedding_store import read_embeddings
+    from idbooth_lib.evaluation.run import evaluate_folders
+
+    real, wild = toy_folders
+    kept = tmp_path / "kept.embeddings.safetensors"
+    evaluate_folders(wild, real, load_profile("toy"), embeddings_file=kept)
+    stored = read_embeddings(kept)
+    for side in ("synthetic", "real"):
+        files, labels = stored[f"{side}_files"], stored[f"{side}_labels"]
+        assert len(files) == len(labels) == len(stored["evaluation_encoder"][side == "real"])
+        assert [Path(file).parts[0] for file in files] == labels

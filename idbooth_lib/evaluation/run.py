@@ -155,7 +155,8 @@ def evaluate_folders(
             **identity_measures(*embedded[role], (generated, photos)),
         }
     if embeddings_file is not None:
-        write_embeddings(embeddings_file, embedded, generated.labels, photos.labels)
+        write_embeddings(embeddings_file, embedded, generated.labels, photos.labels,
+                         files=(generated.files, photos.files))
     features_g = models.image_features(np.stack(generated.crops))
     features_r = models.image_features(np.stack(photos.crops))
     results["diversity"] = {"features": config.models.image_features} | _guarded(
