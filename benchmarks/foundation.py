@@ -29,7 +29,8 @@ each, this UNet minus the other's with a paired bootstrap 95 % interval over the
 people are few, and a difference whose interval contains zero is not one.
 
 ``--set SECTION.FIELD=VALUE`` measures under another toy-profile setting (the sampler's guidance,
-say); the results file records the settings. Results go to
+say); the results file records the settings. ``--keep-drawings FOLDER`` keeps the drawings to
+look at (which people, which scenes fail, and how). Results go to
 ``benchmarks/results/foundation_<name>.json`` with the date and the commit.
 """
 
@@ -38,6 +39,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -173,7 +175,11 @@ def training_compute(model: str) -> dict:
 PER_PERSON = ("identity", "rank1", "faces_found", "background", "pose")
 
 
-def measure(model: str, people: int, settings: dict[str, str] | None = None) -> dict:
+def measure(
+    model: str, people: int, settings: dict[str, str] | None = None, keep: Path | None = None
+) -> dict:
+    """Every measure of ``model`` drawing ``people`` pretraining people by name; with ``keep``,
+    the drawings (and their manifests) are copied there to be looked at."""
     config = load_profile("toy", {"models.base_model": model, **(settings or {})}, environ={})
     with tempfile.TemporaryDirectory(prefix="foundation-") as scratch:
         scratch = Path(scratch)
@@ -196,6 +202,8 @@ def measure(model: str, people: int, settings: dict[str, str] | None = None) -> 
             results["encoders"]["evaluation_encoder"]["similarity_to_real"].items()
         }  # fmt: skip
         records = drawings_measured(read_embeddings(kept), results["unusable"]["synthetic"])
+        if keep is not None:
+            shutil.copytree(scratch / "drawn", keep, dirs_exist_ok=True)
         for person, share in rank1(records).items():
             per_person[person]["rank1"] = share
         found = results["faces_found"]["synthetic"]
@@ -235,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="change a toy-profile setting for this measurement, e.g. "
                              "generate.guidance_scale=7.5 (the results file records it)")
     parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument("--keep-drawings", type=Path, default=None, metavar="FOLDER",
+                        help="copy the drawings there (pNN/NNNN.png), to look at what failed")
     arguments = parser.parse_args(argv)
     if any("=" not in assignment for assignment in arguments.set):
         parser.error("--set takes SECTION.FIELD=VALUE, e.g. --set generate.guidance_scale=7.5")
@@ -246,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         "people": arguments.people,
         "drawings": arguments.people * PROMPTS_PER_PERSON,
         "settings": settings,
-        **measure(arguments.model, arguments.people, settings),
+        **measure(arguments.model, arguments.people, settings, arguments.keep_drawings),
     }
     report["against"] = {
         str(path): compare(report, json.loads(path.read_text())) for path in arguments.against
