@@ -28,7 +28,9 @@ SERIES = {
     "narrow UNet, 256 names (pilot A)": ["foundation_pilot_n256_16people"],
     "wide UNet (32, 96, 192), 1,500 names (pilots B, C, on)": [
         "foundation_pilot_wide_16people", "foundation_pilot_wide_6000_16people",
-        "foundation_wide_9000_16people"],
+        "foundation_wide_9000_16people", "foundation_wide_12000_16people"],
+    "the same wide UNet drawn at guidance 2 (the sampler)": [
+        "foundation_wide_12000_guidance_2_16people"],
 }  # fmt: skip
 #: The measures drawn and the targets the foundation must reach on them.
 TARGETS = {"identity": 0.6, "faces_found": 0.97, "background": 0.95, "pose": 0.93}
@@ -51,12 +53,12 @@ def draw(series: dict[str, list[dict]]):
             axis.plot(minutes, [result[measure] for result in results], marker="o",
                       color=f"C{index}", label=label)  # fmt: skip
         axis.axhline(target, color="0.4", linestyle="--", linewidth=1, label="target")
-        axis.set_xlabel("training compute (CPU minutes, 2 cores)")
+        axis.set_xlabel("training, CPU minutes (2 cores)")
         axis.set_ylabel(measure.replace("_", " "))
         axis.set_title(f"{measure.replace('_', ' ')} (target {target})", fontsize=10)
     handles, labels = axes[0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
-    figure.tight_layout(rect=(0, 0.1, 1, 1))
+    figure.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    figure.tight_layout(rect=(0, 0.16, 1, 1))
     return figure
 
 
