@@ -29,8 +29,9 @@ SERIES = {
     "wide UNet (32, 96, 192), 1,500 names (pilots B, C, on)": [
         "foundation_pilot_wide_16people", "foundation_pilot_wide_6000_16people",
         "foundation_wide_9000_16people", "foundation_wide_12000_16people"],
-    "the same wide UNet drawn at guidance 2 (the sampler)": [
-        "foundation_wide_12000_guidance_2_16people"],
+    "the wide UNet drawn at guidance 2 (the sampler), from its fourth stage": [
+        "foundation_wide_12000_guidance_2_16people", "foundation_wide_15000_guidance_2_16people",
+        "foundation_wide_18000_guidance_2_16people"],
 }  # fmt: skip
 #: The measures drawn and the targets the foundation must reach on them.
 TARGETS = {"identity": 0.6, "faces_found": 0.97, "background": 0.95, "pose": 0.93}
