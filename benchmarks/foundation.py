@@ -121,12 +121,17 @@ def drawings_measured(stored: dict, unusable: list[dict]) -> list[dict]:
     return records
 
 
+def share_per_person(records: list[dict], key: str) -> dict[str, float]:
+    """Per person, the share of their drawings whose record says ``key`` (``found``, ``rank1``)."""
+    people = sorted({record["person"] for record in records})
+    return {person: float(np.mean([r[key] for r in records if r["person"] == person]))
+            for person in people}  # fmt: skip
+
+
 def rank1(records: list[dict]) -> dict[str, float]:
     """Per person, the share of drawings whose nearest studio centroid is their own; a drawing
     with no face found is a miss."""
-    people = sorted({record["person"] for record in records})
-    return {person: float(np.mean([r["rank1"] for r in records if r["person"] == person]))
-            for person in people}  # fmt: skip
+    return share_per_person(records, "rank1")
 
 
 def by_condition(records: list[dict]) -> dict:
@@ -190,27 +195,26 @@ def measure(
         kept = scratch / "drawn.embeddings.safetensors"
         results = evaluate_folders(scratch / "drawn", scratch / "studio", config, models, kept)
         adherence = results["adherence"]["per_identity"]
-        missing = [Path(item["file"]).parts[0] for item in results["unusable"]["synthetic"]]
+        records = drawings_measured(read_embeddings(kept), results["unusable"]["synthetic"])
+        found, right = share_per_person(records, "found"), rank1(records)
         per_person = {
             person: {
                 "identity": similarity,
-                "faces_found": 1 - missing.count(person) / PROMPTS_PER_PERSON,
+                "faces_found": found[person],
                 "background": adherence[person]["background"],
                 "pose": adherence[person]["pose"],
+                "rank1": right[person],
             }
             for person, similarity in
             results["encoders"]["evaluation_encoder"]["similarity_to_real"].items()
         }  # fmt: skip
-        records = drawings_measured(read_embeddings(kept), results["unusable"]["synthetic"])
         if keep is not None:
             shutil.copytree(scratch / "drawn", keep, dirs_exist_ok=True)
-        for person, share in rank1(records).items():
-            per_person[person]["rank1"] = share
-        found = results["faces_found"]["synthetic"]
+        drawings = results["faces_found"]["synthetic"]
         return {
             "identity": float(np.mean([row["identity"] for row in per_person.values()])),
             "rank1": float(np.mean([row["rank1"] for row in per_person.values()])),
-            "faces_found": found["usable"] / found["total"],
+            "faces_found": drawings["usable"] / drawings["total"],
             "background": results["adherence"]["background"],
             "pose": results["adherence"]["pose"],
             "frechet_distance": frechet_to_wild(models, scratch / "drawn", scratch / "wild"),

@@ -166,5 +166,6 @@ def test_the_foundation_benchmark_reads_each_drawing_from_the_kept_embeddings():
         ("p00/0000.png", True, True), ("p00/0002.png", True, False),
         ("p01/0001.png", True, True), ("p01/0003.png", False, False)]  # fmt: skip
     assert [r["identity"] for r in records[:3]] == pytest.approx([1.0, 0.0, 0.8])
+    assert foundation.share_per_person(records, "found") == {"p00": 1.0, "p01": 0.5}
     plan = {image.index: image for image in prompt_plan("any", "male", 20, 0, "")}
     assert records[3]["person"] == "p01" and records[3]["pose"] == plan[3].pose
